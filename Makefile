@@ -1,0 +1,27 @@
+# aebench — `make help` lists the targets.
+PYTHON ?= python3
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: help install demo test test-slow bench report
+help:  ## show this help
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install:  ## install aebench and its dependencies (editable, with test tools)
+	$(PYTHON) -m pip install -q -e ".[dev]"
+
+demo: install  ## install, then run the offline demo experiment and print its summary
+	$(PYTHON) -m aebench run experiments/demo.yaml
+
+test:  ## run the fast test suite
+	$(PYTHON) -m pytest -q
+
+test-slow:  ## run only the slow tests
+	$(PYTHON) -m pytest -q -m slow
+
+bench:  ## reproduce the study: MNIST and CIFAR-10 experiments, then the report
+	$(PYTHON) -m aebench run experiments/mnist.yaml
+	$(PYTHON) -m aebench run experiments/cifar.yaml
+	$(MAKE) report
+
+report:  ## regenerate report/ from every results folder
+	$(PYTHON) -m aebench report

@@ -1,0 +1,7 @@
+"""``python -m aebench``."""
+
+import sys
+
+from aebench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,42 @@
+"""Checkpoints that rebuild their model: technique name, build context and weights."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from aebench.config import TrainConfig, build, to_plain
+from aebench.pixels import Normalizer
+from aebench.techniques import BuildContext, get_technique
+
+
+def save_checkpoint(path: Path, technique: str, ctx: BuildContext, model: nn.Module) -> None:
+    """Write atomically (temp file, then rename)."""
+    payload = {"technique": technique, "context": to_plain(ctx), "state_dict": model.state_dict()}
+    tmp = path.with_suffix(".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def context_from_plain(technique: str, plain: dict[str, Any]) -> BuildContext:
+    """Inverse of ``to_plain`` for a BuildContext."""
+    info = get_technique(technique)
+    fields = {**plain}
+    fields["train"] = build(TrainConfig, plain["train"], "train", "checkpoint")
+    fields["params"] = build(info.params, plain["params"], "params", "checkpoint")
+    fields["input_mean"], fields["input_std"] = tuple(plain["input_mean"]), tuple(plain["input_std"])
+    return BuildContext(**fields)
+
+
+def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[nn.Module, Normalizer]:
+    """The model in eval mode and the normaliser its inputs expect."""
+    payload = torch.load(path, map_location=device, weights_only=False)
+    ctx = context_from_plain(payload["technique"], payload["context"])
+    model = get_technique(payload["technique"]).build(ctx).model
+    model.load_state_dict(payload["state_dict"])
+    normalizer = Normalizer(torch.tensor(ctx.input_mean), torch.tensor(ctx.input_std))
+    return model.to(device).eval(), normalizer

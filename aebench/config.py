@@ -1,0 +1,358 @@
+"""Experiment files: YAML loaded into validated, frozen dataclasses.
+
+Every field carries its help text in ``metadata["help"]``; a ``metadata["min"]`` bound is checked.
+Unknown keys, wrong types and out-of-range values fail early with the file and key named.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+from aebench.errors import UserError
+
+
+class ConfigError(UserError):
+    """A config value is missing, unknown, mistyped or out of range."""
+
+
+def opt(default: Any, help: str, min: float | None = None) -> Any:  # noqa: A002 - reads like the docs
+    """A dataclass field with a one-line help text and an optional lower bound."""
+    meta = {"help": help, "min": min}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a technique is trained (shared by every technique)."""
+
+    epochs: int = opt(15, "total training epochs, split across a technique's phases", min=1)
+    batch_size: int = opt(128, "images per optimisation step", min=1)
+    optimizer: Literal["adam", "adamw", "sgd"] = opt("adam", "optimizer")
+    lr: Union[float, Literal["auto"]] = opt(1e-3, "peak learning rate, or 'auto' for an LR range test")
+    weight_decay: float = opt(0.0, "weight decay", min=0)
+    momentum: float = opt(0.9, "SGD momentum", min=0)
+    schedule: Literal["one_cycle", "step", "constant"] = opt("one_cycle", "learning-rate schedule per phase")
+    step_size: int = opt(1, "step schedule: epochs between LR drops", min=1)
+    gamma: float = opt(0.1, "step schedule: LR multiplier at each drop", min=0)
+    loss: Literal["mse", "l1", "bce"] = opt("mse", "pixel loss between reconstruction and clean target")
+    validation_fraction: float = opt(
+        0.0, "fraction of the training split held out; >0 keeps the best-validation weights", min=0
+    )
+
+
+@dataclass(frozen=True)
+class CorruptionConfig:
+    """Input corruption for denoising (target stays clean)."""
+
+    kind: Literal["none", "gaussian", "mask", "salt_pepper"] = opt("none", "corruption applied to the input")
+    sigma: float = opt(0.1, "gaussian: noise standard deviation (pixels in [0,1])", min=0)
+    p: float = opt(0.25, "mask / salt_pepper: fraction of pixels affected", min=0)
+    clip: bool = opt(True, "clamp the corrupted input to [0,1]")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which pixels a technique sees."""
+
+    image_size: Union[int, None] = opt(None, "resize to this many pixels a side (null = native)", min=4)
+    channels: Union[int, None] = opt(None, "1 or 3; grey images are repeated to 3 (null = native)", min=1)
+    limit_train: Union[int, None] = opt(None, "a fixed, seeded subset of the training split", min=1)
+    limit_test: Union[int, None] = opt(None, "a fixed, seeded subset of the test split", min=1)
+    normalize: Literal["dataset", "imagenet", "none"] = opt(
+        "dataset", "input normalisation (targets stay in [0,1])"
+    )
+    augment: bool = opt(False, "flips, rotation, zoom and lighting applied to input and target alike")
+    binarize: bool = opt(False, "threshold pixels at 0.5 (classic setting for BCE)")
+    corruption: CorruptionConfig = opt(CorruptionConfig(), "input corruption for denoising")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture settings shared by techniques."""
+
+    latent: int = opt(1000, "latent size (the study: 1000); PCA uses as many components", min=1)
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """The downstream classifier that scores reconstructions."""
+
+    model: Literal["cnn"] = opt("cnn", "compact CNN trained on the clean training images")
+    epochs: int = opt(10, "classifier training epochs", min=1)
+    batch_size: int = opt(128, "classifier batch size", min=1)
+    lr: float = opt(2e-3, "classifier peak learning rate (one-cycle Adam)", min=0)
+
+
+SECTIONS: dict[str, type] = {
+    "train": TrainConfig,
+    "data": DataConfig,
+    "model": ModelConfig,
+    "classifier": ClassifierConfig,
+}
+
+
+@dataclass(frozen=True)
+class CellConfig:
+    """Everything one (dataset, technique, seed) cell needs; derived from the experiment."""
+
+    experiment: str
+    dataset: str
+    technique: str
+    seed: int
+    train: TrainConfig
+    data: DataConfig
+    model: ModelConfig
+    classifier: ClassifierConfig
+    params: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_plain(self)
+
+    @property
+    def config_hash(self) -> str:
+        """Stable short hash of the resolved cell config."""
+        text = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A parsed experiment file: datasets x techniques x seeds, plus shared and per-technique settings."""
+
+    name: str
+    datasets: tuple[str, ...]
+    techniques: tuple[str, ...]
+    seeds: tuple[int, ...]
+    train: TrainConfig
+    data: DataConfig
+    model: ModelConfig
+    classifier: ClassifierConfig
+    overrides: dict[str, dict[str, Any]]
+    source: str = "<memory>"
+
+    def cells(self) -> list[CellConfig]:
+        """The cell plan, dataset-major, with per-technique overrides resolved."""
+        return [
+            self.cell(dataset, technique, seed)
+            for dataset in self.datasets
+            for technique in self.techniques
+            for seed in self.seeds
+        ]
+
+    def cell(self, dataset: str, technique: str, seed: int) -> CellConfig:
+        from aebench.techniques import get_technique
+
+        override = self.overrides.get(technique, {})
+        sections = {
+            name: merge_section(getattr(self, name), override.get(name, {}), f"overrides.{technique}.{name}", self.source)
+            for name in SECTIONS
+        }
+        own = {k: v for k, v in override.items() if k not in SECTIONS}
+        params = build(get_technique(technique).params, own, f"overrides.{technique}", self.source)
+        return CellConfig(self.name, dataset, technique, seed, params=params, **sections)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def build(cls: type, raw: Any, where: str, source: str) -> Any:
+    """Build dataclass ``cls`` from a mapping, rejecting unknown keys and bad values."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: '{where}' must be a mapping, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        key = f"{where}.{unknown[0]}" if where else unknown[0]
+        raise ConfigError(f"{source}: unknown key '{key}' (known: {', '.join(fields) or 'none'})")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, value in raw.items():
+        key = f"{where}.{name}" if where else name
+        values[name] = check_value(hints[name], value, key, source)
+        bound = fields[name].metadata.get("min")
+        if bound is not None and isinstance(values[name], (int, float)) and values[name] < bound:
+            raise ConfigError(f"{source}: '{key}' must be >= {bound} (got {value!r})")
+    return cls(**values)
+
+
+def check_value(hint: Any, value: Any, key: str, source: str) -> Any:
+    """Coerce/validate one value against a type hint; raise ConfigError naming the key."""
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return value if isinstance(value, hint) else build(hint, value, key, source)
+    if origin in (Union, types.UnionType):
+        for option in typing.get_args(hint):
+            try:
+                return check_value(option, value, key, source)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{source}: '{key}' must be {describe(hint)} (got {value!r})")
+    if origin is Literal:
+        if value in typing.get_args(hint):
+            return value
+        raise ConfigError(f"{source}: '{key}' must be one of {', '.join(map(str, typing.get_args(hint)))} (got {value!r})")
+    if origin in (tuple, list):
+        (item,) = typing.get_args(hint)[:1]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{source}: '{key}' must be a list (got {value!r})")
+        return origin(check_value(item, v, f"{key}[{i}]", source) for i, v in enumerate(value))
+    if hint is type(None):
+        if value is None:
+            return None
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint in (str, bool):
+        if isinstance(value, hint):
+            return value
+    else:  # pragma: no cover - a field with an unsupported hint is a programming error
+        raise TypeError(f"unsupported config type {hint!r} for {key}")
+    raise ConfigError(f"{source}: '{key}' must be {describe(hint)} (got {value!r})")
+
+
+def describe(hint: Any) -> str:
+    """Human wording of a type hint for error messages."""
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        return " or ".join(describe(h) for h in typing.get_args(hint))
+    if typing.get_origin(hint) is Literal:
+        return "one of " + ", ".join(map(repr, typing.get_args(hint)))
+    if hint is type(None):
+        return "null"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}.get(hint, str(hint))
+
+
+def merge_section(base: Any, raw: dict[str, Any], where: str, source: str) -> Any:
+    """``base`` with the keys of ``raw`` replaced (nested dataclasses merged), validated."""
+    merged = to_plain(base)
+    for key, value in (raw or {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    unknown = sorted(set(raw or {}) - set(merged))
+    if unknown:
+        build(type(base), raw, where, source)  # raises with the unknown key named
+    return build(type(base), merged, where, source)
+
+
+def to_plain(obj: Any) -> Any:
+    """Dataclasses/tuples to plain dicts/lists (YAML/JSON friendly)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_plain(v) for k, v in obj.items()}
+    return obj
+
+
+# --------------------------------------------------------------------------- loading
+
+TOP_LEVEL = {"name", "datasets", "techniques", "seeds", "overrides", *SECTIONS}
+
+
+def apply_sets(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
+    """Apply ``--set a.b.c=value`` overrides (value parsed as YAML) to the raw mapping."""
+    raw = copy.deepcopy(raw)
+    for item in sets:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set '{item}': expected key=value, e.g. train.epochs=2")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = text
+        node = raw
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set '{item}': '{part}' is not a section")
+            node = child
+        node[parts[-1]] = value
+    return raw
+
+
+def parse_experiment(raw: Any, source: str) -> ExperimentConfig:
+    """Validate a raw mapping into an ExperimentConfig; names are checked against the registries."""
+    from aebench.data import DATASETS
+    from aebench.techniques import TECHNIQUES, get_technique
+
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: an experiment file must be a YAML mapping")
+    unknown = sorted(set(raw) - TOP_LEVEL)
+    if unknown:
+        raise ConfigError(f"{source}: unknown key '{unknown[0]}' (known: {', '.join(sorted(TOP_LEVEL))})")
+    for key in ("name", "datasets", "techniques"):
+        if key not in raw:
+            raise ConfigError(f"{source}: missing required key '{key}'")
+    name = check_value(str, raw["name"], "name", source)
+    datasets = check_names(raw["datasets"], "datasets", DATASETS, source)
+    techniques = check_names(raw["techniques"], "techniques", TECHNIQUES, source)
+    seeds = check_value(tuple[int, ...], raw.get("seeds", [0]), "seeds", source)
+    if not seeds:
+        raise ConfigError(f"{source}: 'seeds' must list at least one seed")
+    sections = {key: build(cls, raw.get(key), key, source) for key, cls in SECTIONS.items()}
+    overrides = raw.get("overrides") or {}
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"{source}: 'overrides' must map technique names to settings")
+    for technique, override in overrides.items():
+        get_technique(technique, where=f"{source}: 'overrides.{technique}'")
+        if not isinstance(override, dict):
+            raise ConfigError(f"{source}: 'overrides.{technique}' must be a mapping")
+    config = ExperimentConfig(
+        name=name, datasets=datasets, techniques=techniques, seeds=seeds, overrides=overrides, source=source, **sections
+    )
+    config.cells()  # resolve every cell now so override errors surface before any data loads
+    return config
+
+
+def check_names(value: Any, key: str, known: dict[str, Any], source: str) -> tuple[str, ...]:
+    """A non-empty list of registered names."""
+    names = check_value(tuple[str, ...], value if isinstance(value, list) else [value], key, source)
+    if not names:
+        raise ConfigError(f"{source}: '{key}' must list at least one name (known: {', '.join(known)})")
+    for item in names:
+        if item not in known:
+            raise ConfigError(f"{source}: '{key}': unknown name '{item}' (known: {', '.join(known)})")
+    return names
+
+
+def load_experiment(path: str | Path, sets: list[str] | None = None) -> ExperimentConfig:
+    """Read, override and validate an experiment file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such experiment file (see experiments/ for examples)")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where else ""
+        raise ConfigError(f"{path}: invalid YAML{line}: {getattr(exc, 'problem', exc)}") from None
+    if raw is None:
+        raise ConfigError(f"{path}: the file is empty")
+    if isinstance(raw, dict) and sets:
+        raw = apply_sets(raw, sets)
+    return parse_experiment(raw, str(path))
+
+
+def dump_cell(cell: CellConfig) -> str:
+    """YAML text of a resolved cell config (the record kept beside each checkpoint)."""
+    return yaml.safe_dump(cell.to_dict(), sort_keys=False)

@@ -1,0 +1,9 @@
+"""Exceptions that carry a message meant for the user, not a traceback."""
+
+
+class UserError(Exception):
+    """A mistake in the user's input (config, name, path, data); the CLI prints it and exits 2."""
+
+
+class SkipCell(Exception):
+    """A cell cannot run here (e.g. pretrained weights unavailable); recorded as ``skipped``."""

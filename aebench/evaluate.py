@@ -1,0 +1,59 @@
+"""The shared evaluator: reconstruction metrics and downstream accuracy on the full test split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from aebench.config import CellConfig
+from aebench.metrics import psnr, ssim
+from aebench.pixels import Normalizer
+from aebench.train import channels_last, eval_batches
+
+SAMPLE_COUNT = 8  # the first test images, saved for reconstruction grids
+
+
+@dataclass
+class Evaluation:
+    """Metrics (means over test images) and a few saved reconstructions."""
+
+    metrics: dict[str, float]
+    samples: dict[str, np.ndarray]
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    cell: CellConfig,
+    normalizer: Normalizer,
+    classifier: nn.Module,
+) -> Evaluation:
+    """MAE, MSE, PSNR, SSIM on outputs clamped to [0, 1] against clean targets, and the classifier's
+    accuracy on the reconstructions (``accuracy``) and on the clean images (``accuracy_clean``)."""
+    model.eval()
+    sums = dict.fromkeys(("mae", "mse", "psnr", "ssim", "accuracy", "accuracy_clean"), 0.0)
+    samples: dict[str, list[np.ndarray]] = {"input": [], "target": [], "output": []}
+    start = 0
+    for inputs, target in eval_batches(x_test, cell, normalizer):
+        out = model(inputs).float().clamp(0, 1)
+        labels = y_test[start : start + len(target)]
+        err = out - target
+        sums["mae"] += err.abs().flatten(1).mean(1).sum().item()
+        sums["mse"] += err.pow(2).flatten(1).mean(1).sum().item()
+        sums["psnr"] += psnr(out, target).sum().item()
+        sums["ssim"] += ssim(out, target).sum().item()
+        sums["accuracy"] += (classifier(channels_last(normalizer(out))).argmax(1) == labels).sum().item()
+        sums["accuracy_clean"] += (classifier(channels_last(normalizer(target))).argmax(1) == labels).sum().item()
+        if start < SAMPLE_COUNT:
+            take = SAMPLE_COUNT - start
+            pixels = inputs[:take] * normalizer.std + normalizer.mean
+            for key, value in (("input", pixels.clamp(0, 1)), ("target", target[:take]), ("output", out[:take])):
+                samples[key].append(value.cpu().numpy())
+        start += len(target)
+    metrics = {k: v / len(x_test) for k, v in sums.items()}
+    return Evaluation(metrics, {k: np.concatenate(v) for k, v in samples.items()})

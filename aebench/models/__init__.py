@@ -1,0 +1,1 @@
+"""Pure ``nn.Module`` building blocks: no I/O, no config parsing."""

@@ -1,0 +1,177 @@
+"""Expands an experiment into cells and runs each through the shared train loop and evaluator."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import resource
+import subprocess
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import aebench
+from aebench.checkpoint import save_checkpoint
+from aebench.classifier import ClassifierCache
+from aebench.config import CellConfig, ExperimentConfig, dump_cell
+from aebench.data import DatasetCache, ImageData
+from aebench.errors import SkipCell
+from aebench.evaluate import evaluate
+from aebench.pixels import Normalizer
+from aebench.results import append_row, cell_key, finished_keys, read_rows
+from aebench.techniques import BuildContext, get_technique
+from aebench.train import Splits, TrainOutcome, synchronize, train
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunContext:
+    """Shared across the cells of one ``aebench run``."""
+
+    out: Path
+    device: torch.device
+    data: DatasetCache
+    classifiers: ClassifierCache
+    git_commit: str
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when available."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def git_commit() -> str:
+    """The aebench checkout's commit, or 'unknown' outside a git checkout."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=Path(aebench.__file__).parent, capture_output=True, text=True, timeout=5
+        )
+        return result.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def cell_folder(out: Path, cell: CellConfig) -> Path:
+    return out / "cells" / cell.dataset / cell.technique / f"seed{cell.seed}"
+
+
+def validation_split(x: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """A seeded, disjoint (train, validation) split of the training images; no split for fraction 0."""
+    if fraction <= 0:
+        return x, None
+    if fraction >= 1:
+        raise ValueError(f"train.validation_fraction must be below 1 (got {fraction})")
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed)).to(x.device)
+    n_val = max(1, round(len(x) * fraction))
+    return x[perm[n_val:]], x[perm[:n_val]]
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak GPU memory allocated, or the process's peak resident memory on CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024 if platform.system() != "Darwin" else kb / 2**20
+
+
+def base_row(cell: CellConfig, ctx: RunContext) -> dict[str, Any]:
+    return {
+        "experiment": cell.experiment, "dataset": cell.dataset, "technique": cell.technique, "seed": cell.seed,
+        "status": "ok", "reason": "",
+        **dict.fromkeys(["mae", "mse", "psnr", "ssim", "accuracy", "accuracy_clean", "train_seconds",
+                         "eval_seconds", "images_per_second", "params", "peak_memory_mb", "lr", "best_epoch"]),
+        "epochs": cell.train.epochs, "device": str(ctx.device), "torch_version": torch.__version__,
+        "git_commit": ctx.git_commit, "config_hash": cell.config_hash,
+        "corruption": cell.data.corruption.kind, "aebench_version": aebench.__version__,
+    }
+
+
+def run_cell(cell: CellConfig, ctx: RunContext) -> dict[str, Any]:
+    """Train and evaluate one cell; returns its results row (failures and skips recorded, not raised)."""
+    folder = cell_folder(ctx.out, cell)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.yaml").write_text(dump_cell(cell))
+    row = base_row(cell, ctx)
+    try:
+        row.update(train_and_evaluate(cell, ctx, folder))
+    except SkipCell as exc:
+        row.update(status="skipped", reason=str(exc))
+        log.warning("skipped %s/%s seed %d: %s", cell.dataset, cell.technique, cell.seed, exc)
+    except Exception as exc:  # a failing cell must not lose the others; its traceback is kept
+        (folder / "error.log").write_text(traceback.format_exc())
+        row.update(status="failed", reason=f"{type(exc).__name__}: {exc}".splitlines()[0])
+        log.error("failed %s/%s seed %d: %s (traceback in %s)", cell.dataset, cell.technique, cell.seed, row["reason"], folder / "error.log")
+    row["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    return row
+
+
+def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path) -> dict[str, Any]:
+    data: ImageData = ctx.data.prepared(cell.dataset, cell.data).to(ctx.device)
+    normalizer = Normalizer.create(cell.data.normalize, data.x_train)
+    classifier = ctx.classifiers.get(cell, data.x_train, data.y_train, data.num_classes, normalizer)
+    x_train, x_val = validation_split(data.x_train, cell.train.validation_fraction, cell.seed)
+    build_ctx = BuildContext(
+        in_channels=data.channels, image_size=data.image_size, latent=cell.model.latent, train=cell.train,
+        params=cell.params, input_mean=tuple(normalizer.state()["mean"]), input_std=tuple(normalizer.state()["std"]),
+    )
+    torch.manual_seed(cell.seed)
+    recipe = get_technique(cell.technique).build(build_ctx)
+    recipe.model.to(ctx.device)
+    if ctx.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(ctx.device)
+    desc = f"{cell.dataset}/{cell.technique}/s{cell.seed}"
+    outcome: TrainOutcome = train(recipe, Splits(x_train, data.x_test, x_val), cell, normalizer, desc)
+    start = time.perf_counter()
+    result = evaluate(recipe.model, data.x_test, data.y_test, cell, normalizer, classifier)
+    synchronize(ctx.device)
+    eval_seconds = time.perf_counter() - start
+    save_checkpoint(folder / "checkpoint.pt", cell.technique, build_ctx, recipe.model)
+    (folder / "history.json").write_text(json.dumps(outcome.history, indent=1))
+    np.savez_compressed(folder / "samples.npz", **result.samples)
+    return {
+        **result.metrics,
+        "train_seconds": outcome.train_seconds,
+        "eval_seconds": eval_seconds,
+        "images_per_second": outcome.images_seen / outcome.train_seconds if outcome.train_seconds else None,
+        "params": sum(p.numel() for p in recipe.model.parameters()),
+        "peak_memory_mb": peak_memory_mb(ctx.device),
+        "lr": outcome.lr,
+        "best_epoch": outcome.best_epoch,
+    }
+
+
+def run_experiment(config: ExperimentConfig, out: Path, data_root: Path, device: str) -> list[dict[str, Any]]:
+    """Run every cell not already finished in ``out/results.jsonl``; returns the rows written now.
+
+    All datasets are loaded before any training, so missing data fails before compute is spent.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    ctx = RunContext(out, resolve_device(device), DatasetCache(data_root), ClassifierCache(out / "classifiers"), git_commit())
+    done = finished_keys(read_rows(out))
+    cells = config.cells()
+    todo = [c for c in cells if cell_key({**c.to_dict(), "config_hash": c.config_hash}) not in done]
+    if len(todo) < len(cells):
+        log.info("%d of %d cells already in %s; skipping them", len(cells) - len(todo), len(cells), out / "results.jsonl")
+    for name in dict.fromkeys(c.dataset for c in todo):
+        ctx.data.raw(name)
+    written = []
+    for number, cell in enumerate(todo, 1):
+        log.info("[%d/%d] %s / %s / seed %d", number, len(todo), cell.dataset, cell.technique, cell.seed)
+        row = run_cell(cell, ctx)
+        append_row(out, row)
+        written.append(row)
+        if row["status"] == "ok":
+            log.info(
+                "  mse %.5f  mae %.4f  acc %.4f  (clean %.4f)  train %.1fs",
+                row["mse"], row["mae"], row["accuracy"], row["accuracy_clean"], row["train_seconds"],
+            )
+    return written

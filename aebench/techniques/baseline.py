@@ -1,0 +1,19 @@
+"""The study's baseline convolutional autoencoder."""
+
+from aebench.models.autoencoder import Autoencoder
+from aebench.models.conv import ConvDecoder, ConvEncoder
+from aebench.techniques.registry import BuildContext, Recipe, register_technique, single_phase
+
+
+def conv_autoencoder(ctx: BuildContext, **decoder_kwargs: object) -> Autoencoder:
+    """The baseline encoder and decoder for this context (decoder options passed through)."""
+    return Autoencoder(
+        ConvEncoder(ctx.in_channels, ctx.image_size, ctx.latent),
+        ConvDecoder(ctx.latent, ctx.in_channels, ctx.image_size, **decoder_kwargs),
+    )
+
+
+@register_technique("baseline")
+def baseline(ctx: BuildContext) -> Recipe:
+    """Conv encoder (12, 24 channels, adaptive max-pool) -> linear latent -> nearest-upsample conv decoder."""
+    return Recipe(conv_autoencoder(ctx), single_phase(ctx))

@@ -1,0 +1,96 @@
+"""The technique registry: a dict filled by a decorator, a factory whose error lists known names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from aebench.config import TrainConfig
+from aebench.errors import UserError
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """A technique without parameters of its own."""
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a technique needs to build its recipe; everything here is saved with the checkpoint."""
+
+    in_channels: int
+    image_size: int
+    latent: int
+    train: TrainConfig
+    params: Any = field(default_factory=NoParams)
+    input_mean: tuple[float, ...] = (0.0,)
+    input_std: tuple[float, ...] = (1.0,)
+
+
+ParamGroups = Callable[[nn.Module, float], list[dict[str, Any]]]
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class Phase:
+    """A stretch of training with its own optimizer and schedule.
+
+    ``image_size`` None trains at the data's size; ``param_groups`` None trains every parameter at
+    the base LR (otherwise it maps (model, lr) to optimizer groups, e.g. frozen or discriminative).
+    """
+
+    name: str
+    epochs: int
+    image_size: int | None = None
+    param_groups: ParamGroups | None = None
+
+
+@dataclass
+class Recipe:
+    """How one technique is trained: the model, its phases, an optional custom loss or closed-form fit."""
+
+    model: nn.Module
+    phases: list[Phase]
+    loss: Loss | None = None
+    fit: Callable[[torch.Tensor, int], None] | None = None
+
+
+@dataclass(frozen=True)
+class TechniqueInfo:
+    """A registered technique."""
+
+    name: str
+    description: str
+    build: Callable[[BuildContext], Recipe]
+    params: type
+
+
+TECHNIQUES: dict[str, TechniqueInfo] = {}
+
+
+def register_technique(name: str, params: type = NoParams) -> Callable[[Callable[[BuildContext], Recipe]], Callable[[BuildContext], Recipe]]:
+    """Register ``fn(ctx) -> Recipe`` under ``name``; its docstring's first line is the description."""
+
+    def wrap(fn: Callable[[BuildContext], Recipe]) -> Callable[[BuildContext], Recipe]:
+        if name in TECHNIQUES:
+            raise ValueError(f"technique '{name}' registered twice")
+        description = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
+        TECHNIQUES[name] = TechniqueInfo(name, description, fn, params)
+        return fn
+
+    return wrap
+
+
+def get_technique(name: str, where: str = "technique") -> TechniqueInfo:
+    """The registered technique, or a UserError listing the known names."""
+    if name not in TECHNIQUES:
+        raise UserError(f"{where}: unknown technique '{name}' (known: {', '.join(TECHNIQUES)})")
+    return TECHNIQUES[name]
+
+
+def single_phase(ctx: BuildContext) -> list[Phase]:
+    """The default plan: every epoch in one phase, all parameters trained."""
+    return [Phase("train", ctx.train.epochs)]
