@@ -10,6 +10,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -189,6 +190,9 @@ def build(cls: type, raw: Any, where: str, source: str) -> Any:
     return cls(**values)
 
 
+EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
 def check_value(hint: Any, value: Any, key: str, source: str) -> Any:
     """Coerce/validate one value against a type hint; raise ConfigError naming the key."""
     origin = typing.get_origin(hint)
@@ -215,6 +219,8 @@ def check_value(hint: Any, value: Any, key: str, source: str) -> Any:
             return None
     elif hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str) and EXPONENT_NUMBER.fullmatch(value):  # YAML 1.1 reads 1e-4 as a string
             return float(value)
     elif hint is int:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -268,13 +274,13 @@ def to_plain(obj: Any) -> Any:
 TOP_LEVEL = {"name", "datasets", "techniques", "seeds", "overrides", *SECTIONS}
 
 
-def apply_sets(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
-    """Apply ``--set a.b.c=value`` overrides (value parsed as YAML) to the raw mapping."""
+def apply_sets(raw: dict[str, Any], sets: list[str], source: str) -> dict[str, Any]:
+    """Apply ``--set a.b.c=value`` overrides (value parsed as YAML) to the raw mapping read from ``source``."""
     raw = copy.deepcopy(raw)
     for item in sets:
         key, sep, text = item.partition("=")
         if not sep or not key:
-            raise ConfigError(f"--set '{item}': expected key=value, e.g. train.epochs=2")
+            raise ConfigError(f"{source}: --set '{item}': expected key=value, e.g. train.epochs=2")
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError:
@@ -284,7 +290,7 @@ def apply_sets(raw: dict[str, Any], sets: list[str]) -> dict[str, Any]:
         for part in parts[:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise ConfigError(f"--set '{item}': '{part}' is not a section")
+                raise ConfigError(f"{source}: --set '{item}': '{part}' is not a section")
             node = child
         node[parts[-1]] = value
     return raw
@@ -349,7 +355,7 @@ def load_experiment(path: str | Path, sets: list[str] | None = None) -> Experime
     if raw is None:
         raise ConfigError(f"{path}: the file is empty")
     if isinstance(raw, dict) and sets:
-        raw = apply_sets(raw, sets)
+        raw = apply_sets(raw, sets, str(path))
     return parse_experiment(raw, str(path))
 
 
