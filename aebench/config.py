@@ -44,13 +44,17 @@ class TrainConfig:
     lr: Union[float, Literal["auto"]] = opt(1e-3, "peak learning rate, or 'auto' for an LR range test")
     weight_decay: float = opt(0.0, "weight decay", min=0)
     momentum: float = opt(0.9, "SGD momentum", min=0)
-    schedule: Literal["one_cycle", "step", "constant"] = opt("one_cycle", "learning-rate schedule per phase")
-    step_size: int = opt(1, "step schedule: epochs between LR drops", min=1)
-    gamma: float = opt(0.1, "step schedule: LR multiplier at each drop", min=0)
+    schedule: Literal["one_cycle", "step", "multistep", "constant"] = opt("one_cycle", "learning-rate schedule per phase")
+    step_size: int = opt(1, "step schedule: step_units between LR drops", min=1)
+    milestones: tuple[int, ...] = opt((), "multistep schedule: step_units after which the LR is multiplied by gamma")
+    step_unit: Literal["epoch", "batch"] = opt("epoch", "what step_size and milestones count: epochs or optimizer steps")
+    gamma: float = opt(0.1, "step / multistep schedule: LR multiplier at each drop", min=0)
     loss: Literal["mse", "l1", "bce"] = opt("mse", "pixel loss between reconstruction and clean target")
     validation_fraction: float = opt(
         0.0, "fraction of the training split held out; >0 keeps the best-validation weights", min=0
     )
+    snapshot_every: int = opt(0, "save a reconstruction grid of 12 fixed test images every N epochs, plus a GIF (0 = off)", min=0)
+    compile: bool = opt(False, "torch.compile the model for the training steps (slow to start on CPU)")
 
 
 @dataclass(frozen=True)

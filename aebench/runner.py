@@ -25,6 +25,7 @@ from aebench.errors import SkipCell
 from aebench.evaluate import evaluate
 from aebench.pixels import Normalizer
 from aebench.results import append_row, cell_key, finished_keys, read_rows
+from aebench.snapshots import Snapshots, save_latents
 from aebench.techniques import BuildContext, get_technique
 from aebench.train import Splits, TrainOutcome, synchronize, train
 
@@ -129,11 +130,15 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path) -> dict[
     if ctx.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(ctx.device)
     desc = f"{cell.dataset}/{cell.technique}/s{cell.seed}"
-    outcome: TrainOutcome = train(recipe, Splits(x_train, data.x_test, x_val), cell, normalizer, desc)
+    snapshots = Snapshots(data.x_test, cell, normalizer, folder) if cell.train.snapshot_every else None
+    outcome: TrainOutcome = train(recipe, Splits(x_train, data.x_test, x_val), cell, normalizer, desc, snapshots)
     start = time.perf_counter()
     result = evaluate(recipe.model, data.x_test, data.y_test, cell, normalizer, classifier)
     synchronize(ctx.device)
     eval_seconds = time.perf_counter() - start
+    if snapshots is not None:
+        snapshots.write_gif()
+    save_latents(recipe.model, data.x_test, data.y_test, cell, normalizer, folder / "latents.npz")
     save_checkpoint(folder / "checkpoint.pt", cell.technique, build_ctx, recipe.model)
     (folder / "history.json").write_text(json.dumps(outcome.history, indent=1))
     np.savez_compressed(folder / "samples.npz", **result.samples)

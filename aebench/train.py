@@ -62,8 +62,11 @@ def make_schedule(
     if cfg.schedule == "one_cycle":
         peaks = [g["lr"] for g in optimizer.param_groups]
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peaks, total_steps=max(steps_per_epoch * epochs, 1))
+    unit = steps_per_epoch if cfg.step_unit == "epoch" else 1  # the schedule is stepped once per batch
     if cfg.schedule == "step":
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size * steps_per_epoch, gamma=cfg.gamma)
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.step_size * unit, gamma=cfg.gamma)
+    if cfg.schedule == "multistep":
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, [m * unit for m in cfg.milestones], gamma=cfg.gamma)
     return None
 
 
@@ -115,6 +118,7 @@ def train(
 ) -> TrainOutcome:
     """Fit the recipe's model in place; returns history and timing. Deterministic for a given seed on CPU."""
     model, device = recipe.model, splits.train.device
+    forward = torch.compile(model) if cfg.train.compile else model  # shares the model's parameters
     torch.manual_seed(cfg.seed)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     loss_fn = recipe.loss or pixel_loss(cfg.train.loss)
@@ -159,7 +163,7 @@ def train(
             bar = tqdm(starts, desc=f"{desc} {phase.name} ep {epoch}/{cfg.train.epochs}", leave=False, disable=None)
             for i in bar:
                 inputs, target = make_batch(splits.train[perm[i : i + cfg.train.batch_size]], cfg.data, gen, True, phase.image_size)
-                loss = loss_fn(model(channels_last(normalizer(inputs))), target)
+                loss = loss_fn(forward(channels_last(normalizer(inputs))), target)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
