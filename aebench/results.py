@@ -31,9 +31,12 @@ def append_row(folder: Path, row: dict[str, Any]) -> None:
     if missing:
         raise ValueError(f"results row lacks {missing}")
     line = (json.dumps(row, default=str) + "\n").encode()
-    fd = os.open(folder / RESULTS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(folder / RESULTS_FILE, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line  # the file ends in a damaged line: never glue this row onto it
         os.write(fd, line)
         os.fsync(fd)
     finally:

@@ -1,0 +1,135 @@
+"""The results store: schema, atomic appends, crash-tolerant reads, resume, and failures that do not stop a run."""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aebench.config import load_experiment
+from aebench.errors import SkipCell
+from aebench.results import DIGITS, RESULTS_FILE, ROW_FIELDS, append_row, finished_keys, load_results, read_rows, summary_table
+from aebench.runner import run_experiment
+from aebench.techniques import TECHNIQUES, TechniqueInfo
+
+
+def row(**values: Any) -> dict[str, Any]:
+    """A complete results row (every field None) with ``values`` filled in."""
+    base = dict.fromkeys(ROW_FIELDS)
+    base.update(experiment="e", dataset="digits", technique="baseline", seed=0, status="ok", reason="", config_hash="h")
+    base.update(values)
+    return base
+
+
+def test_append_rejects_incomplete_rows(tmp_path: Path) -> None:
+    incomplete = row()
+    del incomplete["psnr"]
+    with pytest.raises(ValueError, match="psnr"):
+        append_row(tmp_path, incomplete)
+    assert not (tmp_path / RESULTS_FILE).exists()
+
+
+def test_rows_append_one_line_each_and_read_back(tmp_path: Path) -> None:
+    rows = [row(seed=s, mae=0.1 * s) for s in range(3)]
+    for r in rows:
+        append_row(tmp_path, r)
+    lines = (tmp_path / RESULTS_FILE).read_text().splitlines()
+    assert len(lines) == 3 and [json.loads(line) for line in lines] == rows
+    assert read_rows(tmp_path) == rows
+
+
+def test_truncated_last_line_is_skipped_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    append_row(tmp_path, row(seed=0))
+    append_row(tmp_path, row(seed=1))
+    path = tmp_path / RESULTS_FILE
+    path.write_bytes(path.read_bytes()[:-25])  # a process killed mid-write
+    with caplog.at_level(logging.WARNING):
+        rows = read_rows(tmp_path)
+    assert [r["seed"] for r in rows] == [0]
+    assert f"{path}:2" in caplog.text
+    append_row(tmp_path, row(seed=2))  # a row appended after the damage starts on its own line
+    assert [r["seed"] for r in read_rows(tmp_path)] == [0, 2]
+
+
+def test_failed_cells_are_not_finished() -> None:
+    rows = [row(seed=0), row(seed=1, status="failed"), row(seed=2, status="skipped")]
+    assert {key[3] for key in finished_keys(rows)} == {0, 2}
+
+
+def test_load_results_keeps_the_latest_row_per_cell(tmp_path: Path) -> None:
+    append_row(tmp_path, row(status="failed", reason="boom"))
+    append_row(tmp_path, row(mae=0.5))
+    frame = load_results([tmp_path])
+    assert len(frame) == 1 and frame.loc[0, "status"] == "ok" and list(frame.columns[: len(ROW_FIELDS)]) == ROW_FIELDS
+
+
+def test_summary_table_reports_mean_and_sd_over_seeds(tmp_path: Path) -> None:
+    for seed, mae in enumerate([0.1, 0.3]):
+        append_row(tmp_path, row(seed=seed, mae=mae, mse=mae**2, psnr=20.0, ssim=0.5, accuracy=0.9, accuracy_clean=0.95,
+                                 train_seconds=1.0, images_per_second=100.0))
+    append_row(tmp_path, row(seed=9, status="failed"))  # failures never enter the means
+    table = summary_table(load_results([tmp_path]))
+    assert len(table) == 1 and table.loc[0, "seeds"] == 2
+    digits = DIGITS["mae"]
+    assert table.loc[0, "mae"] == f"{0.2:.{digits}f} ± {statistics.stdev([0.1, 0.3]):.{digits}f}"  # sample sd over seeds
+    assert table.loc[0, "psnr"] == "20.00 ± 0.00"
+
+
+# --------------------------------------------------------------------------- through the runner
+
+
+def build_failing(ctx: Any) -> Any:
+    raise RuntimeError("exploded on purpose\nsecond line")
+
+
+def build_skipping(ctx: Any) -> Any:
+    raise SkipCell("weights unavailable offline; place them in the cache")
+
+
+@pytest.fixture
+def throwaway_techniques(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two techniques that fail and skip, registered for one test (monkeypatch restores the registry)."""
+    for name, fn in (("boom", build_failing), ("skipper", build_skipping)):
+        monkeypatch.setitem(TECHNIQUES, name, TechniqueInfo(name, "test only", fn, TECHNIQUES["pca"].params))
+
+
+def run(path: Path, out: Path, sets: list[str] | None = None) -> list[dict[str, Any]]:
+    return run_experiment(load_experiment(path, sets), out, Path("/nonexistent"), "cpu")
+
+
+def test_runner_records_failures_and_skips_and_resumes(experiment_file, tmp_path: Path, throwaway_techniques) -> None:
+    path = experiment_file(techniques=["boom", "skipper", "pca"])
+    out = tmp_path / "out"
+    written = run(path, out)
+    by_technique = {r["technique"]: r for r in written}
+    assert by_technique["boom"]["status"] == "failed"
+    assert by_technique["boom"]["reason"] == "RuntimeError: exploded on purpose"
+    assert "exploded on purpose" in (out / "cells" / "digits" / "boom" / "seed0" / "error.log").read_text()
+    assert by_technique["skipper"]["status"] == "skipped" and "offline" in by_technique["skipper"]["reason"]
+    assert by_technique["pca"]["status"] == "ok"  # the failure did not stop the run
+    stored = read_rows(out)
+    assert stored == json.loads(json.dumps(written))
+    for r in stored:
+        assert set(ROW_FIELDS) <= set(r) and r["status"] in ("ok", "failed", "skipped")
+    ok = by_technique["pca"]
+    assert all(isinstance(ok[k], float) for k in ("mae", "mse", "psnr", "ssim", "accuracy", "accuracy_clean"))
+    assert 0 <= ok["mae"] <= 1 and 0 <= ok["accuracy"] <= 1 and ok["params"] >= 0 and ok["device"] == "cpu"
+
+    again = run(path, out)  # finished cells are kept; only the failed one is retried
+    assert [r["technique"] for r in again] == ["boom"]
+    changed = run(path, out, ["overrides.pca.model.latent=4"])  # a changed config reruns that cell
+    assert sorted(r["technique"] for r in changed) == ["boom", "pca"]
+    assert len(read_rows(out)) == len(written) + 3
+
+
+def test_rerun_writes_nothing_when_all_cells_are_done(experiment_file, tmp_path: Path) -> None:
+    path = experiment_file(techniques=["pca"], seeds=[0, 1])
+    out = tmp_path / "out"
+    assert len(run(path, out)) == 2
+    before = (out / RESULTS_FILE).read_bytes()
+    assert run(path, out) == []
+    assert (out / RESULTS_FILE).read_bytes() == before
