@@ -1,0 +1,113 @@
+"""The real command line: the demo on a tiny budget end to end, `list`, and user errors as one line with exit 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from aebench.checkpoint import load_checkpoint
+from aebench.cli import main
+from aebench.config import dump_cell, load_experiment
+from aebench.data import DATASETS
+from aebench.results import ROW_FIELDS
+from aebench.techniques import TECHNIQUES
+from conftest import DEMO, REPO
+
+TINY_SETS = ["train.epochs=1", "classifier.epochs=1"]
+
+
+def aebench(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """``python -m aebench ARGS`` in a fresh process, importing this checkout, offline, writing only under ``cwd``."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "AEBENCH_DATA": str(cwd / "data")}
+    return subprocess.run([sys.executable, "-m", "aebench", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """The demo experiment run once through the CLI with one epoch everywhere."""
+    cwd = tmp_path_factory.mktemp("demo")
+    sets = [arg for item in TINY_SETS for arg in ("--set", item)]
+    return aebench("run", str(DEMO), "--out", "out", "--device", "cpu", *sets, cwd=cwd), cwd / "out"
+
+
+def test_demo_exits_0_and_prints_the_summary(demo) -> None:
+    proc, _ = demo
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    header = proc.stdout.splitlines()[0].split()
+    assert header[:3] == ["dataset", "technique", "mae"] and "accuracy" in header
+    config = load_experiment(DEMO)
+    for technique in config.techniques:
+        assert any(line.split()[:2] == [config.datasets[0], technique] for line in proc.stdout.splitlines())
+
+
+def test_demo_writes_one_ok_row_per_planned_cell(demo) -> None:
+    _, out = demo
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    cells = load_experiment(DEMO, TINY_SETS).cells()
+    assert len(rows) == len(cells) == 4
+    assert all(set(ROW_FIELDS) <= set(r) and r["status"] == "ok" and r["epochs"] == 1 for r in rows)
+    # the hashes written by the CLI process match this process's: config_hash is stable across runs
+    assert {(r["technique"], r["seed"], r["config_hash"]) for r in rows} == {(c.technique, c.seed, c.config_hash) for c in cells}
+
+
+def test_demo_writes_summaries(demo) -> None:
+    _, out = demo
+    summary = pd.read_csv(out / "summary.csv")
+    assert sorted(summary["technique"]) == sorted(load_experiment(DEMO).techniques)
+    assert (summary["seeds"] == 2).all()
+    markdown = (out / "summary.md").read_text()
+    assert markdown.startswith("|") and all(t in markdown for t in summary["technique"])
+
+
+@pytest.mark.parametrize("technique", ["baseline", "pca"])
+def test_demo_cell_folders_rebuild_their_models(demo, technique: str) -> None:
+    _, out = demo
+    cell = next(c for c in load_experiment(DEMO, TINY_SETS).cells() if c.technique == technique and c.seed == 0)
+    folder = out / "cells" / cell.dataset / technique / "seed0"
+    assert yaml.safe_load((folder / "config.yaml").read_text()) == yaml.safe_load(dump_cell(cell))
+    history = json.loads((folder / "history.json").read_text())
+    assert len(history) == (1 if technique == "baseline" else 0)  # PCA is fitted, not trained by epochs
+    samples = np.load(folder / "samples.npz")
+    assert samples["output"].shape == samples["target"].shape == (8, 1, 8, 8)
+    model, normalizer = load_checkpoint(folder / "checkpoint.pt")
+    with torch.no_grad():
+        again = model(normalizer(torch.from_numpy(samples["target"]))).clamp(0, 1).numpy()
+    np.testing.assert_allclose(again, samples["output"], atol=1e-5)
+
+
+def test_list_names_every_registered_technique_and_dataset(tmp_path: Path) -> None:
+    proc = aebench("list", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    first_words = [line.split()[0] for line in proc.stdout.splitlines() if line.startswith("  ")]
+    assert first_words == [*TECHNIQUES, *DATASETS]
+    assert all(info.description for info in TECHNIQUES.values())
+
+
+def test_a_user_error_in_a_subprocess_is_one_line_with_exit_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ndatasets: [digits]\ntechniques: [baseline]\ntrain: {epochs: 0}\n")
+    proc = aebench("run", str(bad), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"aebench: error: {bad}: 'train.epochs' must be >= 1 (got 0)"]
+    assert proc.stdout == ""
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_asking_for_cuda_without_it_is_a_user_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(DEMO), "--device", "cuda", "--dry-run"]) == 2
+    assert "--device cuda" in capsys.readouterr().err
+
+
+def test_report_on_a_folder_without_results_is_a_user_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", "--results", str(tmp_path), "--out", str(tmp_path / "report")]) == 2
+    assert f"{tmp_path}: no results.jsonl" in capsys.readouterr().err

@@ -1,0 +1,76 @@
+"""The baseline model's shapes, the shared train loop, and run-to-run determinism on CPU."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from aebench.config import load_experiment, parse_experiment
+from aebench.data import DatasetCache
+from aebench.pixels import Normalizer
+from aebench.runner import run_experiment
+from aebench.techniques import BuildContext, Phase, Recipe, get_technique
+from aebench.train import Splits, train
+from conftest import TINY
+
+
+def baseline_recipe(channels: int, size: int, latent: int = 8) -> Recipe:
+    cell = parse_experiment(TINY, "test").cells()[0]
+    return get_technique("baseline").build(BuildContext(in_channels=channels, image_size=size, latent=latent, train=cell.train))
+
+
+@pytest.mark.parametrize("size", [8, 28, 32])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_baseline_reconstructs_the_input_shape(channels: int, size: int) -> None:
+    model = baseline_recipe(channels, size).model.eval()
+    x = torch.rand(2, channels, size, size)
+    assert model(x).shape == x.shape
+    assert model.encode(x).shape == (2, 8)
+
+
+def digits_setup(limit: int = 48) -> tuple[object, Splits, Normalizer]:
+    cell = parse_experiment({**TINY, "data": {"limit_train": limit, "limit_test": 16}, "train": {**TINY["train"], "batch_size": 16}}, "test").cells()[0]
+    data = DatasetCache(Path("/nonexistent")).prepared("digits", cell.data)
+    return cell, Splits(data.x_train, data.x_test), Normalizer.create(cell.data.normalize, data.x_train)
+
+
+def test_one_epoch_changes_every_weight_and_records_history() -> None:
+    cell, splits, normalizer = digits_setup()
+    recipe = baseline_recipe(1, 8)
+    before = {name: p.detach().clone() for name, p in recipe.model.named_parameters()}
+    outcome = train(recipe, splits, cell, normalizer)
+    unchanged = [name for name, p in recipe.model.named_parameters() if torch.equal(p, before[name])]
+    assert unchanged == []
+    assert len(outcome.history) == 1 and outcome.history[0]["epoch"] == 1
+    assert torch.isfinite(torch.tensor(outcome.history[0]["train_loss"]))
+    assert outcome.images_seen == len(splits.train) and outcome.train_seconds > 0
+    assert not recipe.model.training and all(p.requires_grad for p in recipe.model.parameters())
+
+
+def test_a_phase_trains_only_its_parameter_groups() -> None:
+    cell, splits, normalizer = digits_setup()
+    recipe = baseline_recipe(1, 8)
+    model = recipe.model
+    recipe.phases = [Phase("decoder only", 1, param_groups=lambda m, lr: [{"params": list(m.decoder.parameters()), "lr": lr}])]
+    encoder_before = [p.detach().clone() for p in model.encoder.parameters()]
+    decoder_before = [p.detach().clone() for p in model.decoder.parameters()]
+    train(recipe, splits, cell, normalizer)
+    assert all(torch.equal(p, q) for p, q in zip(model.encoder.parameters(), encoder_before))
+    assert not any(torch.equal(p, q) for p, q in zip(model.decoder.parameters(), decoder_before))
+
+
+def test_same_cell_twice_gives_identical_metrics(experiment_file, tmp_path: Path) -> None:
+    config = load_experiment(experiment_file())
+    first = run_experiment(config, tmp_path / "a", Path("/nonexistent"), "cpu")
+    second = run_experiment(config, tmp_path / "b", Path("/nonexistent"), "cpu")
+    assert [r["status"] for r in first + second] == ["ok", "ok"]
+    metrics = ["mae", "mse", "psnr", "ssim", "accuracy", "accuracy_clean", "params"]
+    assert {m: first[0][m] for m in metrics} == {m: second[0][m] for m in metrics}
+    losses = [
+        [{k: v for k, v in epoch.items() if k != "seconds"} for epoch in json.loads((tmp_path / run / "cells/digits/baseline/seed0/history.json").read_text())]
+        for run in "ab"
+    ]
+    assert losses[0] == losses[1]
