@@ -92,7 +92,8 @@ def cmd_report(args: argparse.Namespace) -> None:
     for folder in folders:
         if not (folder / "results.jsonl").is_file():
             raise UserError(f"{folder}: no results.jsonl here (pass a folder written by 'aebench run')")
-    path = write_report(folders, args.out, command=" ".join(["aebench", *sys.argv[1:]]))
+    command = f"python -m aebench report --results {' '.join(map(str, folders))} --out {args.out}"
+    path = write_report(folders, args.out, command=command)
     print(f"report written to {path}")
 
 

@@ -97,7 +97,7 @@ def format_mean_sd(mean: float, sd: float, digits: int) -> str:
     return f"{mean:.{digits}f} ± {sd:.{digits}f}"
 
 
-DIGITS = {"mae": 4, "mse": 5, "psnr": 2, "ssim": 4, "accuracy": 4, "accuracy_clean": 4, "train_seconds": 1, "images_per_second": 0}
+DIGITS = {"mae": 5, "mse": 6, "psnr": 2, "ssim": 4, "accuracy": 4, "accuracy_clean": 4, "train_seconds": 1, "images_per_second": 0}
 
 
 def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
