@@ -248,18 +248,18 @@ def describe(hint: Any) -> str:
     return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}.get(hint, str(hint))
 
 
-def merge_section(base: Any, raw: dict[str, Any], where: str, source: str) -> Any:
+def merge_section(base: Any, raw: dict[str, Any] | None, where: str, source: str) -> Any:
     """``base`` with the keys of ``raw`` replaced (nested dataclasses merged), validated."""
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: '{where}' must be a mapping, got {type(raw).__name__}")
     merged = to_plain(base)
-    for key, value in (raw or {}).items():
+    for key, value in raw.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = {**merged[key], **value}
         else:
             merged[key] = value
-    unknown = sorted(set(raw or {}) - set(merged))
-    if unknown:
-        build(type(base), raw, where, source)  # raises with the unknown key named
-    return build(type(base), merged, where, source)
+    return build(type(base), merged, where, source)  # unknown keys are named by build
 
 
 def to_plain(obj: Any) -> Any:

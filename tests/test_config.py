@@ -36,6 +36,8 @@ ERROR_CASES = [
     ("unknown override key", with_changes(overrides={"baseline": {"foo": 1}}), [], ["'overrides.baseline.foo'"]),
     ("unknown key in an override section", with_changes(overrides={"baseline": {"train": {"foo": 1}}}), [],
      ["'overrides.baseline.train.foo'"]),
+    ("section not a mapping", with_changes(train=5), [], ["'train'", "mapping"]),
+    ("override section not a mapping", with_changes(overrides={"baseline": {"train": 5}}), [], ["'overrides.baseline.train'", "mapping"]),
     ("wrong type", with_changes(train={"epochs": "three"}), [], ["'train.epochs'", "integer"]),
     ("wrong type bool", with_changes(data={"augment": "yes please"}), [], ["'data.augment'"]),
     ("wrong type in an override", with_changes(overrides={"baseline": {"train": {"lr": "fast"}}}), [],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import statistics
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,23 @@ def test_rows_append_one_line_each_and_read_back(tmp_path: Path) -> None:
     lines = (tmp_path / RESULTS_FILE).read_text().splitlines()
     assert len(lines) == 3 and [json.loads(line) for line in lines] == rows
     assert read_rows(tmp_path) == rows
+
+
+def append_many(folder: Path, worker: int) -> None:
+    for seed in range(20):
+        append_row(folder, row(technique=f"worker{worker}", seed=seed, reason="x" * 5000))
+
+
+def test_concurrent_appends_never_interleave(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=append_many, args=(tmp_path, w)) for w in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=60)
+    assert [w.exitcode for w in workers] == [0, 0, 0]
+    lines = (tmp_path / RESULTS_FILE).read_text().splitlines()
+    assert sorted((r["technique"], r["seed"]) for r in map(json.loads, lines)) == [(f"worker{w}", s) for w in range(3) for s in range(20)]
 
 
 def test_truncated_last_line_is_skipped_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
