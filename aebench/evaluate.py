@@ -34,15 +34,18 @@ def evaluate(
     classifier: nn.Module,
 ) -> Evaluation:
     """MAE, MSE, PSNR, SSIM on outputs clamped to [0, 1] against clean targets, and the classifier's
-    accuracy on the reconstructions (``accuracy``) and on the clean images (``accuracy_clean``)."""
+    accuracy on the reconstructions (``accuracy``) and on the clean images (``accuracy_clean``).
+    ``mse_input`` is the MSE of the (corrupted) input itself: what a denoiser has to beat."""
     model.eval()
-    sums = dict.fromkeys(("mae", "mse", "psnr", "ssim", "accuracy", "accuracy_clean"), 0.0)
+    sums = dict.fromkeys(("mae", "mse", "psnr", "ssim", "accuracy", "accuracy_clean", "mse_input"), 0.0)
     samples: dict[str, list[np.ndarray]] = {"input": [], "target": [], "output": []}
     start = 0
     for inputs, target in eval_batches(x_test, cell, normalizer):
         out = model(inputs).float().clamp(0, 1)
         labels = y_test[start : start + len(target)]
         err = out - target
+        pixels = inputs * normalizer.std + normalizer.mean  # the corrupted input as fed, unclamped
+        sums["mse_input"] += (pixels - target).pow(2).flatten(1).mean(1).sum().item()
         sums["mae"] += err.abs().flatten(1).mean(1).sum().item()
         sums["mse"] += err.pow(2).flatten(1).mean(1).sum().item()
         sums["psnr"] += psnr(out, target).sum().item()
@@ -51,8 +54,7 @@ def evaluate(
         sums["accuracy_clean"] += (classifier(channels_last(normalizer(target))).argmax(1) == labels).sum().item()
         if start < SAMPLE_COUNT:
             take = SAMPLE_COUNT - start
-            pixels = inputs[:take] * normalizer.std + normalizer.mean
-            for key, value in (("input", pixels.clamp(0, 1)), ("target", target[:take]), ("output", out[:take])):
+            for key, value in (("input", pixels[:take].clamp(0, 1)), ("target", target[:take]), ("output", out[:take])):
                 samples[key].append(value.cpu().numpy())
         start += len(target)
     metrics = {k: v / len(x_test) for k, v in sums.items()}
