@@ -1,4 +1,4 @@
-"""The downstream classifier: a compact CNN trained on clean training images, cached on disk."""
+"""The downstream classifier (a compact CNN, or the study's fine-tuned ImageNet ResNet-34), trained on clean images and cached."""
 
 from __future__ import annotations
 
@@ -8,15 +8,18 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from aebench.config import CellConfig, CorruptionConfig, to_plain
+from aebench.config import CellConfig, ClassifierConfig, CorruptionConfig, TrainConfig, to_plain
+from aebench.models.resnet import ConcatPoolEncoder, FeatureStages
 from aebench.pixels import Normalizer, make_batch
 from aebench.train import batch_starts, channels_last, make_optimizer, make_schedule
+from aebench.weights import timm_body
 
 log = logging.getLogger(__name__)
 
@@ -54,31 +57,71 @@ def clean_config(cell: CellConfig) -> CellConfig:
     return dataclasses.replace(cell, data=data)
 
 
-def train_classifier(
-    x: torch.Tensor, y: torch.Tensor, num_classes: int, cell: CellConfig, normalizer: Normalizer
-) -> CompactCNN:
-    """Train the compact CNN on clean uint8 images (one-cycle Adam, seeded)."""
-    cfg = cell.classifier
-    torch.manual_seed(cell.seed)
-    gen = torch.Generator(device=x.device).manual_seed(cell.seed)
-    data_cfg = clean_config(cell).data
-    model = CompactCNN(x.shape[1], num_classes).to(x.device, memory_format=torch.channels_last)
-    train_cfg = dataclasses.replace(cell.train, optimizer="adam", lr=cfg.lr, schedule="one_cycle", weight_decay=0.0)
-    optimizer = make_optimizer(train_cfg, [{"params": list(model.parameters()), "lr": cfg.lr}])
-    starts = batch_starts(len(x), cfg.batch_size)
-    schedule = make_schedule(train_cfg, optimizer, len(starts), cfg.epochs)
+def fastai_head(features: int, num_classes: int) -> nn.Sequential:
+    """fastai v1's ``create_head`` after its concat pool: BN, dropout 0.25, Linear(->512), ReLU, BN, dropout 0.5, Linear."""
+    return nn.Sequential(
+        nn.BatchNorm1d(features), nn.Dropout(0.25), nn.Linear(features, 512), nn.ReLU(inplace=True),
+        nn.BatchNorm1d(512), nn.Dropout(0.5), nn.Linear(512, num_classes),
+    )
+
+
+def make_classifier(cfg: ClassifierConfig, channels: int, num_classes: int, pretrained: bool) -> nn.Module:
+    """``cnn``: the compact CNN; ``resnet34``: the study's ImageNet ResNet-34 body, concat pool and fastai head
+    (``pretrained`` False for a random init that cached weights replace)."""
+    if cfg.model == "cnn":
+        return CompactCNN(channels, num_classes)
+    fix = "download it once online, or set classifier.weights: /path/resnet34.pth (a state_dict), or use classifier.model: cnn"
+    body = timm_body("resnet34.tv_in1k", [-1], channels, pretrained, cfg.weights, fix)
+    pool = ConcatPoolEncoder(FeatureStages(body, [-1]))
+    return nn.Sequential(pool, fastai_head(pool.latent, num_classes))
+
+
+def fit_classifier(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    inputs: Callable[[torch.Tensor], torch.Tensor],
+    desc: str = "classifier",
+) -> None:
+    """Train ``model`` in place with cross-entropy on uint8 images ``x`` (``inputs`` maps a uint8 batch to
+    the model's input), one-cycle Adam, seeded; leaves it in eval mode."""
+    torch.manual_seed(seed)
+    gen = torch.Generator(device=x.device).manual_seed(seed)
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer="adam", schedule="one_cycle")
+    optimizer = make_optimizer(cfg, [{"params": list(model.parameters()), "lr": lr}])
+    starts = batch_starts(len(x), batch_size)
+    schedule = make_schedule(cfg, optimizer, len(starts), epochs)
     model.train()
-    for epoch in range(cfg.epochs):
+    for epoch in range(epochs):
         perm = torch.randperm(len(x), generator=gen, device=x.device)
-        for i in tqdm(starts, desc=f"classifier {cell.dataset} ep {epoch + 1}/{cfg.epochs}", leave=False, disable=None):
-            idx = perm[i : i + cfg.batch_size]
-            _, target = make_batch(x[idx], data_cfg, gen, train=False)
-            loss = F.cross_entropy(model(channels_last(normalizer(target))), y[idx])
+        for i in tqdm(starts, desc=f"{desc} ep {epoch + 1}/{epochs}", leave=False, disable=None):
+            idx = perm[i : i + batch_size]
+            loss = F.cross_entropy(model(channels_last(inputs(x[idx]))), y[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             schedule.step()
-    return model.eval()
+    model.eval()
+
+
+def train_classifier(
+    x: torch.Tensor, y: torch.Tensor, num_classes: int, cell: CellConfig, normalizer: Normalizer
+) -> nn.Module:
+    """Train the configured classifier on clean uint8 images, normalised as the autoencoders' inputs."""
+    cfg = cell.classifier
+    data_cfg = clean_config(cell).data
+    gen = torch.Generator(device=x.device)  # clean batches draw no randomness
+    torch.manual_seed(cell.seed)  # the initial weights
+    model = make_classifier(cfg, x.shape[1], num_classes, pretrained=True).to(x.device, memory_format=torch.channels_last)
+    fit_classifier(
+        model, x, y, cfg.epochs, cfg.batch_size, cfg.lr, cell.seed,
+        lambda images: normalizer(make_batch(images, data_cfg, gen, train=False)[1]), desc=f"classifier {cell.dataset}",
+    )
+    return model
 
 
 class ClassifierCache:
@@ -87,10 +130,10 @@ class ClassifierCache:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    def get(self, cell: CellConfig, x: torch.Tensor, y: torch.Tensor, num_classes: int, normalizer: Normalizer) -> CompactCNN:
+    def get(self, cell: CellConfig, x: torch.Tensor, y: torch.Tensor, num_classes: int, normalizer: Normalizer) -> nn.Module:
         path = self.folder / f"{classifier_key(cell)}.pt"
         if path.is_file():
-            model = CompactCNN(x.shape[1], num_classes)
+            model = make_classifier(cell.classifier, x.shape[1], num_classes, pretrained=False)
             model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
             return model.to(x.device, memory_format=torch.channels_last).eval()
         log.info("training the %s classifier (seed %d) on %d clean images", cell.dataset, cell.seed, len(x))

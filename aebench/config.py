@@ -94,7 +94,12 @@ class ModelConfig:
 class ClassifierConfig:
     """The downstream classifier that scores reconstructions."""
 
-    model: Literal["cnn"] = opt("cnn", "compact CNN trained on the clean training images")
+    model: Literal["cnn", "resnet34"] = opt(
+        "cnn", "cnn: compact CNN trained on the clean training images; resnet34: ImageNet ResNet-34 fine-tuned on them (the study)"
+    )
+    weights: Union[str, None] = opt(
+        None, "resnet34: local ImageNet state_dict (.pth/.safetensors); null = timm's hub copy (cells skipped offline)"
+    )
     epochs: int = opt(10, "classifier training epochs", min=1)
     batch_size: int = opt(128, "classifier batch size", min=1)
     lr: float = opt(2e-3, "classifier peak learning rate (one-cycle Adam)", min=0)

@@ -120,6 +120,7 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path) -> dict[
     normalizer = Normalizer.create(cell.data.normalize, data.x_train)
     classifier = ctx.classifiers.get(cell, data.x_train, data.y_train, data.num_classes, normalizer)
     x_train, x_val = validation_split(data.x_train, cell.train.validation_fraction, cell.seed)
+    y_train, _ = validation_split(data.y_train, cell.train.validation_fraction, cell.seed)  # same permutation
     build_ctx = BuildContext(
         in_channels=data.channels, image_size=data.image_size, latent=cell.model.latent, train=cell.train,
         params=cell.params, input_mean=tuple(normalizer.state()["mean"]), input_std=tuple(normalizer.state()["std"]),
@@ -131,7 +132,7 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path) -> dict[
         torch.cuda.reset_peak_memory_stats(ctx.device)
     desc = f"{cell.dataset}/{cell.technique}/s{cell.seed}"
     snapshots = Snapshots(data.x_test, cell, normalizer, folder) if cell.train.snapshot_every else None
-    outcome: TrainOutcome = train(recipe, Splits(x_train, data.x_test, x_val), cell, normalizer, desc, snapshots)
+    outcome: TrainOutcome = train(recipe, Splits(x_train, data.x_test, x_val, y_train, data.num_classes), cell, normalizer, desc, snapshots)
     start = time.perf_counter()
     result = evaluate(recipe.model, data.x_test, data.y_test, cell, normalizer, classifier)
     synchronize(ctx.device)

@@ -16,7 +16,7 @@ from aebench.config import CellConfig, TrainConfig
 from aebench.losses import pixel_loss
 from aebench.lr_finder import lr_range_test
 from aebench.pixels import Normalizer, make_batch, to_float
-from aebench.techniques.registry import Loss, Phase, Recipe
+from aebench.techniques.registry import LabelledImages, Loss, Phase, Recipe
 
 EVAL_SEED = 1234  # corrupted evaluation inputs are identical for every technique and seed
 EpochHook = Callable[[int, nn.Module], None]
@@ -29,6 +29,8 @@ class Splits:
     train: torch.Tensor
     test: torch.Tensor
     val: torch.Tensor | None = None
+    train_labels: torch.Tensor | None = None  # needed only by recipes with a ``prepare`` step
+    num_classes: int = 0
 
 
 @dataclass
@@ -122,6 +124,8 @@ def train(
     torch.manual_seed(cfg.seed)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     loss_fn = recipe.loss or pixel_loss(cfg.train.loss)
+    if isinstance(loss_fn, nn.Module):  # e.g. a feature loss holding a network
+        loss_fn.to(device)
     outcome = TrainOutcome()
     if device.type == "cpu":
         model.to(memory_format=torch.channels_last)
@@ -132,6 +136,14 @@ def train(
         synchronize(device)
         outcome.train_seconds += time.perf_counter() - start
         outcome.images_seen += len(splits.train)
+
+    if recipe.prepare is not None:
+        if splits.train_labels is None:
+            raise ValueError("this technique's prepare step needs the training labels (Splits.train_labels)")
+        start = time.perf_counter()
+        recipe.prepare(LabelledImages(splits.train, splits.train_labels, splits.num_classes), cfg.seed)
+        synchronize(device)
+        outcome.train_seconds += time.perf_counter() - start
 
     def next_batch(size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.randint(len(splits.train), (cfg.train.batch_size,), generator=gen, device=device)

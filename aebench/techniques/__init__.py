@@ -11,7 +11,7 @@ from aebench.techniques.registry import (
     register_technique,
     single_phase,
 )
-from aebench.techniques import baseline, conv_dae, mlp, pca  # noqa: F401,E402  (registration side effects)
+from aebench.techniques import baseline, conv_dae, feature_loss, mlp, pca, pixel_shuffle, progressive_resizing, resnet  # noqa: F401,E402  (registration side effects)
 
 __all__ = [
     "TECHNIQUES",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -28,6 +28,7 @@ class BuildContext:
     params: Any = field(default_factory=NoParams)
     input_mean: tuple[float, ...] = (0.0,)
     input_std: tuple[float, ...] = (1.0,)
+    load_weights: bool = True  # False when a checkpoint replaces the weights: no pretrained fetch, no loss network
 
 
 ParamGroups = Callable[[nn.Module, float], list[dict[str, Any]]]
@@ -49,13 +50,27 @@ class Phase:
 
 
 @dataclass
+class LabelledImages:
+    """uint8 images (N, C, H, W) with their class labels."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    num_classes: int
+
+
+@dataclass
 class Recipe:
-    """How one technique is trained: the model, its phases, an optional custom loss or closed-form fit."""
+    """How one technique is trained: the model, its phases, an optional custom loss or closed-form fit.
+
+    ``prepare(train_split, seed)``, if given, runs once before training (timed as training), e.g. to
+    learn a loss network from the labelled training images.
+    """
 
     model: nn.Module
     phases: list[Phase]
     loss: Loss | None = None
     fit: Callable[[torch.Tensor, int], None] | None = None
+    prepare: Callable[[LabelledImages, int], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -94,3 +109,12 @@ def get_technique(name: str, where: str = "technique") -> TechniqueInfo:
 def single_phase(ctx: BuildContext) -> list[Phase]:
     """The default plan: every epoch in one phase, all parameters trained."""
     return [Phase("train", ctx.train.epochs)]
+
+
+def split_epochs(total: int, fractions: Sequence[float]) -> list[int]:
+    """Epochs for phases taking ``fractions`` of ``total`` (rounded) plus a last phase with the rest.
+
+    ``split_epochs(15, [1/3]) == [5, 10]``; a phase may get 0 epochs when ``total`` is small.
+    """
+    counts = [round(total * f) for f in fractions]
+    return [*counts, total - sum(counts)]
