@@ -357,7 +357,7 @@ def load_experiment(path: str | Path, sets: list[str] | None = None) -> Experime
         raise ConfigError(f"{path}: no such experiment file (see experiments/ for examples)")
     try:
         raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:  # a binary file is not YAML either
         where = getattr(exc, "problem_mark", None)
         line = f" at line {where.line + 1}" if where else ""
         raise ConfigError(f"{path}: invalid YAML{line}: {getattr(exc, 'problem', exc)}") from None

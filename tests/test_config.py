@@ -95,6 +95,14 @@ def test_config_errors_through_cli_exit_2_with_one_line(
     assert "Traceback" not in captured.err and captured.out == ""
 
 
+def test_a_binary_file_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "checkpoint.pt"
+    path.write_bytes(bytes(range(256)))
+    assert main(["run", str(path), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"aebench: error: {path}: invalid YAML") and err.count("\n") == 1
+
+
 def test_missing_file_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "nope.yaml"
     with pytest.raises(ConfigError, match="nope.yaml: no such experiment file"):
