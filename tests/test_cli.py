@@ -111,3 +111,14 @@ def test_asking_for_cuda_without_it_is_a_user_error(capsys: pytest.CaptureFixtur
 def test_report_on_a_folder_without_results_is_a_user_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", "--results", str(tmp_path), "--out", str(tmp_path / "report")]) == 2
     assert f"{tmp_path}: no results.jsonl" in capsys.readouterr().err
+
+
+def test_missing_data_offline_stops_the_run_before_training(
+    experiment_file, tmp_path: Path, offline, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = experiment_file(datasets=["digits", "mnist"])
+    out = tmp_path / "out"
+    assert main(["-q", "run", str(path), "--out", str(out), "--data-root", str(tmp_path / "data"), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(tmp_path / "data" / "MNIST" / "raw") in err[0] and "train-images-idx3-ubyte" in err[0]
+    assert not (out / "results.jsonl").exists()  # the digits cells did not run first
