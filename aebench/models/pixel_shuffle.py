@@ -19,7 +19,7 @@ def icnr_(weight: torch.Tensor, scale: int = 2) -> torch.Tensor:
 
 
 class PixelShuffleBlock(nn.Module):
-    """1x1 conv to ``4 * out`` channels (weight norm, ICNR), ReLU, PixelShuffle(2), blur (replication pad + 2x2 average, stride 1).
+    """1x1 conv to ``4 * out`` channels (weight norm, ICNR, zero bias), ReLU, PixelShuffle(2), blur (replication pad + 2x2 average, stride 1).
 
     ICNR is applied before weight norm, so the normalised weight starts as ICNR (fastai v1 wrote ICNR
     to a weight that weight norm then recomputed).
@@ -29,6 +29,7 @@ class PixelShuffleBlock(nn.Module):
         super().__init__()
         conv = nn.Conv2d(in_channels, out_channels * 4, 1)
         icnr_(conv.weight)
+        nn.init.zeros_(conv.bias)  # a per-sub-pixel bias would break ICNR's equal 2x2 blocks
         self.conv = weight_norm(conv)
         self.relu = nn.ReLU(inplace=True)
         self.shuffle = nn.PixelShuffle(2)

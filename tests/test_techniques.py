@@ -1,0 +1,192 @@
+"""Every registered technique: shapes, gradients, one optimisation step, checkpoint round trip; plus the
+study techniques' own behaviour (ICNR, progressive resizing, ResNet phases)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from aebench.checkpoint import load_checkpoint, save_checkpoint
+from aebench.config import CellConfig, ClassifierConfig, DataConfig, ModelConfig, TrainConfig, build
+from aebench.models.pixel_shuffle import PixelShuffleBlock
+from aebench.pixels import Normalizer
+from aebench.techniques import TECHNIQUES, BuildContext, Recipe
+from aebench.train import Splits, train
+from aebench.weights import timm_body
+
+SIZES: dict[str, tuple[int, int]] = {"conv_dae": (12, 28)}  # conv_dae maps only sides 8k+4 back to themselves
+WEIGHTS_ARCH = {"resnet_pretrained": ("resnet34.tv_in1k", [-1]), "feature_loss": ("vgg16_bn.tv_in1k", [0, 1, 2])}
+
+
+@pytest.fixture(scope="session")
+def weight_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Random-init state_dicts written to disk, standing in for downloaded ImageNet weights."""
+    folder = tmp_path_factory.mktemp("weights")
+    files = {}
+    for technique, (arch, indices) in WEIGHTS_ARCH.items():
+        files[technique] = folder / f"{technique}.pth"
+        torch.save(timm_body(arch, indices, 3, False, None, "").state_dict(), files[technique])
+    return files
+
+
+def make_ctx(name: str, weight_files: dict[str, Path], channels: int = 1, size: int = 16, epochs: int = 1, **params: Any) -> BuildContext:
+    info = TECHNIQUES[name]
+    if "weights" in {f.name for f in dataclasses.fields(info.params)} and "weights" not in params:
+        params["weights"] = str(weight_files[name])  # a KeyError here: add a weights file for the new technique
+    return BuildContext(
+        in_channels=channels, image_size=size, latent=8, train=TrainConfig(epochs=epochs, batch_size=8),
+        params=build(info.params, params, f"overrides.{name}", "test"),
+    )
+
+
+def fitted(recipe: Recipe, ctx: BuildContext) -> Recipe:
+    """Closed-form techniques (PCA) fitted on random images, so their output is not trivially zero."""
+    if recipe.fit is not None:
+        recipe.fit(torch.rand(20, ctx.in_channels, ctx.image_size, ctx.image_size), 0)
+    return recipe
+
+
+def sizes(name: str) -> tuple[int, int]:
+    return SIZES.get(name, (16, 32))
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+@pytest.mark.parametrize("which", [0, 1])
+@pytest.mark.parametrize("name", list(TECHNIQUES))
+def test_output_has_input_shape(name: str, which: int, channels: int, weight_files: dict[str, Path]) -> None:
+    size = sizes(name)[which]
+    ctx = make_ctx(name, weight_files, channels, size)
+    recipe = fitted(TECHNIQUES[name].build(ctx), ctx)
+    x = torch.rand(3, channels, size, size)
+    assert recipe.model.eval()(x).shape == x.shape
+
+
+@pytest.mark.parametrize("name", list(TECHNIQUES))
+def test_backward_reaches_every_parameter(name: str, weight_files: dict[str, Path]) -> None:
+    ctx = make_ctx(name, weight_files, size=sizes(name)[0])
+    recipe = TECHNIQUES[name].build(ctx)
+    params = list(recipe.model.parameters())
+    if not params:
+        assert recipe.fit is not None, "a technique without parameters must fit in closed form"
+        pytest.skip(f"{name} is fitted in closed form: no gradient (covered by the fit test)")
+    x = torch.rand(4, 1, ctx.image_size, ctx.image_size)
+    loss = (recipe.loss or F.mse_loss)(recipe.model.train()(x), x)
+    loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in params)
+    assert any(p.grad.abs().sum() > 0 for p in params)
+
+
+@pytest.mark.parametrize("name", list(TECHNIQUES))
+def test_one_step_or_fit_changes_the_model(name: str, weight_files: dict[str, Path]) -> None:
+    ctx = make_ctx(name, weight_files, size=sizes(name)[0])
+    recipe = TECHNIQUES[name].build(ctx)
+    before = {k: v.clone() for k, v in recipe.model.state_dict().items()}
+    x = torch.rand(4, 1, ctx.image_size, ctx.image_size)
+    if recipe.fit is not None:
+        recipe.fit(x, 0)
+    else:
+        optimizer = torch.optim.Adam(recipe.model.parameters(), lr=1e-2)
+        (recipe.loss or F.mse_loss)(recipe.model.train()(x), x).backward()
+        optimizer.step()
+    after = recipe.model.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before if before[k].is_floating_point())
+
+
+@pytest.mark.parametrize("name", list(TECHNIQUES))
+def test_checkpoint_round_trip_gives_identical_output(name: str, weight_files: dict[str, Path], tmp_path: Path) -> None:
+    ctx = make_ctx(name, weight_files, channels=3, size=sizes(name)[0])
+    recipe = fitted(TECHNIQUES[name].build(ctx), ctx)
+    x = torch.rand(3, 3, ctx.image_size, ctx.image_size)
+    if recipe.fit is None:  # move BatchNorm statistics away from their init
+        recipe.model.train()(x)
+    save_checkpoint(tmp_path / "c.pt", name, ctx, recipe.model)
+    loaded, _ = load_checkpoint(tmp_path / "c.pt")
+    torch.testing.assert_close(loaded(x), recipe.model.eval()(x), rtol=0, atol=0)
+
+
+# --------------------------------------------------------------------------- pixel shuffle
+
+
+def test_icnr_starts_checkerboard_free() -> None:
+    """Before the blur, each 2x2 output block holds one value per channel (nearest-neighbour upsampling)."""
+    torch.manual_seed(0)
+    block = PixelShuffleBlock(5, 3)
+    up = block.upsample(torch.randn(2, 5, 4, 4))
+    assert up.shape == (2, 3, 8, 8)
+    assert torch.equal(up, F.interpolate(up[..., ::2, ::2], scale_factor=2, mode="nearest"))
+    assert up.std() > 0
+
+
+def test_pixel_shuffle_blur_keeps_size_and_smooths() -> None:
+    block = PixelShuffleBlock(4, 2)
+    with torch.no_grad():
+        block.conv.parametrizations.weight.original1.normal_()  # break the ICNR symmetry
+        x = torch.randn(1, 4, 4, 4)
+        up, out = block.upsample(x), block(x)
+    assert out.shape == up.shape
+    assert out.diff(dim=-1).abs().mean() < up.diff(dim=-1).abs().mean()
+
+
+# --------------------------------------------------------------------------- progressive resizing
+
+
+def tiny_cell(technique: str, params: Any, epochs: int, batch_size: int = 16) -> CellConfig:
+    return CellConfig(
+        "t", "digits", technique, 0, TrainConfig(epochs=epochs, batch_size=batch_size, lr=1e-2), DataConfig(normalize="none"),
+        ModelConfig(latent=8), ClassifierConfig(), params,
+    )
+
+
+def test_progressive_resizing_trains_small_then_full_keeping_weights(weight_files: dict[str, Path]) -> None:
+    ctx = make_ctx("progressive_resizing", weight_files, size=16, epochs=2, sizes=[8], fractions=[0.5])
+    recipe = TECHNIQUES["progressive_resizing"].build(ctx)
+    assert [(p.epochs, p.image_size) for p in recipe.phases] == [(1, 8), (1, None)]
+    seen: set[tuple[int, int]] = set()
+    recipe.model.encoder.register_forward_hook(lambda m, args, out: seen.add((args[0].shape[-1], m.training)))
+    states = [{k: v.clone() for k, v in recipe.model.state_dict().items()}]
+    images = torch.randint(0, 256, (64, 1, 16, 16), dtype=torch.uint8)
+    cell = tiny_cell("progressive_resizing", ctx.params, epochs=2)
+    outcome = train(recipe, Splits(images, images[:16]), cell, Normalizer.create("none", images),
+                    on_epoch_end=lambda epoch, model: states.append({k: v.clone() for k, v in model.state_dict().items()}))
+    assert [r["phase"] for r in outcome.history] == ["8px", "full"]
+    assert {s for s, training in seen if training} == {8, 16}
+    w0, w1, w2 = (torch.cat([s[k].flatten() for k in s if s[k].is_floating_point()]) for s in states)
+    assert (w2 - w1).norm() < (w2 - w0).norm()  # phase 2 continued from phase 1's weights
+
+
+def test_progressive_resizing_rejects_inconsistent_plan(weight_files: dict[str, Path]) -> None:
+    from aebench.errors import UserError
+
+    with pytest.raises(UserError, match="sizes and fractions"):
+        make_ctx("progressive_resizing", weight_files, sizes=[8, 12], fractions=[0.3])
+    with pytest.raises(UserError, match="must not exceed"):
+        TECHNIQUES["progressive_resizing"].build(make_ctx("progressive_resizing", weight_files, size=16, sizes=[32]))
+
+
+# --------------------------------------------------------------------------- ResNet encoder
+
+
+def test_resnet_pretrained_freezes_then_spreads_learning_rates(weight_files: dict[str, Path]) -> None:
+    ctx = make_ctx("resnet_pretrained", weight_files, size=16, epochs=15)
+    recipe = TECHNIQUES["resnet_pretrained"].build(ctx)
+    model = recipe.model
+    assert model.encoder.latent == 1024  # concat avg + max pool of ResNet-34's 512 channels
+    frozen, unfrozen = recipe.phases
+    assert (frozen.epochs, unfrozen.epochs) == (5, 10)
+    trained = {id(p) for g in frozen.param_groups(model, 1e-3) for p in g["params"]}
+    assert {id(p) for p in model.decoder.parameters()} <= trained
+    assert id(model.encoder.body.net.conv1.weight) not in trained
+    groups = unfrozen.param_groups(model, 1e-3)
+    lrs = [g["lr"] for g in groups]
+    assert lrs == sorted(lrs) and lrs[0] == pytest.approx(1e-6) and lrs[-2] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(1e-2)
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+
+
+def test_resnet_scratch_trains_everything_in_one_phase(weight_files: dict[str, Path]) -> None:
+    recipe = TECHNIQUES["resnet_scratch"].build(make_ctx("resnet_scratch", weight_files))
+    assert len(recipe.phases) == 1 and recipe.phases[0].param_groups is None
