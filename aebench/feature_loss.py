@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from aebench.pixels import IMAGENET_MEAN, IMAGENET_STD
-from aebench.techniques.registry import LabelledImages, Loss
+if TYPE_CHECKING:  # the technique registry imports this module
+    from aebench.techniques.registry import LabelledImages, Loss
 
 
 def gram(x: torch.Tensor) -> torch.Tensor:

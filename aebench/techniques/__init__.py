@@ -3,6 +3,7 @@
 from aebench.techniques.registry import (
     TECHNIQUES,
     BuildContext,
+    LabelledImages,
     NoParams,
     Phase,
     Recipe,
@@ -16,6 +17,7 @@ from aebench.techniques import baseline, conv_dae, feature_loss, mlp, pca, pixel
 __all__ = [
     "TECHNIQUES",
     "BuildContext",
+    "LabelledImages",
     "NoParams",
     "Phase",
     "Recipe",
