@@ -324,6 +324,8 @@ def parse_experiment(raw: Any, source: str) -> ExperimentConfig:
     seeds = check_value(tuple[int, ...], raw.get("seeds", [0]), "seeds", source)
     if not seeds:
         raise ConfigError(f"{source}: 'seeds' must list at least one seed")
+    if min(seeds) < 0:  # numpy and scikit-learn reject negative seeds
+        raise ConfigError(f"{source}: 'seeds' must be >= 0 (got {min(seeds)})")
     sections = {key: build(cls, raw.get(key), key, source) for key, cls in SECTIONS.items()}
     overrides = raw.get("overrides") or {}
     if not isinstance(overrides, dict):
