@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,8 @@ def context_from_plain(technique: str, plain: dict[str, Any]) -> BuildContext:
 def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[nn.Module, Normalizer]:
     """The model in eval mode and the normaliser its inputs expect."""
     payload = torch.load(path, map_location=device, weights_only=False)
-    ctx = context_from_plain(payload["technique"], payload["context"])
+    # the saved weights replace any pretrained ones, so nothing is fetched (works offline)
+    ctx = dataclasses.replace(context_from_plain(payload["technique"], payload["context"]), load_weights=False)
     model = get_technique(payload["technique"]).build(ctx).model
     model.load_state_dict(payload["state_dict"])
     normalizer = Normalizer(torch.tensor(ctx.input_mean), torch.tensor(ctx.input_std))

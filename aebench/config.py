@@ -26,9 +26,9 @@ class ConfigError(UserError):
     """A config value is missing, unknown, mistyped or out of range."""
 
 
-def opt(default: Any, help: str, min: float | None = None) -> Any:  # noqa: A002 - reads like the docs
-    """A dataclass field with a one-line help text and an optional lower bound."""
-    meta = {"help": help, "min": min}
+def opt(default: Any, help: str, min: float | None = None, max: float | None = None) -> Any:  # noqa: A002
+    """A dataclass field with a one-line help text and optional inclusive bounds."""
+    meta = {"help": help, "min": min, "max": max}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -41,7 +41,7 @@ class TrainConfig:
     epochs: int = opt(15, "total training epochs, split across a technique's phases", min=1)
     batch_size: int = opt(128, "images per optimisation step", min=1)
     optimizer: Literal["adam", "adamw", "sgd"] = opt("adam", "optimizer")
-    lr: Union[float, Literal["auto"]] = opt(1e-3, "peak learning rate, or 'auto' for an LR range test")
+    lr: Union[float, Literal["auto"]] = opt(1e-3, "peak learning rate, or 'auto' for an LR range test", min=1e-12)
     weight_decay: float = opt(0.0, "weight decay", min=0)
     momentum: float = opt(0.9, "SGD momentum", min=0)
     schedule: Literal["one_cycle", "step", "multistep", "constant"] = opt("one_cycle", "learning-rate schedule per phase")
@@ -51,7 +51,7 @@ class TrainConfig:
     gamma: float = opt(0.1, "step / multistep schedule: LR multiplier at each drop", min=0)
     loss: Literal["mse", "l1", "bce"] = opt("mse", "pixel loss between reconstruction and clean target")
     validation_fraction: float = opt(
-        0.0, "fraction of the training split held out; >0 keeps the best-validation weights", min=0
+        0.0, "fraction of the training split held out; >0 keeps the best-validation weights", min=0, max=0.9
     )
     snapshot_every: int = opt(0, "save a reconstruction grid of 12 fixed test images every N epochs, plus a GIF (0 = off)", min=0)
     compile: bool = opt(False, "torch.compile the model for the training steps (slow to start on CPU)")
@@ -72,7 +72,7 @@ class DataConfig:
     """Which pixels a technique sees."""
 
     image_size: Union[int, None] = opt(None, "resize to this many pixels a side (null = native)", min=4)
-    channels: Union[int, None] = opt(None, "1 or 3; grey images are repeated to 3 (null = native)", min=1)
+    channels: Union[Literal[1, 3], None] = opt(None, "1 or 3; grey images are repeated to 3 (null = native)")
     limit_train: Union[int, None] = opt(None, "a fixed, seeded subset of the training split", min=1)
     limit_test: Union[int, None] = opt(None, "a fixed, seeded subset of the test split", min=1)
     normalize: Literal["dataset", "imagenet", "none"] = opt(
@@ -193,9 +193,12 @@ def build(cls: type, raw: Any, where: str, source: str) -> Any:
     for name, value in raw.items():
         key = f"{where}.{name}" if where else name
         values[name] = check_value(hints[name], value, key, source)
-        bound = fields[name].metadata.get("min")
-        if bound is not None and isinstance(values[name], (int, float)) and values[name] < bound:
-            raise ConfigError(f"{source}: '{key}' must be >= {bound} (got {value!r})")
+        low, high = fields[name].metadata.get("min"), fields[name].metadata.get("max")
+        if isinstance(values[name], (int, float)) and not isinstance(values[name], bool):
+            if low is not None and values[name] < low:
+                raise ConfigError(f"{source}: '{key}' must be >= {low} (got {value!r})")
+            if high is not None and values[name] > high:
+                raise ConfigError(f"{source}: '{key}' must be <= {high} (got {value!r})")
     return cls(**values)
 
 

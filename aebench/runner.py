@@ -21,7 +21,7 @@ from aebench.checkpoint import save_checkpoint
 from aebench.classifier import ClassifierCache
 from aebench.config import CellConfig, ExperimentConfig, dump_cell
 from aebench.data import DatasetCache, ImageData
-from aebench.errors import SkipCell
+from aebench.errors import SkipCell, UserError
 from aebench.evaluate import evaluate
 from aebench.pixels import Normalizer
 from aebench.results import append_row, cell_key, finished_keys, read_rows
@@ -88,7 +88,7 @@ def base_row(cell: CellConfig, ctx: RunContext) -> dict[str, Any]:
     return {
         "experiment": cell.experiment, "dataset": cell.dataset, "technique": cell.technique, "seed": cell.seed,
         "status": "ok", "reason": "",
-        **dict.fromkeys(["mae", "mse", "psnr", "ssim", "accuracy", "accuracy_clean", "train_seconds",
+        **dict.fromkeys(["mae", "mse", "psnr", "ssim", "accuracy", "accuracy_clean", "mse_input", "train_seconds",
                          "eval_seconds", "images_per_second", "params", "peak_memory_mb", "lr", "best_epoch"]),
         "epochs": cell.train.epochs, "device": str(ctx.device), "torch_version": torch.__version__,
         "git_commit": ctx.git_commit, "config_hash": cell.config_hash,
@@ -118,7 +118,6 @@ def run_cell(cell: CellConfig, ctx: RunContext) -> dict[str, Any]:
 def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path) -> dict[str, Any]:
     data: ImageData = ctx.data.prepared(cell.dataset, cell.data).to(ctx.device)
     normalizer = Normalizer.create(cell.data.normalize, data.x_train)
-    classifier = ctx.classifiers.get(cell, data.x_train, data.y_train, data.num_classes, normalizer)
     x_train, x_val = validation_split(data.x_train, cell.train.validation_fraction, cell.seed)
     y_train, _ = validation_split(data.y_train, cell.train.validation_fraction, cell.seed)  # same permutation
     build_ctx = BuildContext(
@@ -128,6 +127,8 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path) -> dict[
     torch.manual_seed(cell.seed)
     recipe = get_technique(cell.technique).build(build_ctx)
     recipe.model.to(ctx.device)
+    # after the build, so a cell skipped for want of weights does not pay for the classifier first
+    classifier = ctx.classifiers.get(cell, data.x_train, data.y_train, data.num_classes, normalizer)
     if ctx.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(ctx.device)
     desc = f"{cell.dataset}/{cell.technique}/s{cell.seed}"
@@ -162,7 +163,11 @@ def run_experiment(config: ExperimentConfig, out: Path, data_root: Path, device:
     """
     out.mkdir(parents=True, exist_ok=True)
     ctx = RunContext(out, resolve_device(device), DatasetCache(data_root), ClassifierCache(out / "classifiers"), git_commit())
-    done = finished_keys(read_rows(out))
+    rows = read_rows(out)
+    others = sorted({r["experiment"] for r in rows} - {config.name})
+    if others:  # cell folders are keyed by dataset/technique/seed, so experiments must not share a folder
+        raise UserError(f"{out} holds results of experiment '{others[0]}', not '{config.name}': pass another --out")
+    done = finished_keys(rows)
     cells = config.cells()
     todo = [c for c in cells if cell_key({**c.to_dict(), "config_hash": c.config_hash}) not in done]
     if len(todo) < len(cells):
