@@ -162,13 +162,19 @@ def test_multistep_divides_the_lr_by_ten_after_epoch_five() -> None:
     assert lr_after(cfg, 7, 20 * 7, cfg.lr) == pytest.approx(3e-5)
 
 
-def test_ffn_run_writes_snapshots_gif_and_latents(tmp_path: Path) -> None:
-    argv = ["run", str(CLASSICS / "ffn_denoising.yaml"), "--out", str(tmp_path), *TINY_RUN,
-            "--set", "train.epochs=2", "--set", "model.latent=2"]
+def run_classic(tmp_path: Path, name: str, *sets: str) -> tuple[dict, Path]:
+    """Run a classic file on the tiny budget; its one results row and the mlp cell folder."""
+    argv = ["run", str(CLASSICS / name), "--out", str(tmp_path), *TINY_RUN]
+    for item in sets:
+        argv += ["--set", item]
     assert main(argv) == 0
     row = json.loads((tmp_path / "results.jsonl").read_text().splitlines()[0])
+    return row, tmp_path / "cells" / "digits" / "mlp" / "seed0"
+
+
+def test_ffn_run_writes_snapshots_gif_and_latents(tmp_path: Path) -> None:
+    row, cell = run_classic(tmp_path, "ffn_denoising.yaml", "train.epochs=2", "model.latent=2")
     assert row["status"] == "ok" and row["corruption"] == "gaussian"
-    cell = tmp_path / "cells" / "digits" / "mlp" / "seed0"
     frames = [iio.imread(cell / "snapshots" / f"epoch_00{e}.png") for e in (1, 2)]
     assert frames[0].shape == frames[1].shape and frames[0].shape[1] > 3 * frames[0].shape[0]  # 3 rows x 12 images
     assert not np.array_equal(frames[0], frames[1])  # the reconstructions changed between epochs
@@ -178,12 +184,8 @@ def test_ffn_run_writes_snapshots_gif_and_latents(tmp_path: Path) -> None:
 
 
 def test_mlp_dropout_bce_on_binarised_masked_input_trains(tmp_path: Path) -> None:
-    argv = ["run", str(CLASSICS / "mlp_dropout.yaml"), "--out", str(tmp_path), *TINY_RUN,
-            "--set", "train.epochs=3", "--set", "train.lr=3e-3"]
-    assert main(argv) == 0
-    row = json.loads((tmp_path / "results.jsonl").read_text().splitlines()[0])
+    row, cell = run_classic(tmp_path, "mlp_dropout.yaml", "train.epochs=3", "train.lr=3e-3")
     assert row["status"] == "ok" and row["corruption"] == "mask"
-    cell = tmp_path / "cells" / "digits" / "mlp" / "seed0"
     history = json.loads((cell / "history.json").read_text())
     assert history[-1]["test_loss"] < history[0]["test_loss"]
     assert not (cell / "snapshots").exists()  # snapshots are off unless asked for
