@@ -15,7 +15,9 @@ DEFAULT_RESULTS = Path("results")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aebench", description="Benchmark autoencoder training techniques side by side.")
+    parser = argparse.ArgumentParser(
+        prog="aebench", description="Benchmark autoencoder training techniques side by side."
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -24,12 +26,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, help="results folder (default: results/<experiment name>)")
     run.add_argument("--data-root", type=Path, help="dataset folder (default: $AEBENCH_DATA or ~/.cache/aebench/data)")
     run.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    run.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                     help="override a config key, dotted (repeatable), e.g. --set train.epochs=2")
+    run.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key, dotted (repeatable), e.g. --set train.epochs=2",
+    )
     run.add_argument("--dry-run", action="store_true", help="print the cell plan and exit")
 
     report = sub.add_parser("report", help="regenerate tables and figures from results (never retrains)")
-    report.add_argument("--results", type=Path, nargs="+", help="results folders (default: every folder under results/)")
+    report.add_argument(
+        "--results", type=Path, nargs="+", help="results folders (default: every folder under results/)"
+    )
     report.add_argument("--out", type=Path, default=Path("report"), help="report folder (default: report/)")
 
     sub.add_parser("list", help="registered techniques and datasets")
@@ -50,10 +60,10 @@ def cmd_list(_: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    from aebench.config import load_experiment
     from aebench.data import default_data_root
-    from aebench.results import cell_key, finished_keys, load_results, read_rows, summary_table
-    from aebench.runner import run_experiment
+    from aebench.experiment import load_experiment
+    from aebench.results.runner import run_experiment
+    from aebench.results.store import cell_key, finished_keys, load_results, read_rows, summary_table
 
     config = load_experiment(args.experiment, args.sets)
     out = args.out or DEFAULT_RESULTS / config.name
@@ -84,7 +94,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from aebench.report import write_report
+    from aebench.report.build import write_report
 
     folders = args.results or sorted(p.parent for p in DEFAULT_RESULTS.glob("*/results.jsonl"))
     if not folders:

@@ -1,4 +1,4 @@
-"""Experiment files: YAML loaded into validated, frozen dataclasses.
+"""The config schema: validated, frozen dataclasses and their value checks (imports no registry).
 
 Every field carries its help text in ``metadata["help"]``; a ``metadata["min"]`` bound is checked.
 Unknown keys, wrong types and out-of-range values fail early with the file and key named.
@@ -14,7 +14,6 @@ import re
 import types
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
@@ -26,7 +25,7 @@ class ConfigError(UserError):
     """A config value is missing, unknown, mistyped or out of range."""
 
 
-def opt(default: Any, help: str, min: float | None = None, max: float | None = None) -> Any:  # noqa: A002
+def opt(default: Any, help: str, min: float | None = None, max: float | None = None) -> Any:
     """A dataclass field with a one-line help text and optional inclusive bounds."""
     meta = {"help": help, "min": min, "max": max}
     if isinstance(default, (list, dict)):
@@ -44,16 +43,22 @@ class TrainConfig:
     lr: Union[float, Literal["auto"]] = opt(1e-3, "peak learning rate, or 'auto' for an LR range test", min=1e-12)
     weight_decay: float = opt(0.0, "weight decay", min=0)
     momentum: float = opt(0.9, "SGD momentum", min=0)
-    schedule: Literal["one_cycle", "step", "multistep", "constant"] = opt("one_cycle", "learning-rate schedule per phase")
+    schedule: Literal["one_cycle", "step", "multistep", "constant"] = opt(
+        "one_cycle", "learning-rate schedule per phase"
+    )
     step_size: int = opt(1, "step schedule: step_units between LR drops", min=1)
     milestones: tuple[int, ...] = opt((), "multistep schedule: step_units after which the LR is multiplied by gamma")
-    step_unit: Literal["epoch", "batch"] = opt("epoch", "what step_size and milestones count: epochs or optimizer steps")
+    step_unit: Literal["epoch", "batch"] = opt(
+        "epoch", "what step_size and milestones count: epochs or optimizer steps"
+    )
     gamma: float = opt(0.1, "step / multistep schedule: LR multiplier at each drop", min=0)
     loss: Literal["mse", "l1", "bce"] = opt("mse", "pixel loss between reconstruction and clean target")
     validation_fraction: float = opt(
         0.0, "fraction of the training split held out; >0 keeps the best-validation weights", min=0, max=0.9
     )
-    snapshot_every: int = opt(0, "save a reconstruction grid of 12 fixed test images every N epochs, plus a GIF (0 = off)", min=0)
+    snapshot_every: int = opt(
+        0, "save a reconstruction grid of 12 fixed test images every N epochs, plus a GIF (0 = off)", min=0
+    )
     compile: bool = opt(False, "torch.compile the model for the training steps (slow to start on CPU)")
 
 
@@ -75,9 +80,7 @@ class DataConfig:
     channels: Union[Literal[1, 3], None] = opt(None, "1 or 3; grey images are repeated to 3 (null = native)")
     limit_train: Union[int, None] = opt(None, "a fixed, seeded subset of the training split", min=1)
     limit_test: Union[int, None] = opt(None, "a fixed, seeded subset of the test split", min=1)
-    normalize: Literal["dataset", "imagenet", "none"] = opt(
-        "dataset", "input normalisation (targets stay in [0,1])"
-    )
+    normalize: Literal["dataset", "imagenet", "none"] = opt("dataset", "input normalisation (targets stay in [0,1])")
     augment: bool = opt(False, "flips, rotation, zoom and lighting applied to input and target alike")
     binarize: bool = opt(False, "threshold pixels at 0.5 (classic setting for BCE)")
     corruption: CorruptionConfig = opt(CorruptionConfig(), "input corruption for denoising")
@@ -95,7 +98,8 @@ class ClassifierConfig:
     """The downstream classifier that scores reconstructions."""
 
     model: Literal["cnn", "resnet34"] = opt(
-        "cnn", "cnn: compact CNN trained on the clean training images; resnet34: ImageNet ResNet-34 fine-tuned on them (the study)"
+        "cnn",
+        "cnn: compact CNN trained on the clean training images; resnet34: ImageNet ResNet-34 fine-tuned on them (the study)",
     )
     weights: Union[str, None] = opt(
         None, "resnet34: local ImageNet state_dict (.pth/.safetensors); null = timm's hub copy (cells skipped offline)"
@@ -135,43 +139,6 @@ class CellConfig:
         """Stable short hash of the resolved cell config."""
         text = json.dumps(self.to_dict(), sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-@dataclass(frozen=True)
-class ExperimentConfig:
-    """A parsed experiment file: datasets x techniques x seeds, plus shared and per-technique settings."""
-
-    name: str
-    datasets: tuple[str, ...]
-    techniques: tuple[str, ...]
-    seeds: tuple[int, ...]
-    train: TrainConfig
-    data: DataConfig
-    model: ModelConfig
-    classifier: ClassifierConfig
-    overrides: dict[str, dict[str, Any]]
-    source: str = "<memory>"
-
-    def cells(self) -> list[CellConfig]:
-        """The cell plan, dataset-major, with per-technique overrides resolved."""
-        return [
-            self.cell(dataset, technique, seed)
-            for dataset in self.datasets
-            for technique in self.techniques
-            for seed in self.seeds
-        ]
-
-    def cell(self, dataset: str, technique: str, seed: int) -> CellConfig:
-        from aebench.techniques import get_technique
-
-        override = self.overrides.get(technique, {})
-        sections = {
-            name: merge_section(getattr(self, name), override.get(name, {}), f"overrides.{technique}.{name}", self.source)
-            for name in SECTIONS
-        }
-        own = {k: v for k, v in override.items() if k not in SECTIONS}
-        params = build(get_technique(technique).params, own, f"overrides.{technique}", self.source)
-        return CellConfig(self.name, dataset, technique, seed, params=params, **sections)
 
 
 # --------------------------------------------------------------------------- validation
@@ -220,7 +187,9 @@ def check_value(hint: Any, value: Any, key: str, source: str) -> Any:
     if origin is Literal:
         if value in typing.get_args(hint):
             return value
-        raise ConfigError(f"{source}: '{key}' must be one of {', '.join(map(str, typing.get_args(hint)))} (got {value!r})")
+        raise ConfigError(
+            f"{source}: '{key}' must be one of {', '.join(map(str, typing.get_args(hint)))} (got {value!r})"
+        )
     if origin in (tuple, list):
         (item,) = typing.get_args(hint)[:1]
         if not isinstance(value, (list, tuple)):
@@ -279,98 +248,6 @@ def to_plain(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {k: to_plain(v) for k, v in obj.items()}
     return obj
-
-
-# --------------------------------------------------------------------------- loading
-
-TOP_LEVEL = {"name", "datasets", "techniques", "seeds", "overrides", *SECTIONS}
-
-
-def apply_sets(raw: dict[str, Any], sets: list[str], source: str) -> dict[str, Any]:
-    """Apply ``--set a.b.c=value`` overrides (value parsed as YAML) to the raw mapping read from ``source``."""
-    raw = copy.deepcopy(raw)
-    for item in sets:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"{source}: --set '{item}': expected key=value, e.g. train.epochs=2")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError:
-            value = text
-        node = raw
-        parts = key.split(".")
-        for part in parts[:-1]:
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"{source}: --set '{item}': '{part}' is not a section")
-            node = child
-        node[parts[-1]] = value
-    return raw
-
-
-def parse_experiment(raw: Any, source: str) -> ExperimentConfig:
-    """Validate a raw mapping into an ExperimentConfig; names are checked against the registries."""
-    from aebench.data import DATASETS
-    from aebench.techniques import TECHNIQUES, get_technique
-
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{source}: an experiment file must be a YAML mapping")
-    unknown = sorted(set(raw) - TOP_LEVEL)
-    if unknown:
-        raise ConfigError(f"{source}: unknown key '{unknown[0]}' (known: {', '.join(sorted(TOP_LEVEL))})")
-    for key in ("name", "datasets", "techniques"):
-        if key not in raw:
-            raise ConfigError(f"{source}: missing required key '{key}'")
-    name = check_value(str, raw["name"], "name", source)
-    datasets = check_names(raw["datasets"], "datasets", DATASETS, source)
-    techniques = check_names(raw["techniques"], "techniques", TECHNIQUES, source)
-    seeds = check_value(tuple[int, ...], raw.get("seeds", [0]), "seeds", source)
-    if not seeds:
-        raise ConfigError(f"{source}: 'seeds' must list at least one seed")
-    if min(seeds) < 0:  # numpy and scikit-learn reject negative seeds
-        raise ConfigError(f"{source}: 'seeds' must be >= 0 (got {min(seeds)})")
-    sections = {key: build(cls, raw.get(key), key, source) for key, cls in SECTIONS.items()}
-    overrides = raw.get("overrides") or {}
-    if not isinstance(overrides, dict):
-        raise ConfigError(f"{source}: 'overrides' must map technique names to settings")
-    for technique, override in overrides.items():
-        get_technique(technique, where=f"{source}: 'overrides.{technique}'")
-        if not isinstance(override, dict):
-            raise ConfigError(f"{source}: 'overrides.{technique}' must be a mapping")
-    config = ExperimentConfig(
-        name=name, datasets=datasets, techniques=techniques, seeds=seeds, overrides=overrides, source=source, **sections
-    )
-    config.cells()  # resolve every cell now so override errors surface before any data loads
-    return config
-
-
-def check_names(value: Any, key: str, known: dict[str, Any], source: str) -> tuple[str, ...]:
-    """A non-empty list of registered names."""
-    names = check_value(tuple[str, ...], value if isinstance(value, list) else [value], key, source)
-    if not names:
-        raise ConfigError(f"{source}: '{key}' must list at least one name (known: {', '.join(known)})")
-    for item in names:
-        if item not in known:
-            raise ConfigError(f"{source}: '{key}': unknown name '{item}' (known: {', '.join(known)})")
-    return names
-
-
-def load_experiment(path: str | Path, sets: list[str] | None = None) -> ExperimentConfig:
-    """Read, override and validate an experiment file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such experiment file (see experiments/ for examples)")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:  # a binary file is not YAML either
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where else ""
-        raise ConfigError(f"{path}: invalid YAML{line}: {getattr(exc, 'problem', exc)}") from None
-    if raw is None:
-        raise ConfigError(f"{path}: the file is empty")
-    if isinstance(raw, dict) and sets:
-        raw = apply_sets(raw, sets, str(path))
-    return parse_experiment(raw, str(path))
 
 
 def dump_cell(cell: CellConfig) -> str:

@@ -5,18 +5,19 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # never let timm/torchvision weights reach for the network in tests
 # Tiny tensors gain nothing from intra-op threads, and on a busy machine OpenMP threads contending for
 # the cores make a test 10x slower; subprocesses inherit the variable.
 os.environ["OMP_NUM_THREADS"] = "1"
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-import yaml  # noqa: E402
+import numpy as np
+import pytest
+import torch
+import yaml
 
 torch.set_num_threads(1)
 
@@ -51,7 +52,9 @@ def write_idx(path: Path, array: np.ndarray) -> None:
 def idx_files() -> Callable[..., dict[str, np.ndarray]]:
     """``make(folder, gz=False, n_train=12, n_test=5, seed=0)`` writes the four MNIST-format files; returns the arrays."""
 
-    def make(folder: Path, gz: bool = False, n_train: int = 12, n_test: int = 5, seed: int = 0) -> dict[str, np.ndarray]:
+    def make(
+        folder: Path, gz: bool = False, n_train: int = 12, n_test: int = 5, seed: int = 0
+    ) -> dict[str, np.ndarray]:
         rng = np.random.default_rng(seed)
         arrays = {
             "train-images-idx3-ubyte": rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
@@ -93,7 +96,7 @@ def cifar_files() -> Callable[..., dict[str, dict[bytes, Any]]]:
 @pytest.fixture
 def offline(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every download host is unreachable (the tests never touch the network)."""
-    monkeypatch.setattr("aebench.data.host_reachable", lambda url, timeout=3.0: False)
+    monkeypatch.setattr("aebench.data.sources.host_reachable", lambda url, timeout=3.0: False)
 
 
 @pytest.fixture

@@ -14,19 +14,34 @@ import torch
 from torch import nn
 
 from aebench.cli import main
-from aebench.config import ConfigError, TrainConfig, load_experiment, parse_experiment
+from aebench.config import ConfigError, TrainConfig
+from aebench.data.pixels import Normalizer
 from aebench.errors import UserError
+from aebench.experiment import load_experiment, parse_experiment
 from aebench.models.mlp import even_widths
-from aebench.pixels import Normalizer
-from aebench.runner import validation_split
-from aebench.techniques import BuildContext, get_technique
-from aebench.train import Splits, make_schedule, mean_loss, train
-from aebench.losses import pixel_loss
+from aebench.results.runner import validation_split
+from aebench.techniques import get_technique
+from aebench.training.loop import Splits, mean_loss, train
+from aebench.training.losses import pixel_loss
+from aebench.training.optim import make_schedule
+from aebench.training.recipe import BuildContext
 
 CLASSICS = Path(__file__).resolve().parents[1] / "experiments" / "classics"
 FILES = sorted(CLASSICS.glob("*.yaml"))
-TINY_RUN = ["--device", "cpu", "--set", "datasets=[digits]", "--set", "seeds=[0]", "--set", "data.limit_train=256",
-            "--set", "data.limit_test=48", "--set", "classifier.epochs=1"]
+TINY_RUN = [
+    "--device",
+    "cpu",
+    "--set",
+    "datasets=[digits]",
+    "--set",
+    "seeds=[0]",
+    "--set",
+    "data.limit_train=256",
+    "--set",
+    "data.limit_test=48",
+    "--set",
+    "classifier.epochs=1",
+]
 
 
 def build_model(path: Path, image_size: int = 28, channels: int = 1) -> nn.Module:
@@ -87,8 +102,12 @@ def test_mlp_regularised_blocks_are_linear_relu_batchnorm() -> None:
 
 
 def test_mlp_activation_list_must_match_the_hidden_layers() -> None:
-    raw = {"name": "x", "datasets": ["digits"], "techniques": ["mlp"],
-           "overrides": {"mlp": {"encoder_layers": 3, "activation": ["elu"]}}}
+    raw = {
+        "name": "x",
+        "datasets": ["digits"],
+        "techniques": ["mlp"],
+        "overrides": {"mlp": {"encoder_layers": 3, "activation": ["elu"]}},
+    }
     with pytest.raises(ConfigError, match="activation"):
         parse_experiment(raw, "x.yaml")
 
@@ -116,10 +135,23 @@ def test_validation_split_is_disjoint_complete_and_seeded() -> None:
 
 
 def test_training_keeps_the_best_validation_weights() -> None:
-    raw = {"name": "x", "datasets": ["digits"], "techniques": ["mlp"], "seeds": [0],
-           "train": {"epochs": 4, "batch_size": 16, "lr": 0.05, "optimizer": "sgd", "schedule": "constant",
-                     "validation_fraction": 0.25},
-           "data": {"normalize": "none"}, "model": {"latent": 4}, "overrides": {"mlp": {"encoder_layers": 2}}}
+    raw = {
+        "name": "x",
+        "datasets": ["digits"],
+        "techniques": ["mlp"],
+        "seeds": [0],
+        "train": {
+            "epochs": 4,
+            "batch_size": 16,
+            "lr": 0.05,
+            "optimizer": "sgd",
+            "schedule": "constant",
+            "validation_fraction": 0.25,
+        },
+        "data": {"normalize": "none"},
+        "model": {"latent": 4},
+        "overrides": {"mlp": {"encoder_layers": 2}},
+    }
     cell = parse_experiment(raw, "x.yaml").cells()[0]
     images = torch.randint(0, 256, (96, 1, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     fit, val = validation_split(images[:64], cell.train.validation_fraction, cell.seed)
@@ -193,9 +225,16 @@ def test_mlp_dropout_bce_on_binarised_masked_input_trains(tmp_path: Path) -> Non
 
 @pytest.mark.slow
 def test_compiled_training_matches_eager_training() -> None:
-    raw = {"name": "x", "datasets": ["digits"], "techniques": ["mlp"], "seeds": [0],
-           "train": {"epochs": 1, "batch_size": 16, "schedule": "constant"}, "data": {"normalize": "none"},
-           "model": {"latent": 4}, "overrides": {"mlp": {"encoder_layers": 2}}}
+    raw = {
+        "name": "x",
+        "datasets": ["digits"],
+        "techniques": ["mlp"],
+        "seeds": [0],
+        "train": {"epochs": 1, "batch_size": 16, "schedule": "constant"},
+        "data": {"normalize": "none"},
+        "model": {"latent": 4},
+        "overrides": {"mlp": {"encoder_layers": 2}},
+    }
     images = torch.randint(0, 256, (64, 1, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     outputs = []
     for compile_ in (False, True):

@@ -13,14 +13,15 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-
-from aebench.checkpoint import load_checkpoint
-from aebench.cli import main
-from aebench.config import dump_cell, load_experiment
-from aebench.data import DATASETS
-from aebench.results import ROW_FIELDS
-from aebench.techniques import TECHNIQUES
 from conftest import DEMO, REPO
+
+from aebench.cli import main
+from aebench.config import dump_cell
+from aebench.data import DATASETS
+from aebench.experiment import load_experiment
+from aebench.results.checkpoint import load_checkpoint
+from aebench.results.store import ROW_FIELDS
+from aebench.techniques import TECHNIQUES
 
 TINY_SETS = ["train.epochs=1", "classifier.epochs=1"]
 
@@ -28,7 +29,9 @@ TINY_SETS = ["train.epochs=1", "classifier.epochs=1"]
 def aebench(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """``python -m aebench ARGS`` in a fresh process, importing this checkout, offline, writing only under ``cwd``."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1", "AEBENCH_DATA": str(cwd / "data")}
-    return subprocess.run([sys.executable, "-m", "aebench", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "aebench", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +60,9 @@ def test_demo_writes_one_ok_row_per_planned_cell(demo) -> None:
     assert len(rows) == len(cells) == 4
     assert all(set(ROW_FIELDS) <= set(r) and r["status"] == "ok" and r["epochs"] == 1 for r in rows)
     # the hashes written by the CLI process match this process's: config_hash is stable across runs
-    assert {(r["technique"], r["seed"], r["config_hash"]) for r in rows} == {(c.technique, c.seed, c.config_hash) for c in cells}
+    assert {(r["technique"], r["seed"], r["config_hash"]) for r in rows} == {
+        (c.technique, c.seed, c.config_hash) for c in cells
+    }
 
 
 def test_demo_writes_summaries(demo) -> None:
@@ -118,7 +123,9 @@ def test_missing_data_offline_stops_the_run_before_training(
 ) -> None:
     path = experiment_file(datasets=["digits", "mnist"])
     out = tmp_path / "out"
-    assert main(["-q", "run", str(path), "--out", str(out), "--data-root", str(tmp_path / "data"), "--device", "cpu"]) == 2
+    assert (
+        main(["-q", "run", str(path), "--out", str(out), "--data-root", str(tmp_path / "data"), "--device", "cpu"]) == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(tmp_path / "data" / "MNIST" / "raw") in err[0] and "train-images-idx3-ubyte" in err[0]
     assert not (out / "results.jsonl").exists()  # the digits cells did not run first

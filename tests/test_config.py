@@ -8,13 +8,14 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import DEMO, TINY
 
 from aebench.cli import main
-from aebench.config import ConfigError, dump_cell, load_experiment, parse_experiment
-from aebench.errors import UserError
+from aebench.config import ConfigError, dump_cell
 from aebench.data import DATASETS
+from aebench.errors import UserError
+from aebench.experiment import load_experiment, parse_experiment
 from aebench.techniques import TECHNIQUES
-from conftest import DEMO, TINY
 
 
 def with_changes(**changes: Any) -> dict[str, Any]:
@@ -32,16 +33,34 @@ def with_changes(**changes: Any) -> dict[str, Any]:
 ERROR_CASES = [
     ("unknown top-level key", with_changes(epochz=3), [], ["'epochz'"]),
     ("unknown key in a section", with_changes(train={"epochz": 3}), [], ["'train.epochz'"]),
-    ("unknown nested key", with_changes(data={"corruption": {"kind": "gaussian", "sigmaa": 1}}), [], ["data.corruption.sigmaa"]),
+    (
+        "unknown nested key",
+        with_changes(data={"corruption": {"kind": "gaussian", "sigmaa": 1}}),
+        [],
+        ["data.corruption.sigmaa"],
+    ),
     ("unknown override key", with_changes(overrides={"baseline": {"foo": 1}}), [], ["'overrides.baseline.foo'"]),
-    ("unknown key in an override section", with_changes(overrides={"baseline": {"train": {"foo": 1}}}), [],
-     ["'overrides.baseline.train.foo'"]),
+    (
+        "unknown key in an override section",
+        with_changes(overrides={"baseline": {"train": {"foo": 1}}}),
+        [],
+        ["'overrides.baseline.train.foo'"],
+    ),
     ("section not a mapping", with_changes(train=5), [], ["'train'", "mapping"]),
-    ("override section not a mapping", with_changes(overrides={"baseline": {"train": 5}}), [], ["'overrides.baseline.train'", "mapping"]),
+    (
+        "override section not a mapping",
+        with_changes(overrides={"baseline": {"train": 5}}),
+        [],
+        ["'overrides.baseline.train'", "mapping"],
+    ),
     ("wrong type", with_changes(train={"epochs": "three"}), [], ["'train.epochs'", "integer"]),
     ("wrong type bool", with_changes(data={"augment": "yes please"}), [], ["'data.augment'"]),
-    ("wrong type in an override", with_changes(overrides={"baseline": {"train": {"lr": "fast"}}}), [],
-     ["'overrides.baseline.train.lr'"]),
+    (
+        "wrong type in an override",
+        with_changes(overrides={"baseline": {"train": {"lr": "fast"}}}),
+        [],
+        ["'overrides.baseline.train.lr'"],
+    ),
     ("bad choice", with_changes(train={"optimizer": "adagrad"}), [], ["'train.optimizer'", "adam", "sgd"]),
     ("unknown dataset", with_changes(datasets=["imagenet"]), [], ["'imagenet'", *DATASETS]),
     ("unknown technique", with_changes(techniques=["vae"]), [], ["'vae'", *TECHNIQUES]),
@@ -49,8 +68,12 @@ ERROR_CASES = [
     ("zero epochs", with_changes(train={"epochs": 0}), [], ["'train.epochs'", ">= 1"]),
     ("negative batch size", with_changes(train={"batch_size": -8}), [], ["'train.batch_size'", ">= 1"]),
     ("zero classifier epochs", with_changes(classifier={"epochs": 0}), [], ["'classifier.epochs'"]),
-    ("zero epochs in an override", with_changes(overrides={"baseline": {"train": {"epochs": 0}}}), [],
-     ["'overrides.baseline.train.epochs'"]),
+    (
+        "zero epochs in an override",
+        with_changes(overrides={"baseline": {"train": {"epochs": 0}}}),
+        [],
+        ["'overrides.baseline.train.epochs'"],
+    ),
     ("missing required key", with_changes(datasets=None), [], ["'datasets'"]),
     ("no seeds", with_changes(seeds=[]), [], ["'seeds'"]),
     ("negative seed", with_changes(seeds=[0, -1]), [], ["'seeds'", ">= 0"]),
@@ -121,8 +144,16 @@ def test_demo_plan_is_dataset_major() -> None:
 
 def test_set_overrides_dotted_keys(experiment_file) -> None:
     path = experiment_file(techniques=["baseline", "pca"])
-    config = load_experiment(path, ["train.epochs=3", "data.corruption.kind=gaussian", "overrides.baseline.train.lr=0.01",
-                                    "seeds=[4, 5]", "train.lr=2e-3"])
+    config = load_experiment(
+        path,
+        [
+            "train.epochs=3",
+            "data.corruption.kind=gaussian",
+            "overrides.baseline.train.lr=0.01",
+            "seeds=[4, 5]",
+            "train.lr=2e-3",
+        ],
+    )
     cells = {(c.technique, c.seed): c for c in config.cells()}
     assert set(cells) == {(t, s) for t in ("baseline", "pca") for s in (4, 5)}
     assert all(c.train.epochs == 3 and c.data.corruption.kind == "gaussian" for c in cells.values())
@@ -131,10 +162,15 @@ def test_set_overrides_dotted_keys(experiment_file) -> None:
 
 
 def test_overrides_apply_to_their_technique_only(experiment_file) -> None:
-    path = experiment_file(techniques=["baseline", "pca"], overrides={"pca": {"model": {"latent": 3}, "data": {"limit_train": 7}}})
+    path = experiment_file(
+        techniques=["baseline", "pca"], overrides={"pca": {"model": {"latent": 3}, "data": {"limit_train": 7}}}
+    )
     cells = {c.technique: c for c in load_experiment(path).cells()}
     assert (cells["pca"].model.latent, cells["pca"].data.limit_train) == (3, 7)
-    assert (cells["baseline"].model.latent, cells["baseline"].data.limit_train) == (TINY["model"]["latent"], TINY["data"]["limit_train"])
+    assert (cells["baseline"].model.latent, cells["baseline"].data.limit_train) == (
+        TINY["model"]["latent"],
+        TINY["data"]["limit_train"],
+    )
     assert cells["pca"].data.limit_test == cells["baseline"].data.limit_test  # unmentioned keys keep the shared value
 
 
@@ -147,25 +183,48 @@ def test_dry_run_prints_plan_without_loading_data(
     for name, spec in DATASETS.items():
         monkeypatch.setitem(DATASETS, name, spec.__class__(spec.name, spec.description, no_loading))
     path = experiment_file(datasets=["mnist", "digits"], techniques=["baseline", "pca"], seeds=[0, 1])
-    assert main(["-q", "run", str(path), "--dry-run", "--out", str(tmp_path / "out"), "--data-root", str(tmp_path / "empty")]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "run",
+                str(path),
+                "--dry-run",
+                "--out",
+                str(tmp_path / "out"),
+                "--data-root",
+                str(tmp_path / "empty"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "8 cells" in out
     for dataset in ("mnist", "digits"):
         for technique in ("baseline", "pca"):
             for seed in (0, 1):
-                assert any(f"{dataset} " in line and f"{technique} " in line and f"seed {seed}" in line for line in out.splitlines())
+                assert any(
+                    f"{dataset} " in line and f"{technique} " in line and f"seed {seed}" in line
+                    for line in out.splitlines()
+                )
     assert not (tmp_path / "out").exists()
 
 
 def test_cell_yaml_round_trips(experiment_file) -> None:
     path = experiment_file(
-        techniques=["baseline"], seeds=[3],
-        overrides={"baseline": {"train": {"lr": 0.02, "optimizer": "sgd"}, "data": {"corruption": {"kind": "mask", "p": 0.4}}}},
+        techniques=["baseline"],
+        seeds=[3],
+        overrides={
+            "baseline": {"train": {"lr": 0.02, "optimizer": "sgd"}, "data": {"corruption": {"kind": "mask", "p": 0.4}}}
+        },
     )
     (cell,) = load_experiment(path).cells()
     plain = yaml.safe_load(dump_cell(cell))
     raw = {
-        "name": plain["experiment"], "datasets": [plain["dataset"]], "techniques": [plain["technique"]], "seeds": [plain["seed"]],
+        "name": plain["experiment"],
+        "datasets": [plain["dataset"]],
+        "techniques": [plain["technique"]],
+        "seeds": [plain["seed"]],
         **{key: plain[key] for key in ("train", "data", "model", "classifier")},
         "overrides": {plain["technique"]: plain["params"]},
     }

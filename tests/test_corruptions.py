@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from aebench.config import CorruptionConfig, DataConfig
-from aebench.losses import bce
-from aebench.pixels import corrupt, make_batch, to_float
+from aebench.data.pixels import corrupt, make_batch, to_float
+from aebench.training.losses import bce
 
 
 def grey(value: float = 0.5, n: int = 32) -> torch.Tensor:
@@ -58,7 +58,9 @@ def test_corruption_is_reproducible_for_a_seed() -> None:
 @pytest.mark.parametrize("kind", ["gaussian", "mask", "salt_pepper"])
 def test_make_batch_corrupts_the_input_and_returns_the_clean_target(kind: str) -> None:
     images = torch.randint(0, 256, (8, 1, 16, 16), dtype=torch.uint8, generator=gen(2))
-    inputs, target = make_batch(images, DataConfig(corruption=CorruptionConfig(kind=kind, p=0.5, sigma=0.3)), gen(), train=True)
+    inputs, target = make_batch(
+        images, DataConfig(corruption=CorruptionConfig(kind=kind, p=0.5, sigma=0.3)), gen(), train=True
+    )
     assert torch.equal(target, to_float(images))
     assert not torch.equal(inputs, target)
 

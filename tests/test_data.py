@@ -9,12 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from aebench import data
-from aebench.config import DataConfig
-from aebench.data import CIFAR_FILES, DATASETS, DatasetCache, ImageData, host_reachable, prepare, read_idx
-from aebench.errors import UserError
 from conftest import write_idx
+
+from aebench.config import DataConfig
+from aebench.data import DATASETS, DatasetCache, ImageData, registry, sources
+from aebench.data.formats import CIFAR_FILES, read_idx
+from aebench.data.registry import prepare
+from aebench.errors import UserError
+from aebench.models.weights import host_reachable
 
 IDX_STEMS = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 
@@ -30,8 +32,10 @@ def assert_matches_idx(loaded: ImageData, arrays: dict[str, np.ndarray]) -> None
 
 @pytest.mark.parametrize("gz", [False, True], ids=["raw", "gz"])
 @pytest.mark.parametrize(("name", "folder"), [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
-def test_idx_datasets_round_trip(tmp_path: Path, idx_files, offline, monkeypatch, name: str, folder: str, gz: bool) -> None:
-    monkeypatch.setattr(data, "DEBIAN_FASHION", tmp_path / "no-debian-copy")
+def test_idx_datasets_round_trip(
+    tmp_path: Path, idx_files, offline, monkeypatch, name: str, folder: str, gz: bool
+) -> None:
+    monkeypatch.setattr(sources, "DEBIAN_FASHION", tmp_path / "no-debian-copy")
     arrays = idx_files(tmp_path / folder / "raw", gz=gz)
     assert_matches_idx(DATASETS[name].load(tmp_path), arrays)
 
@@ -39,7 +43,7 @@ def test_idx_datasets_round_trip(tmp_path: Path, idx_files, offline, monkeypatch
 def test_fashion_mnist_falls_back_to_the_debian_folder(tmp_path: Path, idx_files, offline, monkeypatch) -> None:
     debian = tmp_path / "debian"
     arrays = idx_files(debian, gz=True, seed=3)
-    monkeypatch.setattr(data, "DEBIAN_FASHION", debian)
+    monkeypatch.setattr(sources, "DEBIAN_FASHION", debian)
     assert_matches_idx(DATASETS["fashion-mnist"].load(tmp_path / "empty-root"), arrays)
 
 
@@ -66,8 +70,10 @@ def test_cifar10_round_trip(tmp_path: Path, cifar_files, offline) -> None:
         ("cifar10", "cifar-10-batches-py", CIFAR_FILES),
     ],
 )
-def test_missing_files_offline_name_folder_and_files(tmp_path: Path, offline, monkeypatch, name: str, folder: str, files: list[str]) -> None:
-    monkeypatch.setattr(data, "DEBIAN_FASHION", tmp_path / "no-debian-copy")
+def test_missing_files_offline_name_folder_and_files(
+    tmp_path: Path, offline, monkeypatch, name: str, folder: str, files: list[str]
+) -> None:
+    monkeypatch.setattr(sources, "DEBIAN_FASHION", tmp_path / "no-debian-copy")
     start = time.perf_counter()
     with pytest.raises(UserError) as info:
         DATASETS[name].load(tmp_path)
@@ -165,7 +171,9 @@ def test_limit_subsets_are_fixed_aligned_and_sized() -> None:
     assert (len(first.x_train), len(first.x_test)) == (10, 5)
     assert torch.equal(first.y_train, second.y_train) and torch.equal(first.y_test, second.y_test)
     assert torch.equal(first.x_train[:, 0, 0, 0].long(), first.y_train)  # each image keeps its own label
-    assert len(set(first.y_train.tolist())) == 10 and first.y_train.tolist() != list(range(10))  # distinct, not just the head
+    assert len(set(first.y_train.tolist())) == 10 and first.y_train.tolist() != list(
+        range(10)
+    )  # distinct, not just the head
     assert prepare(indexed(), DataConfig(limit_train=500)).x_train.shape[0] == 50  # a limit above the size keeps all
 
 
@@ -177,7 +185,9 @@ def test_prepare_rejects_other_channel_counts() -> None:
 def test_dataset_cache_loads_each_dataset_once(monkeypatch) -> None:
     calls = []
     spec = DATASETS["digits"]
-    monkeypatch.setitem(DATASETS, "digits", spec.__class__("digits", spec.description, lambda root: calls.append(root) or indexed()))
+    monkeypatch.setitem(
+        DATASETS, "digits", spec.__class__("digits", spec.description, lambda root: calls.append(root) or indexed())
+    )
     cache = DatasetCache(Path("/nowhere"))
     small = cache.prepared("digits", DataConfig(limit_train=5))
     full = cache.prepared("digits", DataConfig())
@@ -186,5 +196,5 @@ def test_dataset_cache_loads_each_dataset_once(monkeypatch) -> None:
 
 def test_unknown_dataset_lists_the_known_ones() -> None:
     with pytest.raises(UserError) as info:
-        data.get_dataset("imagenet")
+        registry.get_dataset("imagenet")
     assert all(name in str(info.value) for name in DATASETS)

@@ -10,10 +10,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from aebench.config import TrainConfig, build
-from aebench.feature_loss import FeatureLoss, SmallVGG, gram
-from aebench.techniques import TECHNIQUES, BuildContext, LabelledImages
+from aebench.models.feature_nets import SmallVGG
+from aebench.models.weights import timm_body
+from aebench.techniques import TECHNIQUES
 from aebench.techniques.feature_loss import FeatureLossParams
-from aebench.weights import timm_body
+from aebench.training.feature_loss import FeatureLoss, gram
+from aebench.training.recipe import BuildContext, LabelledImages
 
 
 class Recorder(nn.Module):

@@ -7,13 +7,13 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import TINY
 from torch import nn
 
-from aebench.config import ExperimentConfig, parse_experiment
-from aebench.evaluate import evaluate
-from aebench.metrics import PSNR_CAP_DB, psnr, ssim
-from aebench.pixels import Normalizer
-from conftest import TINY
+from aebench.data.pixels import Normalizer
+from aebench.evaluation.evaluate import evaluate
+from aebench.evaluation.metrics import PSNR_CAP_DB, psnr, ssim
+from aebench.experiment import ExperimentConfig, parse_experiment
 
 C1, C2 = 0.01**2, 0.03**2
 
@@ -99,7 +99,12 @@ def tiny_config() -> ExperimentConfig:
 
 @pytest.mark.parametrize("value", [0.25, 7.0, -3.0], ids=["inside", "above-clamped", "below-clamped"])
 def test_evaluate_clamps_outputs_and_averages_over_all_images(value: float) -> None:
-    images = torch.tensor([0, 51, 102, 153, 204, 255, 255], dtype=torch.uint8).view(7, 1, 1, 1).expand(7, 1, 4, 4).contiguous()
+    images = (
+        torch.tensor([0, 51, 102, 153, 204, 255, 255], dtype=torch.uint8)
+        .view(7, 1, 1, 1)
+        .expand(7, 1, 4, 4)
+        .contiguous()
+    )
     labels = torch.tensor([0, 1, 0, 2, 0, 3, 4])
     cell = tiny_config().cells()[0]  # batch size 3: the last batch holds one image
     result = evaluate(Constant(value), images, labels, cell, Normalizer.create("none", images), AlwaysClassZero())
@@ -108,7 +113,9 @@ def test_evaluate_clamps_outputs_and_averages_over_all_images(value: float) -> N
     mse = (out - pixels) ** 2
     assert result.metrics["mae"] == pytest.approx(np.abs(out - pixels).mean(), abs=1e-6)
     assert result.metrics["mse"] == pytest.approx(mse.mean(), abs=1e-6)
-    assert result.metrics["psnr"] == pytest.approx(np.mean([min(10 * math.log10(1 / m), PSNR_CAP_DB) if m else PSNR_CAP_DB for m in mse]), abs=1e-3)
+    assert result.metrics["psnr"] == pytest.approx(
+        np.mean([min(10 * math.log10(1 / m), PSNR_CAP_DB) if m else PSNR_CAP_DB for m in mse]), abs=1e-3
+    )
     assert result.metrics["accuracy"] == result.metrics["accuracy_clean"] == pytest.approx(3 / 7)
     assert np.all(result.samples["output"] == out) and result.samples["output"].shape == (7, 1, 4, 4)
     assert np.allclose(result.samples["target"][:, 0, 0, 0], pixels)

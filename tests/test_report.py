@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from aebench import cli
-from aebench.anchors import ANCHORS, CLEAN_ACCURACY
-from aebench.figures import pareto_front
-from aebench.results import ROW_FIELDS, append_row
+from aebench.report.anchors import ANCHORS, CLEAN_ACCURACY
+from aebench.report.figures import pareto_front
+from aebench.results.store import ROW_FIELDS, append_row
 
 METRICS = ["mae", "mse", "psnr", "ssim", "accuracy", "train_seconds", "images_per_second"]
 # (experiment, dataset, technique, seeds, status, corruption)
@@ -30,16 +30,38 @@ PLAN = [
 REASONS = {"failed": "RuntimeError: shapes do not match", "skipped": "no pretrained weights offline; run once online"}
 
 
-def make_row(rng: np.random.Generator, experiment: str, dataset: str, technique: str, seed: int, status: str, corruption: str) -> dict:
+def make_row(
+    rng: np.random.Generator, experiment: str, dataset: str, technique: str, seed: int, status: str, corruption: str
+) -> dict:
     row = dict.fromkeys(ROW_FIELDS)
-    row.update(experiment=experiment, dataset=dataset, technique=technique, seed=seed, status=status,
-               reason=REASONS.get(status, ""), corruption=corruption, epochs=2, device="cpu", torch_version="2.x",
-               git_commit="abc1234", config_hash=f"h{seed}", aebench_version="0.1.0", finished_at=f"2025-01-0{seed + 1}T10:00:00")
+    row.update(
+        experiment=experiment,
+        dataset=dataset,
+        technique=technique,
+        seed=seed,
+        status=status,
+        reason=REASONS.get(status, ""),
+        corruption=corruption,
+        epochs=2,
+        device="cpu",
+        torch_version="2.x",
+        git_commit="abc1234",
+        config_hash=f"h{seed}",
+        aebench_version="0.1.0",
+        finished_at=f"2025-01-0{seed + 1}T10:00:00",
+    )
     if status == "ok":
         mse = float(rng.uniform(0.001, 0.05))
-        row.update(mae=float(rng.uniform(0.01, 0.2)), mse=mse, psnr=-10 * np.log10(mse), ssim=float(rng.uniform(0.5, 1)),
-                   accuracy=float(rng.uniform(0.5, 0.99)), accuracy_clean=0.99 - 0.001 * seed,
-                   train_seconds=float(rng.uniform(1, 100)), images_per_second=float(rng.uniform(100, 5000)))
+        row.update(
+            mae=float(rng.uniform(0.01, 0.2)),
+            mse=mse,
+            psnr=-10 * np.log10(mse),
+            ssim=float(rng.uniform(0.5, 1)),
+            accuracy=float(rng.uniform(0.5, 0.99)),
+            accuracy_clean=0.99 - 0.001 * seed,
+            train_seconds=float(rng.uniform(1, 100)),
+            images_per_second=float(rng.uniform(100, 5000)),
+        )
     return row
 
 
@@ -47,8 +69,17 @@ def write_cell(folder: Path, rng: np.random.Generator, technique: str, channels:
     """The artefacts a finished cell leaves: history, samples, and (for some) latents and snapshots."""
     folder.mkdir(parents=True)
     if technique != "pca":
-        history = [{"epoch": e, "phase": "train", "lr": 1e-3, "train_loss": 1 / e, "test_loss": float(rng.uniform(0.5, 1)) / e,
-                    "seconds": 1.0} for e in (1, 2)]
+        history = [
+            {
+                "epoch": e,
+                "phase": "train",
+                "lr": 1e-3,
+                "train_loss": 1 / e,
+                "test_loss": float(rng.uniform(0.5, 1)) / e,
+                "seconds": 1.0,
+            }
+            for e in (1, 2)
+        ]
         (folder / "history.json").write_text(json.dumps(history))
     images = {k: rng.uniform(0, 1, (8, channels, 8, 8)).astype(np.float32) for k in ("input", "target", "output")}
     np.savez_compressed(folder / "samples.npz", **images)
@@ -69,7 +100,12 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]
             append_row(folder, row)
             rows.append(row)
             if status == "ok":
-                write_cell(folder / "cells" / dataset / technique / f"seed{seed}", rng, technique, 1 if dataset == "mnist" else 3)
+                write_cell(
+                    folder / "cells" / dataset / technique / f"seed{seed}",
+                    rng,
+                    technique,
+                    1 if dataset == "mnist" else 3,
+                )
     return folder, rows
 
 
@@ -97,8 +133,16 @@ def test_report_writes_every_file(report: Path) -> None:
     readme = (report / "README.md").read_text()
     for name in ["results_study_mnist", "results_denoise_digits", "problems", "study_comparison"]:
         assert (report / "tables" / f"{name}.csv").stat().st_size > 0
-    figures = ["metrics", "accuracy_vs_mse", "training_curves", "train_time", "reconstructions_study_mnist",
-               "reconstructions_denoise_digits", "latents_study_mnist", "latents_denoise_digits"]
+    figures = [
+        "metrics",
+        "accuracy_vs_mse",
+        "training_curves",
+        "train_time",
+        "reconstructions_study_mnist",
+        "reconstructions_denoise_digits",
+        "latents_study_mnist",
+        "latents_denoise_digits",
+    ]
     for name in figures:
         assert (report / "figures" / f"{name}.pdf").read_bytes().startswith(b"%PDF")
         assert f"figures/{name}.png" in readme
@@ -108,8 +152,17 @@ def test_report_writes_every_file(report: Path) -> None:
     assert "[0, 1]" in readme and "clamped" in readme
 
 
-@pytest.mark.parametrize("png", ["metrics", "accuracy_vs_mse", "training_curves", "train_time",
-                                 "reconstructions_denoise_digits", "latents_study_mnist"])
+@pytest.mark.parametrize(
+    "png",
+    [
+        "metrics",
+        "accuracy_vs_mse",
+        "training_curves",
+        "train_time",
+        "reconstructions_denoise_digits",
+        "latents_study_mnist",
+    ],
+)
 def test_figures_are_readable_pngs(report: Path, png: str) -> None:
     width, height = png_size(report / "figures" / f"{png}.png")
     assert 300 <= width <= 4000 and 150 <= height <= 4000
@@ -134,36 +187,59 @@ def test_table_numbers_equal_aggregates_of_the_rows(report: Path, results: tuple
 
 def test_clean_accuracy_is_a_reference_row_over_seeds(report: Path, results: tuple[Path, list[dict]]) -> None:
     table = pd.read_csv(report / "tables" / "results_study_mnist.csv").set_index("technique")
-    per_seed = pd.DataFrame([r for r in results[1] if r["status"] == "ok" and r["dataset"] == "mnist"]).groupby("seed")["accuracy_clean"].mean()
+    per_seed = (
+        pd.DataFrame([r for r in results[1] if r["status"] == "ok" and r["dataset"] == "mnist"])
+        .groupby("seed")["accuracy_clean"]
+        .mean()
+    )
     ceiling = table.loc["original images"]
     assert ceiling["role"] == "reference" and ceiling["seeds"] == len(per_seed)
-    assert ceiling["accuracy_mean"] == pytest.approx(per_seed.mean()) and ceiling["accuracy_sd"] == pytest.approx(per_seed.std())
+    assert ceiling["accuracy_mean"] == pytest.approx(per_seed.mean()) and ceiling["accuracy_sd"] == pytest.approx(
+        per_seed.std()
+    )
     assert table.loc["pca", "role"] == "reference"
 
 
 def markdown_rows(readme: str, heading: str) -> dict[str, list[str]]:
     """The rows of the first table under a markdown heading, by first cell."""
     section = readme.split(f"### {heading}\n", 1)[1].split("\n#", 1)[0]
-    rows = [line.strip("|").split(" | ") for line in section.splitlines() if line.startswith("| ") and "---" not in line]
+    rows = [
+        line.strip("|").split(" | ") for line in section.splitlines() if line.startswith("| ") and "---" not in line
+    ]
     return {cells[0].strip(): [c.strip() for c in cells[1:]] for cells in rows[1:]}
 
 
 def test_best_technique_per_column_is_bold_and_references_never(report: Path, results: tuple[Path, list[dict]]) -> None:
     rows = markdown_rows((report / "README.md").read_text(), "mnist")
     means = expected_stats(results[1]).loc["mnist"].drop(index="pca")
-    for index, (metric, lower) in enumerate([("mae", True), ("mse", True), ("psnr", False), ("ssim", False),
-                                             ("accuracy", False), ("train_seconds", True), ("images_per_second", False)], start=1):
+    for index, (metric, lower) in enumerate(
+        [
+            ("mae", True),
+            ("mse", True),
+            ("psnr", False),
+            ("ssim", False),
+            ("accuracy", False),
+            ("train_seconds", True),
+            ("images_per_second", False),
+        ],
+        start=1,
+    ):
         column = means[(metric, "mean")]
         best = column.idxmin() if lower else column.idxmax()
         for technique in means.index:
             assert rows[technique][index].startswith("**") == (technique == best), (metric, technique)
-    assert not any("**" in cell for name, cells in rows.items() if "floor" in name or "ceiling" in name for cell in cells)
+    assert not any(
+        "**" in cell for name, cells in rows.items() if "floor" in name or "ceiling" in name for cell in cells
+    )
     assert rows["feature_loss"][0] == "1" and "±" not in rows["feature_loss"][1]  # one seed: shown, no sd
 
 
 def test_failed_and_skipped_cells_listed_with_reasons(report: Path) -> None:
     problems = pd.read_csv(report / "tables" / "problems.csv")
-    assert sorted(zip(problems["technique"], problems["status"])) == [("pixel_shuffle", "failed"), ("resnet_pretrained", "skipped")]
+    assert sorted(zip(problems["technique"], problems["status"])) == [
+        ("pixel_shuffle", "failed"),
+        ("resnet_pretrained", "skipped"),
+    ]
     readme = (report / "README.md").read_text()
     assert all(reason in readme for reason in REASONS.values())
 
@@ -171,14 +247,20 @@ def test_failed_and_skipped_cells_listed_with_reasons(report: Path) -> None:
 def test_study_comparison_is_ours_minus_published(report: Path, results: tuple[Path, list[dict]]) -> None:
     comparison = pd.read_csv(report / "tables" / "study_comparison.csv")
     assert set(comparison["dataset"]) == {"mnist"}  # digits is not in the study
-    assert set(comparison["technique"]) == {"baseline", "feature_loss", "original images"}  # only ok cells the study has
+    assert set(comparison["technique"]) == {
+        "baseline",
+        "feature_loss",
+        "original images",
+    }  # only ok cells the study has
     expected = expected_stats(results[1])
     for record in comparison.to_dict("records"):
         if record["technique"] == "original images":
             study = CLEAN_ACCURACY["mnist"]
         else:
             study = getattr(ANCHORS[("mnist", record["technique"])], record["metric"])
-            assert record["ours_mean"] == pytest.approx(expected.loc[("mnist", record["technique"]), (record["metric"], "mean")])
+            assert record["ours_mean"] == pytest.approx(
+                expected.loc[("mnist", record["technique"]), (record["metric"], "mean")]
+            )
         assert record["study"] == pytest.approx(study)
         assert record["delta"] == pytest.approx(record["ours_mean"] - study)
 
@@ -197,7 +279,14 @@ def test_latex_environments_are_balanced(report: Path) -> None:
 
 def test_reproducibility_stamp(report: Path) -> None:
     readme = (report / "README.md").read_text().split("## Reproducibility", 1)[1]
-    for fact in ["0.1.0", "abc1234", "2.x", "cpu", "2025-01-01T10:00:00 to 2025-01-03T10:00:00", "python -m aebench report"]:
+    for fact in [
+        "0.1.0",
+        "abc1234",
+        "2.x",
+        "cpu",
+        "2025-01-01T10:00:00 to 2025-01-03T10:00:00",
+        "python -m aebench report",
+    ]:
         assert fact in readme
 
 
@@ -211,7 +300,9 @@ def test_rerun_gives_identical_tables_and_figures(report: Path, results: tuple[P
 
 
 def test_pareto_front_keeps_only_undominated_techniques() -> None:
-    points = pd.DataFrame({"mse": [0.01, 0.02, 0.03, 0.015], "accuracy": [0.8, 0.9, 0.85, 0.7]}, index=["a", "b", "c", "d"])
+    points = pd.DataFrame(
+        {"mse": [0.01, 0.02, 0.03, 0.015], "accuracy": [0.8, 0.9, 0.85, 0.7]}, index=["a", "b", "c", "d"]
+    )
     assert list(pareto_front(points).index) == ["a", "b"]
 
 

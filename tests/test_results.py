@@ -11,10 +11,19 @@ from typing import Any
 
 import pytest
 
-from aebench.config import load_experiment
 from aebench.errors import SkipCell
-from aebench.results import DIGITS, RESULTS_FILE, ROW_FIELDS, append_row, finished_keys, load_results, read_rows, summary_table
-from aebench.runner import run_experiment
+from aebench.experiment import load_experiment
+from aebench.results.runner import run_experiment
+from aebench.results.store import (
+    DIGITS,
+    RESULTS_FILE,
+    ROW_FIELDS,
+    append_row,
+    finished_keys,
+    load_results,
+    read_rows,
+    summary_table,
+)
 from aebench.techniques import TECHNIQUES, TechniqueInfo
 
 
@@ -57,7 +66,9 @@ def test_concurrent_appends_never_interleave(tmp_path: Path) -> None:
         w.join(timeout=60)
     assert [w.exitcode for w in workers] == [0, 0, 0]
     lines = (tmp_path / RESULTS_FILE).read_text().splitlines()
-    assert sorted((r["technique"], r["seed"]) for r in map(json.loads, lines)) == [(f"worker{w}", s) for w in range(3) for s in range(20)]
+    assert sorted((r["technique"], r["seed"]) for r in map(json.loads, lines)) == [
+        (f"worker{w}", s) for w in range(3) for s in range(20)
+    ]
 
 
 def test_truncated_last_line_is_skipped_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -87,13 +98,27 @@ def test_load_results_keeps_the_latest_row_per_cell(tmp_path: Path) -> None:
 
 def test_summary_table_reports_mean_and_sd_over_seeds(tmp_path: Path) -> None:
     for seed, mae in enumerate([0.1, 0.3]):
-        append_row(tmp_path, row(seed=seed, mae=mae, mse=mae**2, psnr=20.0, ssim=0.5, accuracy=0.9, accuracy_clean=0.95,
-                                 train_seconds=1.0, images_per_second=100.0))
+        append_row(
+            tmp_path,
+            row(
+                seed=seed,
+                mae=mae,
+                mse=mae**2,
+                psnr=20.0,
+                ssim=0.5,
+                accuracy=0.9,
+                accuracy_clean=0.95,
+                train_seconds=1.0,
+                images_per_second=100.0,
+            ),
+        )
     append_row(tmp_path, row(seed=9, status="failed"))  # failures never enter the means
     table = summary_table(load_results([tmp_path]))
     assert len(table) == 1 and table.loc[0, "seeds"] == 2
     digits = DIGITS["mae"]
-    assert table.loc[0, "mae"] == f"{0.2:.{digits}f} ± {statistics.stdev([0.1, 0.3]):.{digits}f}"  # sample sd over seeds
+    assert (
+        table.loc[0, "mae"] == f"{0.2:.{digits}f} ± {statistics.stdev([0.1, 0.3]):.{digits}f}"
+    )  # sample sd over seeds
     assert table.loc[0, "psnr"] == "20.00 ± 0.00"
 
 

@@ -11,13 +11,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from aebench.checkpoint import load_checkpoint, save_checkpoint
 from aebench.config import CellConfig, ClassifierConfig, DataConfig, ModelConfig, TrainConfig, build
+from aebench.data.pixels import Normalizer
 from aebench.models.pixel_shuffle import PixelShuffleBlock
-from aebench.pixels import Normalizer
-from aebench.techniques import TECHNIQUES, BuildContext, Recipe
-from aebench.train import Splits, train
-from aebench.weights import timm_body
+from aebench.models.weights import timm_body
+from aebench.results.checkpoint import load_checkpoint, save_checkpoint
+from aebench.techniques import TECHNIQUES
+from aebench.training.loop import Splits, train
+from aebench.training.recipe import BuildContext, Recipe
 
 SIZES: dict[str, tuple[int, int]] = {"conv_dae": (12, 28)}  # conv_dae maps only sides 8k+4 back to themselves
 WEIGHTS_ARCH = {"resnet_pretrained": ("resnet34.tv_in1k", [-1]), "feature_loss": ("vgg16_bn.tv_in1k", [0, 1, 2])}
@@ -34,12 +35,17 @@ def weight_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return files
 
 
-def make_ctx(name: str, weight_files: dict[str, Path], channels: int = 1, size: int = 16, epochs: int = 1, **params: Any) -> BuildContext:
+def make_ctx(
+    name: str, weight_files: dict[str, Path], channels: int = 1, size: int = 16, epochs: int = 1, **params: Any
+) -> BuildContext:
     info = TECHNIQUES[name]
     if "weights" in {f.name for f in dataclasses.fields(info.params)} and "weights" not in params:
         params["weights"] = str(weight_files[name])  # a KeyError here: add a weights file for the new technique
     return BuildContext(
-        in_channels=channels, image_size=size, latent=8, train=TrainConfig(epochs=epochs, batch_size=8),
+        in_channels=channels,
+        image_size=size,
+        latent=8,
+        train=TrainConfig(epochs=epochs, batch_size=8),
         params=build(info.params, params, f"overrides.{name}", "test"),
     )
 
@@ -137,8 +143,15 @@ def test_pixel_shuffle_blur_keeps_size_and_smooths() -> None:
 
 def tiny_cell(technique: str, params: Any, epochs: int, batch_size: int = 16) -> CellConfig:
     return CellConfig(
-        "t", "digits", technique, 0, TrainConfig(epochs=epochs, batch_size=batch_size, lr=1e-2), DataConfig(normalize="none"),
-        ModelConfig(latent=8), ClassifierConfig(), params,
+        "t",
+        "digits",
+        technique,
+        0,
+        TrainConfig(epochs=epochs, batch_size=batch_size, lr=1e-2),
+        DataConfig(normalize="none"),
+        ModelConfig(latent=8),
+        ClassifierConfig(),
+        params,
     )
 
 
@@ -151,8 +164,13 @@ def test_progressive_resizing_trains_small_then_full_keeping_weights(weight_file
     states = [{k: v.clone() for k, v in recipe.model.state_dict().items()}]
     images = torch.randint(0, 256, (64, 1, 16, 16), dtype=torch.uint8)
     cell = tiny_cell("progressive_resizing", ctx.params, epochs=2)
-    outcome = train(recipe, Splits(images, images[:16]), cell, Normalizer.create("none", images),
-                    on_epoch_end=lambda epoch, model: states.append({k: v.clone() for k, v in model.state_dict().items()}))
+    outcome = train(
+        recipe,
+        Splits(images, images[:16]),
+        cell,
+        Normalizer.create("none", images),
+        on_epoch_end=lambda epoch, model: states.append({k: v.clone() for k, v in model.state_dict().items()}),
+    )
     assert [r["phase"] for r in outcome.history] == ["8px", "full"]
     assert {s for s, training in seen if training} == {8, 16}
     w0, w1, w2 = (torch.cat([s[k].flatten() for k in s if s[k].is_floating_point()]) for s in states)
@@ -183,7 +201,12 @@ def test_resnet_pretrained_freezes_then_spreads_learning_rates(weight_files: dic
     assert id(model.encoder.body.net.conv1.weight) not in trained
     groups = unfrozen.param_groups(model, 1e-3)
     lrs = [g["lr"] for g in groups]
-    assert lrs == sorted(lrs) and lrs[0] == pytest.approx(1e-6) and lrs[-2] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(1e-2)
+    assert (
+        lrs == sorted(lrs)
+        and lrs[0] == pytest.approx(1e-6)
+        and lrs[-2] == pytest.approx(1e-3)
+        and lrs[-1] == pytest.approx(1e-2)
+    )
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
 
 

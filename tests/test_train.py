@@ -7,19 +7,22 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from aebench.config import load_experiment, parse_experiment
-from aebench.data import DatasetCache
-from aebench.pixels import Normalizer
-from aebench.runner import run_experiment
-from aebench.techniques import BuildContext, Phase, Recipe, get_technique
-from aebench.train import Splits, train
 from conftest import TINY
+
+from aebench.data import DatasetCache
+from aebench.data.pixels import Normalizer
+from aebench.experiment import load_experiment, parse_experiment
+from aebench.results.runner import run_experiment
+from aebench.techniques import get_technique
+from aebench.training.loop import Splits, train
+from aebench.training.recipe import BuildContext, Phase, Recipe
 
 
 def baseline_recipe(channels: int, size: int, latent: int = 8) -> Recipe:
     cell = parse_experiment(TINY, "test").cells()[0]
-    return get_technique("baseline").build(BuildContext(in_channels=channels, image_size=size, latent=latent, train=cell.train))
+    return get_technique("baseline").build(
+        BuildContext(in_channels=channels, image_size=size, latent=latent, train=cell.train)
+    )
 
 
 @pytest.mark.parametrize("size", [8, 28, 32])
@@ -32,7 +35,9 @@ def test_baseline_reconstructs_the_input_shape(channels: int, size: int) -> None
 
 
 def digits_setup(limit: int = 48) -> tuple[object, Splits, Normalizer]:
-    cell = parse_experiment({**TINY, "data": {"limit_train": limit, "limit_test": 16}, "train": {**TINY["train"], "batch_size": 16}}, "test").cells()[0]
+    cell = parse_experiment(
+        {**TINY, "data": {"limit_train": limit, "limit_test": 16}, "train": {**TINY["train"], "batch_size": 16}}, "test"
+    ).cells()[0]
     data = DatasetCache(Path("/nonexistent")).prepared("digits", cell.data)
     return cell, Splits(data.x_train, data.x_test), Normalizer.create(cell.data.normalize, data.x_train)
 
@@ -54,7 +59,9 @@ def test_a_phase_trains_only_its_parameter_groups() -> None:
     cell, splits, normalizer = digits_setup()
     recipe = baseline_recipe(1, 8)
     model = recipe.model
-    recipe.phases = [Phase("decoder only", 1, param_groups=lambda m, lr: [{"params": list(m.decoder.parameters()), "lr": lr}])]
+    recipe.phases = [
+        Phase("decoder only", 1, param_groups=lambda m, lr: [{"params": list(m.decoder.parameters()), "lr": lr}])
+    ]
     encoder_before = [p.detach().clone() for p in model.encoder.parameters()]
     decoder_before = [p.detach().clone() for p in model.decoder.parameters()]
     train(recipe, splits, cell, normalizer)
@@ -70,7 +77,10 @@ def test_same_cell_twice_gives_identical_metrics(experiment_file, tmp_path: Path
     metrics = ["mae", "mse", "psnr", "ssim", "accuracy", "accuracy_clean", "params"]
     assert {m: first[0][m] for m in metrics} == {m: second[0][m] for m in metrics}
     losses = [
-        [{k: v for k, v in epoch.items() if k != "seconds"} for epoch in json.loads((tmp_path / run / "cells/digits/baseline/seed0/history.json").read_text())]
+        [
+            {k: v for k, v in epoch.items() if k != "seconds"}
+            for epoch in json.loads((tmp_path / run / "cells/digits/baseline/seed0/history.json").read_text())
+        ]
         for run in "ab"
     ]
     assert losses[0] == losses[1]

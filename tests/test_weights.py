@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from aebench.errors import SkipCell, UserError
-from aebench.weights import read_state_dict, timm_body
+from aebench.models.weights import read_state_dict, timm_body
 
 ARCH = "resnet18.tv_in1k"  # small and quick to build; the loading path is the same as ResNet-34's
 
@@ -71,16 +71,16 @@ def test_unreachable_hub_skips_without_trying_to_download(monkeypatch: pytest.Mo
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *a, **k: None)
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda *a, **k: pytest.fail("download attempted"))
-    monkeypatch.setattr("aebench.data.host_reachable", lambda url, timeout=3.0: False)
+    monkeypatch.setattr("aebench.data.sources.host_reachable", lambda url, timeout=3.0: False)
     with pytest.raises(SkipCell, match="unreachable"):
         timm_body(ARCH, [-1], 3, True, None, "fix")
 
 
-def test_runner_records_offline_cells_as_skipped(experiment_file, tmp_path: Path) -> None:  # noqa: ANN001 - fixture
+def test_runner_records_offline_cells_as_skipped(experiment_file, tmp_path: Path) -> None:
     from conftest import TINY
 
-    from aebench.config import load_experiment
-    from aebench.runner import run_experiment
+    from aebench.experiment import load_experiment
+    from aebench.results.runner import run_experiment
 
     pretrained = experiment_file({**TINY, "techniques": ["resnet_pretrained"]}, name="a.yaml")
     study_classifier = experiment_file({**TINY, "classifier": {"model": "resnet34"}}, name="b.yaml")

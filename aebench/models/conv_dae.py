@@ -21,13 +21,21 @@ def conv_dae(channels: int, image_size: int) -> Autoencoder:
     decoder ConvTranspose 64->32 (k3, s2), 32->16 (k2, s2), 16->C (k4, s2, p1) with ReLU, ReLU, sigmoid."""
     check_conv_dae_size(image_size)
     encoder = nn.Sequential(
-        nn.Conv2d(channels, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding=1), nn.MaxPool2d(2),
+        nn.Conv2d(channels, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 3, padding=1),
+        nn.MaxPool2d(2),
     )
     decoder = nn.Sequential(
-        nn.ConvTranspose2d(64, 32, 3, stride=2), nn.ReLU(),
-        nn.ConvTranspose2d(32, 16, 2, stride=2), nn.ReLU(),
-        nn.ConvTranspose2d(16, channels, 4, stride=2, padding=1), nn.Sigmoid(),
+        nn.ConvTranspose2d(64, 32, 3, stride=2),
+        nn.ReLU(),
+        nn.ConvTranspose2d(32, 16, 2, stride=2),
+        nn.ReLU(),
+        nn.ConvTranspose2d(16, channels, 4, stride=2, padding=1),
+        nn.Sigmoid(),
     )
     return Autoencoder(encoder, decoder)

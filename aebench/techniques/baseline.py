@@ -2,7 +2,8 @@
 
 from aebench.models.autoencoder import Autoencoder
 from aebench.models.conv import ConvDecoder, ConvEncoder
-from aebench.techniques.registry import BuildContext, Recipe, register_technique, single_phase
+from aebench.techniques.registry import register_technique
+from aebench.training.recipe import BuildContext, Recipe, single_phase
 
 
 def conv_autoencoder(ctx: BuildContext, **decoder_kwargs: object) -> Autoencoder:

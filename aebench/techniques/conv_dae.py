@@ -2,7 +2,8 @@
 
 from aebench.errors import UserError
 from aebench.models.conv_dae import conv_dae as build_conv_dae
-from aebench.techniques.registry import BuildContext, Recipe, register_technique, single_phase
+from aebench.techniques.registry import register_technique
+from aebench.training.recipe import BuildContext, Recipe, single_phase
 
 
 @register_technique("conv_dae")

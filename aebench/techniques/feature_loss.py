@@ -6,12 +6,14 @@ from dataclasses import dataclass
 from typing import Literal, Union
 
 from aebench.config import ConfigError, opt
-from aebench.feature_loss import FeatureLoss, SmallVGG, imagenet_stats, train_feature_net
-from aebench.losses import pixel_loss
+from aebench.models.feature_nets import SmallVGG
 from aebench.models.resnet import FeatureStages
+from aebench.models.weights import timm_body
 from aebench.techniques.baseline import conv_autoencoder
-from aebench.techniques.registry import BuildContext, LabelledImages, Recipe, register_technique, single_phase
-from aebench.weights import timm_body
+from aebench.techniques.registry import register_technique
+from aebench.training.feature_loss import FeatureLoss, imagenet_stats, train_feature_net
+from aebench.training.losses import pixel_loss
+from aebench.training.recipe import BuildContext, LabelledImages, Recipe, single_phase
 
 TIMM_FEATURE_NETS = {"vgg16_bn": "vgg16_bn.tv_in1k", "resnet18": "resnet18.tv_in1k"}  # torchvision's ImageNet weights
 
@@ -21,23 +23,31 @@ class FeatureLossParams:
     """Feature network and weights of ``feature_loss`` (``overrides.feature_loss.*``)."""
 
     feature_net: Literal["vgg16_bn", "resnet18", "trained"] = opt(
-        "vgg16_bn", "frozen ImageNet VGG16-BN (the study) or ResNet-18, or a small CNN aebench trains on the training split"
+        "vgg16_bn",
+        "frozen ImageNet VGG16-BN (the study) or ResNet-18, or a small CNN aebench trains on the training split",
     )
     layer_weights: tuple[float, ...] = opt(
-        (30.0, 20.0, 10.0), "one weight per feature layer, shallowest first: VGG before each max-pool, ResNet-18 stem/stages"
+        (30.0, 20.0, 10.0),
+        "one weight per feature layer, shallowest first: VGG before each max-pool, ResNet-18 stem/stages",
     )
     gram_weight: float = opt(5e3, "Gram (style) term: sum w_i^2 * gram_weight * MSE(Gram_i)", min=0)
     feature_normalize: Literal["none", "imagenet"] = opt(
         "none", "feature net input: un-normalised [0,1] pixels (the study) or ImageNet-normalised"
     )
-    weights: Union[str, None] = opt(None, "local state_dict of the feature net; null = timm's hub copy (skipped offline)")
-    trained_epochs: int = opt(5, "feature_net trained: classifier epochs of the small CNN (counted as training time)", min=1)
+    weights: Union[str, None] = opt(
+        None, "local state_dict of the feature net; null = timm's hub copy (skipped offline)"
+    )
+    trained_epochs: int = opt(
+        5, "feature_net trained: classifier epochs of the small CNN (counted as training time)", min=1
+    )
 
     def __post_init__(self) -> None:
         if not self.layer_weights:
             raise ConfigError("overrides.feature_loss.layer_weights must list at least one weight")
         if self.feature_net == "trained" and self.weights:
-            raise ConfigError("overrides.feature_loss.weights: the trained feature net learns its own weights; remove the key")
+            raise ConfigError(
+                "overrides.feature_loss.weights: the trained feature net learns its own weights; remove the key"
+            )
 
 
 @register_technique("feature_loss", params=FeatureLossParams)
@@ -51,7 +61,9 @@ def feature_loss(ctx: BuildContext) -> Recipe:
     if p.feature_net == "trained":
         net, channels = SmallVGG(ctx.in_channels, [32 * 2**i for i in layers]), ctx.in_channels
     else:
-        fix = f"download it once online, or set overrides.feature_loss.weights: /path/{p.feature_net}.pth (a state_dict)"
+        fix = (
+            f"download it once online, or set overrides.feature_loss.weights: /path/{p.feature_net}.pth (a state_dict)"
+        )
         body = timm_body(TIMM_FEATURE_NETS[p.feature_net], layers, 3, True, p.weights, fix)
         net, channels = FeatureStages(body, layers), 3
     mean, std = imagenet_stats(channels) if p.feature_normalize == "imagenet" else (None, None)

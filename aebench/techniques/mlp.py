@@ -7,7 +7,8 @@ from typing import Literal, Union
 
 from aebench.config import ConfigError, opt
 from aebench.models.mlp import even_widths, mlp_autoencoder
-from aebench.techniques.registry import BuildContext, Recipe, register_technique, single_phase
+from aebench.techniques.registry import register_technique
+from aebench.training.recipe import BuildContext, Recipe, single_phase
 
 Activation = Literal["relu", "elu", "tanh", "leaky_relu", "gelu", "sigmoid"]
 
@@ -22,7 +23,9 @@ class MLPParams:
     activation: Union[Activation, tuple[Activation, ...]] = opt(
         "relu", "hidden activation, or one per encoder hidden layer (the decoder mirrors the list)"
     )
-    norm: Literal["batchnorm", "dropout", "none"] = opt("none", "after each hidden activation: BatchNorm1d, Dropout or nothing")
+    norm: Literal["batchnorm", "dropout", "none"] = opt(
+        "none", "after each hidden activation: BatchNorm1d, Dropout or nothing"
+    )
     dropout: float = opt(0.1, "dropout probability when norm is dropout", min=0)
     output_activation: Literal["sigmoid", "none"] = opt("sigmoid", "activation on the reconstruction")
 
@@ -52,7 +55,9 @@ class MLPParams:
         if self.hidden:
             encoder = [n_in, *self.hidden, latent]
             return encoder, encoder[::-1]
-        return even_widths(n_in, latent, self.encoder_layers), even_widths(latent, n_in, self.decoder_layers or self.encoder_layers)
+        return even_widths(n_in, latent, self.encoder_layers), even_widths(
+            latent, n_in, self.decoder_layers or self.encoder_layers
+        )
 
     def activations(self) -> tuple[list[str], list[str]]:
         """Activation names for the encoder's and the decoder's hidden layers."""
@@ -69,7 +74,13 @@ def mlp(ctx: BuildContext) -> Recipe:
     encoder_widths, decoder_widths = p.widths(ctx.in_channels * ctx.image_size**2, ctx.latent)
     encoder_acts, decoder_acts = p.activations()
     model = mlp_autoencoder(
-        (ctx.in_channels, ctx.image_size, ctx.image_size), encoder_widths, decoder_widths,
-        encoder_acts, decoder_acts, p.norm, p.dropout, p.output_activation,
+        (ctx.in_channels, ctx.image_size, ctx.image_size),
+        encoder_widths,
+        decoder_widths,
+        encoder_acts,
+        decoder_acts,
+        p.norm,
+        p.dropout,
+        p.output_activation,
     )
     return Recipe(model, single_phase(ctx))

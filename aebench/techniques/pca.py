@@ -1,7 +1,8 @@
 """PCA reference: the optimal linear autoencoder with as many components as the latent."""
 
 from aebench.models.pca import PCAAutoencoder
-from aebench.techniques.registry import BuildContext, Recipe, register_technique
+from aebench.techniques.registry import register_technique
+from aebench.training.recipe import BuildContext, Recipe
 
 
 @register_technique("pca")

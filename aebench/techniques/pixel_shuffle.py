@@ -2,7 +2,8 @@
 
 from aebench.models.pixel_shuffle import PixelShuffleBlock
 from aebench.techniques.baseline import conv_autoencoder
-from aebench.techniques.registry import BuildContext, Recipe, register_technique, single_phase
+from aebench.techniques.registry import register_technique
+from aebench.training.recipe import BuildContext, Recipe, single_phase
 
 
 @register_technique("pixel_shuffle")

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from aebench.config import ConfigError, opt
 from aebench.errors import UserError
 from aebench.techniques.baseline import conv_autoencoder
-from aebench.techniques.registry import BuildContext, Phase, Recipe, register_technique, split_epochs
+from aebench.techniques.registry import register_technique
+from aebench.training.recipe import BuildContext, Phase, Recipe, split_epochs
 
 
 @dataclass(frozen=True)
@@ -20,11 +21,15 @@ class ProgressiveParams:
     def __post_init__(self) -> None:
         where = "overrides.progressive_resizing"
         if len(self.sizes) != len(self.fractions):
-            raise ConfigError(f"{where}: sizes and fractions need one entry each per early phase "
-                              f"(got {len(self.sizes)} sizes, {len(self.fractions)} fractions)")
+            raise ConfigError(
+                f"{where}: sizes and fractions need one entry each per early phase "
+                f"(got {len(self.sizes)} sizes, {len(self.fractions)} fractions)"
+            )
         if any(s < 4 for s in self.sizes) or any(f < 0 for f in self.fractions) or sum(self.fractions) > 1:
-            raise ConfigError(f"{where}: sizes must be >= 4 and fractions >= 0 summing to at most 1 "
-                              f"(got sizes {list(self.sizes)}, fractions {list(self.fractions)})")
+            raise ConfigError(
+                f"{where}: sizes must be >= 4 and fractions >= 0 summing to at most 1 "
+                f"(got sizes {list(self.sizes)}, fractions {list(self.fractions)})"
+            )
 
 
 @register_technique("progressive_resizing", params=ProgressiveParams)
@@ -32,7 +37,9 @@ def progressive_resizing(ctx: BuildContext) -> Recipe:
     """Baseline trained at 16 px for the first third of the epochs, then at full size (sizes/fractions configurable)."""
     p: ProgressiveParams = ctx.params
     if any(size > ctx.image_size for size in p.sizes):
-        raise UserError(f"overrides.progressive_resizing.sizes {list(p.sizes)} must not exceed the image size {ctx.image_size}")
+        raise UserError(
+            f"overrides.progressive_resizing.sizes {list(p.sizes)} must not exceed the image size {ctx.image_size}"
+        )
     epochs = split_epochs(ctx.train.epochs, p.fractions)
     plan = [(f"{size}px", size) for size in p.sizes] + [("full", None)]
     phases = [Phase(name, n, image_size=size) for (name, size), n in zip(plan, epochs) if n > 0]

@@ -11,8 +11,9 @@ from aebench.config import ConfigError, opt
 from aebench.models.autoencoder import Autoencoder
 from aebench.models.conv import ConvDecoder
 from aebench.models.resnet import ConcatPoolEncoder, FeatureStages
-from aebench.techniques.registry import BuildContext, Phase, Recipe, register_technique, single_phase, split_epochs
-from aebench.weights import timm_body
+from aebench.models.weights import timm_body
+from aebench.techniques.registry import register_technique
+from aebench.training.recipe import BuildContext, Phase, Recipe, single_phase, split_epochs
 
 
 @dataclass(frozen=True)
@@ -31,12 +32,16 @@ class PretrainedResNetParams(ResNetParams):
     )
     frozen_fraction: float = opt(1 / 3, "share of train.epochs with the encoder frozen (the study: 5 of 15)", min=0)
     lr_spread: float = opt(1000.0, "unfrozen: encoder stage LRs rise geometrically from lr/lr_spread to lr", min=1)
-    decoder_lr_mult: float = opt(10.0, "unfrozen: decoder LR = lr * decoder_lr_mult (default: 1e-6...1e-2 at lr 1e-3)", min=0)
+    decoder_lr_mult: float = opt(
+        10.0, "unfrozen: decoder LR = lr * decoder_lr_mult (default: 1e-6...1e-2 at lr 1e-3)", min=0
+    )
     train_bn: bool = opt(True, "train the encoder's BatchNorm weights while it is frozen (fastai's default)")
 
     def __post_init__(self) -> None:
         if self.frozen_fraction > 1:
-            raise ConfigError(f"overrides.resnet_pretrained.frozen_fraction must be at most 1 (got {self.frozen_fraction})")
+            raise ConfigError(
+                f"overrides.resnet_pretrained.frozen_fraction must be at most 1 (got {self.frozen_fraction})"
+            )
 
 
 def resnet_autoencoder(ctx: BuildContext, pretrained: bool, weights: str | None = None) -> Autoencoder:
@@ -63,7 +68,9 @@ def frozen_groups(train_bn: bool) -> Any:
     """Optimizer groups with the encoder frozen: the decoder (and the encoder's BatchNorm weights) at lr."""
 
     def groups(model: nn.Module, lr: float) -> list[dict[str, Any]]:
-        norms = [p for m in model.encoder.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) for p in m.parameters()]
+        norms = [
+            p for m in model.encoder.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) for p in m.parameters()
+        ]
         return [{"params": list(model.decoder.parameters()) + (norms if train_bn else []), "lr": lr}]
 
     return groups

@@ -9,9 +9,9 @@ import torch
 from torch import nn
 
 from aebench.config import CellConfig
-from aebench.metrics import psnr, ssim
-from aebench.pixels import Normalizer
-from aebench.train import channels_last, eval_batches
+from aebench.data.pixels import Normalizer
+from aebench.evaluation.metrics import psnr, ssim
+from aebench.training.batches import channels_last, eval_batches
 
 SAMPLE_COUNT = 8  # the first test images, saved for reconstruction grids
 

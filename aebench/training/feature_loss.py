@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aebench.pixels import IMAGENET_MEAN, IMAGENET_STD
-if TYPE_CHECKING:  # the technique registry imports this module
-    from aebench.techniques.registry import LabelledImages, Loss
+from aebench.data.pixels import IMAGENET_MEAN, IMAGENET_STD, to_float
+from aebench.models.feature_nets import PooledHead
+from aebench.training.fit import fit_classifier
+from aebench.training.recipe import LabelledImages, Loss
 
 
 def gram(x: torch.Tensor) -> torch.Tensor:
@@ -48,7 +49,7 @@ class FeatureLoss(nn.Module):
         self.register_buffer("mean", torch.tensor(mean or [0.0]).view(1, -1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std or [1.0]).view(1, -1, 1, 1), persistent=False)
 
-    def train(self, mode: bool = True) -> "FeatureLoss":
+    def train(self, mode: bool = True) -> FeatureLoss:
         """The feature network always stays in eval mode (frozen BatchNorm statistics)."""
         return super().train(False)
 
@@ -80,40 +81,6 @@ def imagenet_stats(channels: int) -> tuple[list[float], list[float]]:
     return [sum(IMAGENET_MEAN) / 3], [sum(IMAGENET_STD) / 3]
 
 
-class SmallVGG(nn.Module):
-    """A small VGG-style feature network for the ``trained`` feature loss: three stages of two
-    conv3x3+BN+ReLU (32, 64, 128 channels), max-pool between; returns each stage's output (before its pool)."""
-
-    def __init__(self, in_channels: int, widths: Sequence[int] = (32, 64, 128)) -> None:
-        super().__init__()
-
-        def conv(cin: int, cout: int) -> list[nn.Module]:
-            return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
-
-        chans = [in_channels, *widths]
-        self.stages = nn.ModuleList(nn.Sequential(*conv(a, b), *conv(b, b)) for a, b in zip(chans[:-1], chans[1:]))
-        self.channels = list(widths)
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        out = []
-        for i, stage in enumerate(self.stages):
-            x = stage(F.max_pool2d(x, 2) if i else x)
-            out.append(x)
-        return out
-
-
-class PooledHead(nn.Module):
-    """Classifier head on a feature network's deepest output: global average pool, linear."""
-
-    def __init__(self, net: nn.Module, channels: int, num_classes: int) -> None:
-        super().__init__()
-        self.net = net
-        self.fc = nn.Linear(channels, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.net(x)[-1].mean(dim=(2, 3)))
-
-
 def train_feature_net(
     loss: FeatureLoss, data: LabelledImages, seed: int, epochs: int, batch_size: int = 128, lr: float = 2e-3
 ) -> None:
@@ -121,13 +88,17 @@ def train_feature_net(
 
     A head is attached for training and discarded; inputs get the loss's own repeat/normalisation.
     """
-    from aebench.classifier import fit_classifier
-    from aebench.pixels import to_float
-
     net = loss.net.requires_grad_(True)
     model = PooledHead(net, net.channels[-1], data.num_classes).to(data.images.device)
     fit_classifier(
-        model, data.images, data.labels, epochs, batch_size, lr, seed + 1,  # +1: not the evaluation classifier's stream
-        lambda images: loss.net_input(to_float(images)), desc="feature net",
+        model,
+        data.images,
+        data.labels,
+        epochs,
+        batch_size,
+        lr,
+        seed + 1,  # +1: not the evaluation classifier's stream
+        lambda images: loss.net_input(to_float(images)),
+        desc="feature net",
     )
     net.eval().requires_grad_(False)

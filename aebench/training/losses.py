@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from aebench.techniques.registry import Loss
+from aebench.training.recipe import Loss
 
 BCE_EPS = 1e-6
 

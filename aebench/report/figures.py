@@ -10,12 +10,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
 
-from aebench.tables import REFERENCE_TECHNIQUES, TITLES, Group, rows_of  # noqa: E402
+from aebench.report.tables import REFERENCE_TECHNIQUES, TITLES, Group, rows_of
 
 BAR_METRICS = ["mae", "mse", "psnr", "ssim", "accuracy"]
 LOWER_IS_BETTER = {"mae", "mse", "train_seconds"}
@@ -71,15 +71,36 @@ def metric_bars(ok: pd.DataFrame, colours: dict, out: Path) -> Figure:
     panel_width = max(3.0, 0.3 * len(groups) * len(colours))
     fig, axes = plt.subplots(2, 3, figsize=(3 * panel_width, 6.5), layout="constrained")
     for ax, metric in zip(axes.flat, BAR_METRICS):
-        sns.barplot(data=ok, x="group", y=metric, hue="technique", order=groups, hue_order=list(colours), palette=colours,
-                    errorbar="sd", capsize=0.1, ax=ax, legend=False)
+        sns.barplot(
+            data=ok,
+            x="group",
+            y=metric,
+            hue="technique",
+            order=groups,
+            hue_order=list(colours),
+            palette=colours,
+            errorbar="sd",
+            capsize=0.1,
+            ax=ax,
+            legend=False,
+        )
         ax.set(title=metric_title(metric), xlabel="", ylabel="")
     legend_ax = axes.flat[-1]
     legend_ax.axis("off")
-    legend_ax.legend([plt.Rectangle((0, 0), 1, 1, color=c) for c in colours.values()], list(colours), title="technique",
-                     loc="center", frameon=False)
-    return save(fig, out, "metrics", "Reconstruction and downstream metrics per dataset; bars are means over seeds, "
-                                     "whiskers ± 1 sd (no whisker: one seed).")
+    legend_ax.legend(
+        [plt.Rectangle((0, 0), 1, 1, color=c) for c in colours.values()],
+        list(colours),
+        title="technique",
+        loc="center",
+        frameon=False,
+    )
+    return save(
+        fig,
+        out,
+        "metrics",
+        "Reconstruction and downstream metrics per dataset; bars are means over seeds, "
+        "whiskers ± 1 sd (no whisker: one seed).",
+    )
 
 
 def pareto_front(points: pd.DataFrame) -> pd.DataFrame:
@@ -100,17 +121,36 @@ def accuracy_vs_mse(ok: pd.DataFrame, colours: dict, out: Path) -> Figure:
         stats = ok[ok["group"] == label].groupby("technique", sort=False)[["mse", "accuracy"]].agg(["mean", "std"])
         points = pd.DataFrame({"mse": stats[("mse", "mean")], "accuracy": stats[("accuracy", "mean")]}).dropna()
         for technique, row in stats.iterrows():
-            ax.errorbar(row[("mse", "mean")], row[("accuracy", "mean")], xerr=row[("mse", "std")], yerr=row[("accuracy", "std")],
-                        fmt="o", ms=7, capsize=3, color=colours[technique], label=technique)
-            ax.annotate(technique, (row[("mse", "mean")], row[("accuracy", "mean")]), textcoords="offset points",
-                        xytext=(5, 5), fontsize=8)
+            ax.errorbar(
+                row[("mse", "mean")],
+                row[("accuracy", "mean")],
+                xerr=row[("mse", "std")],
+                yerr=row[("accuracy", "std")],
+                fmt="o",
+                ms=7,
+                capsize=3,
+                color=colours[technique],
+                label=technique,
+            )
+            ax.annotate(
+                technique,
+                (row[("mse", "mean")], row[("accuracy", "mean")]),
+                textcoords="offset points",
+                xytext=(5, 5),
+                fontsize=8,
+            )
         front = pareto_front(points)
         ax.step(front["mse"], front["accuracy"], where="post", color="grey", ls="--", lw=1)
         ax.scatter(front["mse"], front["accuracy"], s=220, facecolors="none", edgecolors="grey", label="Pareto front")
         ax.set(title=label, xlabel="MSE (lower is better)", ylabel="classifier accuracy on reconstructions")
     fig.legend(*unique_legend(axes), loc="outside right center", frameon=False)
-    return save(fig, out, "accuracy_vs_mse", "Downstream accuracy against MSE (means, whiskers ± 1 sd); the dashed "
-                                             "line joins the techniques no other beats on both.")
+    return save(
+        fig,
+        out,
+        "accuracy_vs_mse",
+        "Downstream accuracy against MSE (means, whiskers ± 1 sd); the dashed "
+        "line joins the techniques no other beats on both.",
+    )
 
 
 def unique_legend(axes: np.ndarray) -> tuple[list, list]:
@@ -127,7 +167,10 @@ def training_curves(cells: list[Cell], colours: dict, out: Path) -> Figure | Non
     for cell in cells:
         path = cell.folder / "history.json"
         if path.is_file():
-            records += [{"group": cell.group.label, "technique": cell.technique, "seed": cell.seed, **h} for h in json.loads(path.read_text())]
+            records += [
+                {"group": cell.group.label, "technique": cell.technique, "seed": cell.seed, **h}
+                for h in json.loads(path.read_text())
+            ]
     history = pd.DataFrame(records)
     if history.empty or "test_loss" not in history:
         return None
@@ -135,28 +178,49 @@ def training_curves(cells: list[Cell], colours: dict, out: Path) -> Figure | Non
     fig, axes = plt.subplots(1, len(labels), figsize=(5.5 * len(labels), 4), squeeze=False, layout="constrained")
     for ax, label in zip(axes[0], labels):
         part = history[history["group"] == label]
-        sns.lineplot(data=part, x="epoch", y="test_loss", hue="technique", errorbar="sd", marker="o", ms=4,
-                     palette={t: colours[t] for t in part["technique"].unique()}, ax=ax, legend=False)
+        sns.lineplot(
+            data=part,
+            x="epoch",
+            y="test_loss",
+            hue="technique",
+            errorbar="sd",
+            marker="o",
+            ms=4,
+            palette={t: colours[t] for t in part["technique"].unique()},
+            ax=ax,
+            legend=False,
+        )
         ax.set(title=label, ylabel="test loss (each technique's own loss)", yscale="log")
         ax.xaxis.get_major_locator().set_params(integer=True)
     techniques = list(dict.fromkeys(history["technique"]))
     handles = [plt.Line2D([], [], color=colours[t], marker="o") for t in techniques]
     fig.legend(handles, techniques, loc="outside right center", frameon=False)
-    return save(fig, out, "training_curves", "Test loss per epoch, mean over seeds (band ± 1 sd). Each technique "
-                                             "plots its own training loss, so feature-loss curves sit higher by design.")
+    return save(
+        fig,
+        out,
+        "training_curves",
+        "Test loss per epoch, mean over seeds (band ± 1 sd). Each technique "
+        "plots its own training loss, so feature-loss curves sit higher by design.",
+    )
 
 
 def train_time(ok: pd.DataFrame, colours: dict, out: Path) -> Figure:
     labels = list(dict.fromkeys(ok["group"]))
     fig, ax = plt.subplots(figsize=(7, 1 + 0.45 * ok["technique"].nunique() * len(labels)), layout="constrained")
-    sns.barplot(data=ok, y="technique", x="train_seconds", hue="group", hue_order=labels, errorbar="sd", capsize=0.1, ax=ax)
+    sns.barplot(
+        data=ok, y="technique", x="train_seconds", hue="group", hue_order=labels, errorbar="sd", capsize=0.1, ax=ax
+    )
     positive = ok["train_seconds"].dropna()
     if len(positive) and positive.min() > 0 and positive.max() / positive.min() > 100:
         ax.set_xscale("log")
     ax.set(xlabel="training time (s, lower is better)", ylabel="")
     ax.legend(title="dataset", frameon=False)
-    return save(fig, out, "train_time", "Wall-clock training time per technique (mean over seeds, whiskers ± 1 sd; "
-                                        "evaluation excluded).")
+    return save(
+        fig,
+        out,
+        "train_time",
+        "Wall-clock training time per technique (mean over seeds, whiskers ± 1 sd; evaluation excluded).",
+    )
 
 
 def image_row(images: np.ndarray) -> np.ndarray:
@@ -164,7 +228,7 @@ def image_row(images: np.ndarray) -> np.ndarray:
     n, c, h, w = images.shape
     strip = np.ones((h, n * (w + 1) - 1, c), dtype=np.float32)
     for i, image in enumerate(images):
-        strip[:, i * (w + 1): i * (w + 1) + w] = image.transpose(1, 2, 0)
+        strip[:, i * (w + 1) : i * (w + 1) + w] = image.transpose(1, 2, 0)
     return strip.clip(0, 1)
 
 
@@ -181,13 +245,20 @@ def reconstructions(group: Group, cells: list[Cell], out: Path) -> Figure | None
     fig, axes = plt.subplots(len(rows), 1, figsize=(8, 1.1 * len(rows)), squeeze=False, layout="constrained")
     for ax, (name, images) in zip(axes[:, 0], rows):
         strip = image_row(images)
-        ax.imshow(strip[..., 0] if strip.shape[-1] == 1 else strip, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.imshow(
+            strip[..., 0] if strip.shape[-1] == 1 else strip, cmap="gray", vmin=0, vmax=1, interpolation="nearest"
+        )
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
     fig.suptitle(f"{group.label}: the same test images, seed {cells[0].seed}", fontsize=10)
-    return save(fig, out, f"reconstructions_{group.stem}", f"{group.label}: test images, the input where corrupted, "
-                                                           "and each technique's reconstruction (output clamped to [0, 1]).")
+    return save(
+        fig,
+        out,
+        f"reconstructions_{group.stem}",
+        f"{group.label}: test images, the input where corrupted, "
+        "and each technique's reconstruction (output clamped to [0, 1]).",
+    )
 
 
 def latents(group: Group, cells: list[Cell], out: Path) -> Figure | None:
@@ -198,13 +269,17 @@ def latents(group: Group, cells: list[Cell], out: Path) -> Figure | None:
     fig, axes = plt.subplots(1, len(found), figsize=(4.2 * len(found), 4), squeeze=False, layout="constrained")
     for ax, (technique, data) in zip(axes[0], found):
         z, labels = data["z"][:MAX_LATENT_POINTS], data["labels"][:MAX_LATENT_POINTS]
-        sns.scatterplot(x=z[:, 0], y=z[:, 1], hue=labels.astype(int), palette="tab10", s=6, linewidth=0, ax=ax, legend=False)
+        sns.scatterplot(
+            x=z[:, 0], y=z[:, 1], hue=labels.astype(int), palette="tab10", s=6, linewidth=0, ax=ax, legend=False
+        )
         ax.set(title=technique, xlabel="z₁", ylabel="z₂")
-    classes = sorted(set(int(label) for _, d in found for label in d["labels"][:MAX_LATENT_POINTS]))
+    classes = sorted({int(label) for _, d in found for label in d["labels"][:MAX_LATENT_POINTS]})
     colours = dict(zip(classes, sns.color_palette("tab10", len(classes))))
     handles = [plt.Line2D([], [], color=colours[k], marker="o", ls="") for k in classes]
     fig.legend(handles, classes, title="class", loc="outside right center", frameon=False)
-    return save(fig, out, f"latents_{group.stem}", f"{group.label}: 2-D latent codes of test images, coloured by class.")
+    return save(
+        fig, out, f"latents_{group.stem}", f"{group.label}: 2-D latent codes of test images, coloured by class."
+    )
 
 
 def snapshots(cells: list[Cell], out: Path) -> list[Figure]:
@@ -216,14 +291,23 @@ def snapshots(cells: list[Cell], out: Path) -> list[Figure]:
             name = f"{cell.group.stem}_{cell.technique}_seed{cell.seed}.gif"
             (out / "figures" / "snapshots").mkdir(parents=True, exist_ok=True)
             shutil.copyfile(gif, out / "figures" / "snapshots" / name)
-            copied.append(Figure(f"figures/snapshots/{name}", f"{cell.group.label} / {cell.technique}: reconstructions during training"))
+            copied.append(
+                Figure(
+                    f"figures/snapshots/{name}",
+                    f"{cell.group.label} / {cell.technique}: reconstructions during training",
+                )
+            )
     return copied
 
 
 def first_seed_cells(cells: list[Cell], group: Group) -> list[Cell]:
     """One cell per technique of a group, at the smallest seed every technique has (else each one's smallest)."""
     mine = sorted((c for c in cells if c.group == group), key=lambda c: c.seed)
-    seeds = set.intersection(*({c.seed for c in mine if c.technique == t} for t in {c.technique for c in mine})) if mine else set()
+    seeds = (
+        set.intersection(*({c.seed for c in mine if c.technique == t} for t in {c.technique for c in mine}))
+        if mine
+        else set()
+    )
     picked: dict[str, Cell] = {}
     for cell in mine:
         if (not seeds or cell.seed == min(seeds)) and cell.technique not in picked:
@@ -232,16 +316,25 @@ def first_seed_cells(cells: list[Cell], group: Group) -> list[Cell]:
     return [picked[t] for t in order if t in picked]
 
 
-def all_figures(frame: pd.DataFrame, groups: list[Group], cells: list[Cell], out: Path) -> tuple[list[Figure], list[Figure]]:
+def all_figures(
+    frame: pd.DataFrame, groups: list[Group], cells: list[Cell], out: Path
+) -> tuple[list[Figure], list[Figure]]:
     """Every figure of the report: (static figures, training-snapshot GIFs)."""
     ok = labelled(frame[frame["status"] == "ok"], groups)
     if ok.empty:
         return [], []
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.9):
         techniques = list(dict.fromkeys(ok["technique"]))
-        colours = palette([t for t in techniques if t not in REFERENCE_TECHNIQUES] + [t for t in techniques if t in REFERENCE_TECHNIQUES])
-        figures = [metric_bars(ok, colours, out), accuracy_vs_mse(ok, colours, out), training_curves(cells, colours, out),
-                   train_time(ok, colours, out)]
+        colours = palette(
+            [t for t in techniques if t not in REFERENCE_TECHNIQUES]
+            + [t for t in techniques if t in REFERENCE_TECHNIQUES]
+        )
+        figures = [
+            metric_bars(ok, colours, out),
+            accuracy_vs_mse(ok, colours, out),
+            training_curves(cells, colours, out),
+            train_time(ok, colours, out),
+        ]
         gifs = []
         for group in groups:
             firsts = first_seed_cells(cells, group)

@@ -17,17 +17,20 @@ import numpy as np
 import torch
 
 import aebench
-from aebench.checkpoint import save_checkpoint
-from aebench.classifier import ClassifierCache
-from aebench.config import CellConfig, ExperimentConfig, dump_cell
+from aebench.config import CellConfig, dump_cell
 from aebench.data import DatasetCache, ImageData
+from aebench.data.pixels import Normalizer
 from aebench.errors import SkipCell, UserError
-from aebench.evaluate import evaluate
-from aebench.pixels import Normalizer
-from aebench.results import append_row, cell_key, finished_keys, read_rows
-from aebench.snapshots import Snapshots, save_latents
-from aebench.techniques import BuildContext, get_technique
-from aebench.train import Splits, TrainOutcome, synchronize, train
+from aebench.evaluation.classifier import ClassifierCache
+from aebench.evaluation.evaluate import evaluate
+from aebench.experiment import ExperimentConfig
+from aebench.results.checkpoint import save_checkpoint
+from aebench.results.snapshots import Snapshots, save_latents
+from aebench.results.store import append_row, cell_key, finished_keys, read_rows
+from aebench.techniques import get_technique
+from aebench.training.loop import Splits, TrainOutcome, train
+from aebench.training.recipe import BuildContext
+from aebench.training.timing import synchronize
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +57,11 @@ def git_commit() -> str:
     """The aebench checkout's commit, or 'unknown' outside a git checkout."""
     try:
         result = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=Path(aebench.__file__).parent, capture_output=True, text=True, timeout=5
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(aebench.__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
         )
         return result.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
@@ -86,13 +93,37 @@ def peak_memory_mb(device: torch.device) -> float:
 
 def base_row(cell: CellConfig, ctx: RunContext) -> dict[str, Any]:
     return {
-        "experiment": cell.experiment, "dataset": cell.dataset, "technique": cell.technique, "seed": cell.seed,
-        "status": "ok", "reason": "",
-        **dict.fromkeys(["mae", "mse", "psnr", "ssim", "accuracy", "accuracy_clean", "mse_input", "train_seconds",
-                         "eval_seconds", "images_per_second", "params", "peak_memory_mb", "lr", "best_epoch"]),
-        "epochs": cell.train.epochs, "device": str(ctx.device), "torch_version": torch.__version__,
-        "git_commit": ctx.git_commit, "config_hash": cell.config_hash,
-        "corruption": cell.data.corruption.kind, "aebench_version": aebench.__version__,
+        "experiment": cell.experiment,
+        "dataset": cell.dataset,
+        "technique": cell.technique,
+        "seed": cell.seed,
+        "status": "ok",
+        "reason": "",
+        **dict.fromkeys(
+            [
+                "mae",
+                "mse",
+                "psnr",
+                "ssim",
+                "accuracy",
+                "accuracy_clean",
+                "mse_input",
+                "train_seconds",
+                "eval_seconds",
+                "images_per_second",
+                "params",
+                "peak_memory_mb",
+                "lr",
+                "best_epoch",
+            ]
+        ),
+        "epochs": cell.train.epochs,
+        "device": str(ctx.device),
+        "torch_version": torch.__version__,
+        "git_commit": ctx.git_commit,
+        "config_hash": cell.config_hash,
+        "corruption": cell.data.corruption.kind,
+        "aebench_version": aebench.__version__,
     }
 
 
@@ -110,7 +141,14 @@ def run_cell(cell: CellConfig, ctx: RunContext) -> dict[str, Any]:
     except Exception as exc:  # a failing cell must not lose the others; its traceback is kept
         (folder / "error.log").write_text(traceback.format_exc())
         row.update(status="failed", reason=f"{type(exc).__name__}: {exc}".splitlines()[0])
-        log.error("failed %s/%s seed %d: %s (traceback in %s)", cell.dataset, cell.technique, cell.seed, row["reason"], folder / "error.log")
+        log.error(
+            "failed %s/%s seed %d: %s (traceback in %s)",
+            cell.dataset,
+            cell.technique,
+            cell.seed,
+            row["reason"],
+            folder / "error.log",
+        )
     row["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     return row
 
@@ -121,8 +159,13 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path) -> dict[
     x_train, x_val = validation_split(data.x_train, cell.train.validation_fraction, cell.seed)
     y_train, _ = validation_split(data.y_train, cell.train.validation_fraction, cell.seed)  # same permutation
     build_ctx = BuildContext(
-        in_channels=data.channels, image_size=data.image_size, latent=cell.model.latent, train=cell.train,
-        params=cell.params, input_mean=tuple(normalizer.state()["mean"]), input_std=tuple(normalizer.state()["std"]),
+        in_channels=data.channels,
+        image_size=data.image_size,
+        latent=cell.model.latent,
+        train=cell.train,
+        params=cell.params,
+        input_mean=tuple(normalizer.state()["mean"]),
+        input_std=tuple(normalizer.state()["std"]),
     )
     torch.manual_seed(cell.seed)
     recipe = get_technique(cell.technique).build(build_ctx)
@@ -133,7 +176,9 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path) -> dict[
         torch.cuda.reset_peak_memory_stats(ctx.device)
     desc = f"{cell.dataset}/{cell.technique}/s{cell.seed}"
     snapshots = Snapshots(data.x_test, cell, normalizer, folder) if cell.train.snapshot_every else None
-    outcome: TrainOutcome = train(recipe, Splits(x_train, data.x_test, x_val, y_train, data.num_classes), cell, normalizer, desc, snapshots)
+    outcome: TrainOutcome = train(
+        recipe, Splits(x_train, data.x_test, x_val, y_train, data.num_classes), cell, normalizer, desc, snapshots
+    )
     start = time.perf_counter()
     result = evaluate(recipe.model, data.x_test, data.y_test, cell, normalizer, classifier)
     synchronize(ctx.device)
@@ -162,7 +207,9 @@ def run_experiment(config: ExperimentConfig, out: Path, data_root: Path, device:
     All datasets are loaded before any training, so missing data fails before compute is spent.
     """
     out.mkdir(parents=True, exist_ok=True)
-    ctx = RunContext(out, resolve_device(device), DatasetCache(data_root), ClassifierCache(out / "classifiers"), git_commit())
+    ctx = RunContext(
+        out, resolve_device(device), DatasetCache(data_root), ClassifierCache(out / "classifiers"), git_commit()
+    )
     rows = read_rows(out)
     others = sorted({r["experiment"] for r in rows} - {config.name})
     if others:  # cell folders are keyed by dataset/technique/seed, so experiments must not share a folder
@@ -171,7 +218,9 @@ def run_experiment(config: ExperimentConfig, out: Path, data_root: Path, device:
     cells = config.cells()
     todo = [c for c in cells if cell_key({**c.to_dict(), "config_hash": c.config_hash}) not in done]
     if len(todo) < len(cells):
-        log.info("%d of %d cells already in %s; skipping them", len(cells) - len(todo), len(cells), out / "results.jsonl")
+        log.info(
+            "%d of %d cells already in %s; skipping them", len(cells) - len(todo), len(cells), out / "results.jsonl"
+        )
     for name in dict.fromkeys(c.dataset for c in todo):
         ctx.data.raw(name)
     written = []
@@ -183,6 +232,10 @@ def run_experiment(config: ExperimentConfig, out: Path, data_root: Path, device:
         if row["status"] == "ok":
             log.info(
                 "  mse %.5f  mae %.4f  acc %.4f  (clean %.4f)  train %.1fs",
-                row["mse"], row["mae"], row["accuracy"], row["accuracy_clean"], row["train_seconds"],
+                row["mse"],
+                row["mae"],
+                row["accuracy"],
+                row["accuracy_clean"],
+                row["train_seconds"],
             )
     return written

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from aebench.config import CellConfig
-from aebench.pixels import Normalizer, make_batch
-from aebench.train import EVAL_SEED, channels_last, eval_batches
+from aebench.data.pixels import Normalizer, make_batch
+from aebench.training.batches import EVAL_SEED, channels_last, eval_batches
 
 SNAPSHOT_IMAGES = 12  # the first test images, as the FFN denoising project shows
 PAD, SCALE = 2, 2  # grid spacing and nearest-neighbour enlargement, in pixels

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-
 import os
 from pathlib import Path
 from typing import Any
@@ -12,8 +11,9 @@ import torch
 from torch import nn
 
 from aebench.config import TrainConfig, build, to_plain
-from aebench.pixels import Normalizer
-from aebench.techniques import BuildContext, get_technique
+from aebench.data.pixels import Normalizer
+from aebench.techniques import get_technique
+from aebench.training.recipe import BuildContext
 
 
 def save_checkpoint(path: Path, technique: str, ctx: BuildContext, model: nn.Module) -> None:

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from aebench.anchors import ANCHORS, CLEAN_ACCURACY
-from aebench.results import DIGITS, aggregate, format_mean_sd
+from aebench.report.anchors import ANCHORS, CLEAN_ACCURACY
+from aebench.results.store import DIGITS, aggregate, format_mean_sd
 
 REFERENCE_TECHNIQUES = ("pca",)
 CLEAN_ROW = "original images"
@@ -117,16 +117,31 @@ def results_table(group: Group, rows: pd.DataFrame) -> Table | None:
         name=f"results_{group.stem}",
         caption=f"{group.label}: mean ± sd over seeds (experiment {group.experiment}, corruption: {group.corruption})",
         headers=["Technique", "Seeds", *(c.title for c in COLUMNS)],
-        rows=[], numbers=numbers, align="lr" + "r" * len(COLUMNS),
+        rows=[],
+        numbers=numbers,
+        align="lr" + "r" * len(COLUMNS),
     )
     techniques = numbers["role"] == "technique"
     table.rules_before |= {int(techniques.sum())} if techniques.any() else set()
-    for i, record in enumerate(numbers.to_dict("records")):
+    for record in numbers.to_dict("records"):
         name = record["technique"]
-        label = f"{name} (linear floor)" if name in REFERENCE_TECHNIQUES else f"{name} (classifier ceiling)" if name == CLEAN_ROW else name
-        table.rows.append([label, str(record["seeds"]), *(
-            format_mean_sd(record[f"{c.metric}_mean"], record[f"{c.metric}_sd"], DIGITS[c.metric]) for c in COLUMNS
-        )])
+        label = (
+            f"{name} (linear floor)"
+            if name in REFERENCE_TECHNIQUES
+            else f"{name} (classifier ceiling)"
+            if name == CLEAN_ROW
+            else name
+        )
+        table.rows.append(
+            [
+                label,
+                str(record["seeds"]),
+                *(
+                    format_mean_sd(record[f"{c.metric}_mean"], record[f"{c.metric}_sd"], DIGITS[c.metric])
+                    for c in COLUMNS
+                ),
+            ]
+        )
     for j, column in enumerate(COLUMNS, start=2):
         means = numbers.loc[techniques, f"{column.metric}_mean"].dropna()
         if len(means) < 2:
@@ -143,10 +158,13 @@ def problems_table(frame: pd.DataFrame) -> Table | None:
         return None
     numbers = bad[["experiment", "dataset", "technique", "seed", "status", "reason"]].reset_index(drop=True)
     return Table(
-        name="problems", caption="Failed and skipped cells (failed cells keep a traceback in their cell folder's error.log)",
+        name="problems",
+        caption="Failed and skipped cells (failed cells keep a traceback in their cell folder's error.log)",
         headers=["Experiment", "Dataset", "Technique", "Seed", "Status", "Reason"],
-        rows=[[str(v) for v in r] for r in numbers.itertuples(index=False)], numbers=numbers,
-        align="lllrll", wrap_last=True,
+        rows=[[str(v) for v in r] for r in numbers.itertuples(index=False)],
+        numbers=numbers,
+        align="lllrll",
+        wrap_last=True,
     )
 
 
@@ -162,30 +180,55 @@ def comparison_table(tables: list[tuple[Group, Table]]) -> Table | None:
             continue
         for r in table.numbers.to_dict("records"):
             if r["technique"] == CLEAN_ROW:
-                records.append({**r, "metric": "accuracy", "study": CLEAN_ACCURACY[group.dataset], "label": group.label})
+                records.append(
+                    {**r, "metric": "accuracy", "study": CLEAN_ACCURACY[group.dataset], "label": group.label}
+                )
                 continue
             anchor = ANCHORS.get((group.dataset, r["technique"]))
             for metric in ("mae", "mse", "accuracy", "train_seconds") if anchor else ():
                 records.append({**r, "metric": metric, "study": getattr(anchor, metric), "label": group.label})
     if not records:
         return None
-    numbers = pd.DataFrame([{
-        "experiment": r["experiment"], "dataset": r["dataset"], "technique": r["technique"], "metric": r["metric"],
-        "ours_mean": r[f"{r['metric']}_mean"], "ours_sd": r[f"{r['metric']}_sd"], "seeds": r["seeds"],
-        "study": r["study"], "delta": r[f"{r['metric']}_mean"] - r["study"],
-    } for r in records])
+    numbers = pd.DataFrame(
+        [
+            {
+                "experiment": r["experiment"],
+                "dataset": r["dataset"],
+                "technique": r["technique"],
+                "metric": r["metric"],
+                "ours_mean": r[f"{r['metric']}_mean"],
+                "ours_sd": r[f"{r['metric']}_sd"],
+                "seeds": r["seeds"],
+                "study": r["study"],
+                "delta": r[f"{r['metric']}_mean"] - r["study"],
+            }
+            for r in records
+        ]
+    )
     labels = [r["label"] for r in records]
     rows = [
-        [label, r.technique, TITLES[r.metric], format_mean_sd(r.ours_mean, r.ours_sd, DIGITS[r.metric]) + f" (n={r.seeds})",
-         f"{r.study:.6g}", signed(r.delta, DIGITS[r.metric])]
+        [
+            label,
+            r.technique,
+            TITLES[r.metric],
+            format_mean_sd(r.ours_mean, r.ours_sd, DIGITS[r.metric]) + f" (n={r.seeds})",
+            f"{r.study:.6g}",
+            signed(r.delta, DIGITS[r.metric]),
+        ]
         for label, r in zip(labels, numbers.itertuples(index=False))
     ]
     return Table(
-        name="study_comparison", caption="Ours minus the study's published numbers (the study ran one seed on a Colab GPU)",
+        name="study_comparison",
+        caption="Ours minus the study's published numbers (the study ran one seed on a Colab GPU)",
         headers=["Dataset", "Technique", "Metric", "Ours", "Study", "Δ (ours − study)"],
-        rows=rows, numbers=numbers, align="lllrrr",
-        footnotes=[f"Study, {d} {t}: {ANCHORS[(d, t)].note}." for d, t in dict.fromkeys(zip(numbers["dataset"], numbers["technique"]))
-                   if (d, t) in ANCHORS and ANCHORS[(d, t)].note],
+        rows=rows,
+        numbers=numbers,
+        align="lllrrr",
+        footnotes=[
+            f"Study, {d} {t}: {ANCHORS[(d, t)].note}."
+            for d, t in dict.fromkeys(zip(numbers["dataset"], numbers["technique"]))
+            if (d, t) in ANCHORS and ANCHORS[(d, t)].note
+        ],
     )
 
 
@@ -205,8 +248,18 @@ def to_markdown(table: Table) -> str:
     return "\n".join(lines) + "\n"
 
 
-LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
 LATEX_UNICODE = {"±": r"$\pm$", "–": "--", "−": "$-$", "Δ": r"$\Delta$", "≥": r"$\geq$", "…": r"\dots{}"}
 
 
@@ -223,15 +276,24 @@ def to_latex(table: Table) -> str:
     for i, row in enumerate(table.rows):
         if i in table.rules_before:
             body.append(r"\midrule")
-        cells = [rf"\textbf{{{escape_latex(c)}}}" if (i, j) in table.bold else escape_latex(c) for j, c in enumerate(row)]
+        cells = [
+            rf"\textbf{{{escape_latex(c)}}}" if (i, j) in table.bold else escape_latex(c) for j, c in enumerate(row)
+        ]
         body.append(" & ".join(cells) + r" \\")
     body.append(r"\bottomrule")
     spec = table.align[:-1] + r"p{0.45\textwidth}" if table.wrap_last else table.align
     tabular = "\n".join([rf"\begin{{tabular}}{{{spec}}}", *body, r"\end{tabular}"])
     if not table.wrap_last:
         tabular = r"\resizebox{\textwidth}{!}{%" + "\n" + tabular + "\n}"
-    return "\n".join([
-        r"\begin{table}[htbp]", r"\centering", rf"\caption{{{escape_latex(table.caption)}}}",
-        rf"\label{{tab:{table.name}}}", tabular, *(rf"\par\smallskip{{\footnotesize {escape_latex(n)}}}" for n in table.footnotes),
-        r"\end{table}", "",
-    ])
+    return "\n".join(
+        [
+            r"\begin{table}[htbp]",
+            r"\centering",
+            rf"\caption{{{escape_latex(table.caption)}}}",
+            rf"\label{{tab:{table.name}}}",
+            tabular,
+            *(rf"\par\smallskip{{\footnotesize {escape_latex(n)}}}" for n in table.footnotes),
+            r"\end{table}",
+            "",
+        ]
+    )

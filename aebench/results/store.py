@@ -6,8 +6,9 @@ import fcntl
 import json
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -16,10 +17,25 @@ log = logging.getLogger(__name__)
 RESULTS_FILE = "results.jsonl"
 CELL_KEYS = ["experiment", "dataset", "technique", "seed"]
 ROW_FIELDS = [
-    *CELL_KEYS, "status", "reason",
-    "mae", "mse", "psnr", "ssim", "accuracy", "accuracy_clean",
-    "train_seconds", "eval_seconds", "images_per_second", "epochs", "params", "peak_memory_mb",
-    "device", "torch_version", "git_commit", "config_hash",
+    *CELL_KEYS,
+    "status",
+    "reason",
+    "mae",
+    "mse",
+    "psnr",
+    "ssim",
+    "accuracy",
+    "accuracy_clean",
+    "train_seconds",
+    "eval_seconds",
+    "images_per_second",
+    "epochs",
+    "params",
+    "peak_memory_mb",
+    "device",
+    "torch_version",
+    "git_commit",
+    "config_hash",
 ]
 METRICS = ["mae", "mse", "psnr", "ssim", "accuracy", "accuracy_clean", "train_seconds", "images_per_second"]
 DONE_STATUSES = ("ok", "skipped")
@@ -97,7 +113,16 @@ def format_mean_sd(mean: float, sd: float, digits: int) -> str:
     return f"{mean:.{digits}f} ± {sd:.{digits}f}"
 
 
-DIGITS = {"mae": 5, "mse": 6, "psnr": 2, "ssim": 4, "accuracy": 4, "accuracy_clean": 4, "train_seconds": 1, "images_per_second": 0}
+DIGITS = {
+    "mae": 5,
+    "mse": 6,
+    "psnr": 2,
+    "ssim": 4,
+    "accuracy": 4,
+    "accuracy_clean": 4,
+    "train_seconds": 1,
+    "images_per_second": 0,
+}
 
 
 def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -107,6 +132,8 @@ def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     table = pd.DataFrame(index=stats.index)
     for metric in METRICS:
-        table[metric] = [format_mean_sd(m, s, DIGITS[metric]) for m, s in zip(stats[(metric, "mean")], stats[(metric, "std")])]
+        table[metric] = [
+            format_mean_sd(m, s, DIGITS[metric]) for m, s in zip(stats[(metric, "mean")], stats[(metric, "std")])
+        ]
     table["seeds"] = stats[("seeds", "n")].astype(int)
     return table.reset_index()

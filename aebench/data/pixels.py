@@ -30,7 +30,7 @@ class Normalizer:
         self.std = std.view(1, -1, 1, 1)
 
     @classmethod
-    def create(cls, mode: str, x_train: torch.Tensor) -> "Normalizer":
+    def create(cls, mode: str, x_train: torch.Tensor) -> Normalizer:
         """``dataset`` statistics of the uint8 training images, ``imagenet`` constants, or identity."""
         channels = x_train.shape[1]
         if mode == "imagenet":
@@ -38,7 +38,7 @@ class Normalizer:
             if channels == 1:
                 mean, std = mean.mean(0, keepdim=True), std.mean(0, keepdim=True)
         elif mode == "dataset":
-            sample = x_train[: 10_000].float().div(255.0)
+            sample = x_train[:10_000].float().div(255.0)
             mean, std = sample.mean(dim=(0, 2, 3)), sample.std(dim=(0, 2, 3)).clamp_min(1e-3)
         else:
             mean, std = torch.zeros(channels), torch.ones(channels)

@@ -7,6 +7,8 @@ copy, loading raises :class:`SkipCell` within seconds, saying how to provide the
 from __future__ import annotations
 
 import os
+import socket
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -14,6 +16,18 @@ import torch
 from torch import nn
 
 from aebench.errors import SkipCell, UserError
+
+
+def host_reachable(url: str, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the URL's host opens within ``timeout`` seconds."""
+    parts = urllib.parse.urlparse(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
 
 HUB_FILES = ("model.safetensors", "pytorch_model.bin")
 WRAPPER_KEYS = ("state_dict", "model")  # common checkpoint layouts that nest the state_dict
@@ -48,8 +62,6 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 def hub_state_dict(repo: str, fix: str) -> dict[str, torch.Tensor]:
     """timm's weights from the Hugging Face hub (the local cache first); SkipCell when they cannot be had."""
     from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
-
-    from aebench.data import host_reachable
 
     for filename in HUB_FILES:
         cached = try_to_load_from_cache(repo, filename)
@@ -90,7 +102,11 @@ def load_strict(
     if conv_key in own and conv_key in state and state[conv_key].shape[1] != own[conv_key].shape[1]:
         state[conv_key] = adapt_input_conv(own[conv_key].shape[1], state[conv_key])
     missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
-    wrong = [f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}" for k in own if k in state and state[k].shape != own[k].shape]
+    wrong = [
+        f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}"
+        for k in own
+        if k in state and state[k].shape != own[k].shape
+    ]
     tops = {k.split(".")[0] for k in architecture}
     foreign = [k for k in state if architecture and k not in architecture and k.split(".")[0] in tops]
     if missing or wrong or foreign:

@@ -1,0 +1,141 @@
+"""Dataset registry: each dataset loads once into uint8 tensors (N, C, H, W) with official splits.
+
+MNIST, Fashion-MNIST and CIFAR-10 are read from their original on-disk formats (IDX, gzipped or
+not; CIFAR python pickles) under ``--data-root``; when the files are missing and the host is
+reachable, torchvision downloads them, otherwise a one-line error names the folder and the files.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from aebench.config import DataConfig
+from aebench.errors import UserError
+
+SUBSET_SEED = 0  # fixed so every cell of a sweep sees the same subset
+
+
+@dataclass
+class ImageData:
+    """A dataset split into train/test, images as uint8 (N, C, H, W), labels int64."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    num_classes: int
+
+    @property
+    def channels(self) -> int:
+        return self.x_train.shape[1]
+
+    @property
+    def image_size(self) -> int:
+        return self.x_train.shape[-1]
+
+    def to(self, device: torch.device | str) -> ImageData:
+        return ImageData(
+            *(t.to(device) for t in (self.x_train, self.y_train, self.x_test, self.y_test)), self.num_classes
+        )
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A registered dataset: its loader and a one-line description."""
+
+    name: str
+    description: str
+    load: Callable[[Path], ImageData]
+
+
+DATASETS: dict[str, DatasetSpec] = {}
+
+
+def register_dataset(
+    name: str, description: str
+) -> Callable[[Callable[[Path], ImageData]], Callable[[Path], ImageData]]:
+    """Decorator adding a loader ``fn(root) -> ImageData`` to the registry."""
+
+    def wrap(fn: Callable[[Path], ImageData]) -> Callable[[Path], ImageData]:
+        DATASETS[name] = DatasetSpec(name, description, fn)
+        return fn
+
+    return wrap
+
+
+def default_data_root() -> Path:
+    """``$AEBENCH_DATA`` or the per-user cache folder."""
+    env = os.environ.get("AEBENCH_DATA")
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "aebench" / "data"
+
+
+def get_dataset(name: str) -> DatasetSpec:
+    if name not in DATASETS:
+        raise UserError(f"unknown dataset '{name}' (known: {', '.join(DATASETS)})")
+    return DATASETS[name]
+
+
+def resize_uint8(x: torch.Tensor, size: int, chunk: int = 4096) -> torch.Tensor:
+    """Resize uint8 images (antialiased bilinear) in chunks; returns uint8."""
+    if x.shape[-1] == size and x.shape[-2] == size:
+        return x
+    out = [
+        F.interpolate(part.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        .round_()
+        .clamp_(0, 255)
+        .to(torch.uint8)
+        for part in x.split(chunk)
+    ]
+    return torch.cat(out)
+
+
+def subset(x: torch.Tensor, y: torch.Tensor, limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed, seeded subset of at most ``limit`` items."""
+    if limit is None or limit >= len(x):
+        return x, y
+    idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(SUBSET_SEED))[:limit].sort().values
+    return x[idx], y[idx]
+
+
+def prepare(raw: ImageData, cfg: DataConfig) -> ImageData:
+    """Apply subset limits, resizing and channel conversion once, in memory."""
+    x_train, y_train = subset(raw.x_train, raw.y_train, cfg.limit_train)
+    x_test, y_test = subset(raw.x_test, raw.y_test, cfg.limit_test)
+    if cfg.image_size:
+        x_train, x_test = resize_uint8(x_train, cfg.image_size), resize_uint8(x_test, cfg.image_size)
+    if cfg.channels:
+        if cfg.channels not in (1, 3):
+            raise UserError(f"data.channels must be 1 or 3 (got {cfg.channels})")
+        if raw.channels == 1 and cfg.channels == 3:
+            x_train, x_test = x_train.expand(-1, 3, -1, -1).contiguous(), x_test.expand(-1, 3, -1, -1).contiguous()
+        elif raw.channels == 3 and cfg.channels == 1:
+            weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+            x_train, x_test = (
+                (x.float() * weights).sum(1, keepdim=True).round().to(torch.uint8) for x in (x_train, x_test)
+            )
+    return ImageData(x_train, y_train, x_test, y_test, raw.num_classes)
+
+
+class DatasetCache:
+    """Loads each raw dataset once per process and hands out prepared views."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._raw: dict[str, ImageData] = {}
+
+    def raw(self, name: str) -> ImageData:
+        if name not in self._raw:
+            self._raw[name] = get_dataset(name).load(self.root)
+        return self._raw[name]
+
+    def prepared(self, name: str, cfg: DataConfig) -> ImageData:
+        return prepare(self.raw(name), cfg)

@@ -1,0 +1,86 @@
+"""The registered datasets: where each one's files are found, and the download (or a clear offline error) when they are not."""
+
+from __future__ import annotations
+
+import urllib.parse
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from aebench.data.formats import CIFAR_FILES, IDX_FILES, find_file, read_cifar_batch, read_idx
+from aebench.data.registry import SUBSET_SEED, ImageData, register_dataset
+from aebench.errors import UserError
+from aebench.models.weights import host_reachable
+
+DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+def download_or_explain(folder: Path, files: list[str], url: str, download: Callable[[], None]) -> None:
+    """Download with torchvision when the host answers; otherwise a UserError naming what to place where."""
+    if host_reachable(url):
+        try:
+            download()
+            return
+        except Exception as exc:  # network errors vary by backend; all mean "could not download"
+            reason = f"download from {url} failed ({exc})"
+    else:
+        reason = f"{urllib.parse.urlparse(url).hostname} is unreachable (offline?)"
+    raise UserError(
+        f"dataset files missing in {folder} and {reason}: place {', '.join(files)} there, or pass --data-root"
+    )
+
+
+def load_idx_dataset(folders: list[Path], target: Path, url: str, download: Callable[[], None]) -> ImageData:
+    """An MNIST-format dataset from the first folder holding each file, downloading into ``target`` if none does."""
+    stems = [*IDX_FILES["train"], *IDX_FILES["test"]]
+    if any(find_file(folders, s) is None for s in stems):
+        download_or_explain(target, stems, url, download)
+    arrays = [read_idx(find_file(folders, s)) for s in stems]
+    x_train, y_train, x_test, y_test = (torch.from_numpy(a.copy()) for a in arrays)
+    return ImageData(x_train[:, None], y_train.long(), x_test[:, None], y_test.long(), 10)
+
+
+@register_dataset("mnist", "MNIST handwritten digits, 60k/10k, 28x28 grey (torchvision download)")
+def load_mnist(root: Path) -> ImageData:
+    from torchvision.datasets import MNIST
+
+    folder = root / "MNIST" / "raw"
+    return load_idx_dataset([folder], folder, MNIST.mirrors[0], lambda: MNIST(str(root), download=True))
+
+
+@register_dataset("fashion-mnist", "Fashion-MNIST clothing, 60k/10k, 28x28 grey (Debian copy used when present)")
+def load_fashion_mnist(root: Path) -> ImageData:
+    from torchvision.datasets import FashionMNIST
+
+    folder = root / "FashionMNIST" / "raw"
+    return load_idx_dataset(
+        [folder, DEBIAN_FASHION], folder, FashionMNIST.mirrors[0], lambda: FashionMNIST(str(root), download=True)
+    )
+
+
+@register_dataset("cifar10", "CIFAR-10 natural images, 50k/10k, 32x32 RGB (torchvision download)")
+def load_cifar10(root: Path) -> ImageData:
+    from torchvision.datasets import CIFAR10
+
+    folder = root / "cifar-10-batches-py"
+    if any(not (folder / f).is_file() for f in CIFAR_FILES):
+        download_or_explain(folder, CIFAR_FILES, CIFAR10.url, lambda: CIFAR10(str(root), download=True))
+    train = [read_cifar_batch(folder / f) for f in CIFAR_FILES[:-1]]
+    x_test, y_test = read_cifar_batch(folder / CIFAR_FILES[-1])
+    x_train = np.concatenate([x for x, _ in train])
+    y_train = np.concatenate([y for _, y in train])
+    return ImageData(*(torch.from_numpy(a) for a in (x_train, y_train, x_test, y_test)), 10)
+
+
+@register_dataset("digits", "scikit-learn's bundled 8x8 digits, 1,437/360 fixed split (offline)")
+def load_digits(root: Path) -> ImageData:
+    from sklearn.datasets import load_digits as sk_digits
+
+    bunch = sk_digits()
+    images = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
+    order = np.random.default_rng(SUBSET_SEED).permutation(len(images))
+    test, train = order[:360], order[360:]
+    labels = bunch.target.astype(np.int64)
+    return ImageData(*(torch.from_numpy(a) for a in (images[train], labels[train], images[test], labels[test])), 10)

@@ -1,0 +1,1 @@
+"""Evaluation: reconstruction metrics, the downstream classifier, and the shared evaluator."""

@@ -1,0 +1,94 @@
+"""The downstream classifier (a compact CNN, or the study's fine-tuned ImageNet ResNet-34), trained on clean images and cached."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from aebench.config import CellConfig, ClassifierConfig, CorruptionConfig, to_plain
+from aebench.data.pixels import Normalizer, make_batch
+from aebench.models.classifier import CompactCNN, fastai_head
+from aebench.models.resnet import ConcatPoolEncoder, FeatureStages
+from aebench.models.weights import timm_body
+from aebench.training.fit import fit_classifier
+
+log = logging.getLogger(__name__)
+
+
+def classifier_key(cell: CellConfig) -> str:
+    """Cache key: dataset, the clean-pixel data settings, classifier settings and seed."""
+    data = to_plain(dataclasses.replace(cell.data, corruption=CorruptionConfig(), augment=False))
+    text = json.dumps([cell.dataset, data, to_plain(cell.classifier), cell.seed], sort_keys=True)
+    return f"{cell.dataset}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+def clean_config(cell: CellConfig) -> CellConfig:
+    """The cell's settings with corruption and augmentation removed (classifier inputs are clean)."""
+    data = dataclasses.replace(cell.data, corruption=CorruptionConfig(), augment=False)
+    return dataclasses.replace(cell, data=data)
+
+
+def make_classifier(cfg: ClassifierConfig, channels: int, num_classes: int, pretrained: bool) -> nn.Module:
+    """``cnn``: the compact CNN; ``resnet34``: the study's ImageNet ResNet-34 body, concat pool and fastai head
+    (``pretrained`` False for a random init that cached weights replace)."""
+    if cfg.model == "cnn":
+        return CompactCNN(channels, num_classes)
+    fix = "download it once online, or set classifier.weights: /path/resnet34.pth (a state_dict), or use classifier.model: cnn"
+    body = timm_body("resnet34.tv_in1k", [-1], channels, pretrained, cfg.weights, fix)
+    pool = ConcatPoolEncoder(FeatureStages(body, [-1]))
+    return nn.Sequential(pool, fastai_head(pool.latent, num_classes))
+
+
+def train_classifier(
+    x: torch.Tensor, y: torch.Tensor, num_classes: int, cell: CellConfig, normalizer: Normalizer
+) -> nn.Module:
+    """Train the configured classifier on clean uint8 images, normalised as the autoencoders' inputs."""
+    cfg = cell.classifier
+    data_cfg = clean_config(cell).data
+    gen = torch.Generator(device=x.device)  # clean batches draw no randomness
+    torch.manual_seed(cell.seed)  # the initial weights
+    model = make_classifier(cfg, x.shape[1], num_classes, pretrained=True).to(
+        x.device, memory_format=torch.channels_last
+    )
+    fit_classifier(
+        model,
+        x,
+        y,
+        cfg.epochs,
+        cfg.batch_size,
+        cfg.lr,
+        cell.seed,
+        lambda images: normalizer(make_batch(images, data_cfg, gen, train=False)[1]),
+        desc=f"classifier {cell.dataset}",
+    )
+    return model
+
+
+class ClassifierCache:
+    """Trains each (dataset, settings, seed) classifier once and keeps it under ``folder``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def get(
+        self, cell: CellConfig, x: torch.Tensor, y: torch.Tensor, num_classes: int, normalizer: Normalizer
+    ) -> nn.Module:
+        path = self.folder / f"{classifier_key(cell)}.pt"
+        if path.is_file():
+            model = make_classifier(cell.classifier, x.shape[1], num_classes, pretrained=False)
+            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            return model.to(x.device, memory_format=torch.channels_last).eval()
+        log.info("training the %s classifier (seed %d) on %d clean images", cell.dataset, cell.seed, len(x))
+        model = train_classifier(x, y, num_classes, cell, normalizer)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(model.state_dict(), tmp)
+        os.replace(tmp, path)
+        return model

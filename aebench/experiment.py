@@ -1,0 +1,152 @@
+"""Experiment files: YAML -> a validated ExperimentConfig -> cells, names checked against the registries.
+
+The schema and value checks live in :mod:`aebench.config`; this module adds what needs the registries.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aebench.config import (
+    SECTIONS,
+    CellConfig,
+    ClassifierConfig,
+    ConfigError,
+    DataConfig,
+    ModelConfig,
+    TrainConfig,
+    build,
+    check_value,
+    merge_section,
+)
+from aebench.data import DATASETS
+from aebench.techniques import TECHNIQUES, get_technique
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A parsed experiment file: datasets x techniques x seeds, plus shared and per-technique settings."""
+
+    name: str
+    datasets: tuple[str, ...]
+    techniques: tuple[str, ...]
+    seeds: tuple[int, ...]
+    train: TrainConfig
+    data: DataConfig
+    model: ModelConfig
+    classifier: ClassifierConfig
+    overrides: dict[str, dict[str, Any]]
+    source: str = "<memory>"
+
+    def cells(self) -> list[CellConfig]:
+        """The cell plan, dataset-major, with per-technique overrides resolved."""
+        return [
+            self.cell(dataset, technique, seed)
+            for dataset in self.datasets
+            for technique in self.techniques
+            for seed in self.seeds
+        ]
+
+    def cell(self, dataset: str, technique: str, seed: int) -> CellConfig:
+        override = self.overrides.get(technique, {})
+        sections = {
+            name: merge_section(
+                getattr(self, name), override.get(name, {}), f"overrides.{technique}.{name}", self.source
+            )
+            for name in SECTIONS
+        }
+        own = {k: v for k, v in override.items() if k not in SECTIONS}
+        params = build(get_technique(technique).params, own, f"overrides.{technique}", self.source)
+        return CellConfig(self.name, dataset, technique, seed, params=params, **sections)
+
+
+TOP_LEVEL = {"name", "datasets", "techniques", "seeds", "overrides", *SECTIONS}
+
+
+def apply_sets(raw: dict[str, Any], sets: list[str], source: str) -> dict[str, Any]:
+    """Apply ``--set a.b.c=value`` overrides (value parsed as YAML) to the raw mapping read from ``source``."""
+    raw = copy.deepcopy(raw)
+    for item in sets:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{source}: --set '{item}': expected key=value, e.g. train.epochs=2")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = text
+        node = raw
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"{source}: --set '{item}': '{part}' is not a section")
+            node = child
+        node[parts[-1]] = value
+    return raw
+
+
+def parse_experiment(raw: Any, source: str) -> ExperimentConfig:
+    """Validate a raw mapping into an ExperimentConfig; names are checked against the registries."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: an experiment file must be a YAML mapping")
+    unknown = sorted(set(raw) - TOP_LEVEL)
+    if unknown:
+        raise ConfigError(f"{source}: unknown key '{unknown[0]}' (known: {', '.join(sorted(TOP_LEVEL))})")
+    for key in ("name", "datasets", "techniques"):
+        if key not in raw:
+            raise ConfigError(f"{source}: missing required key '{key}'")
+    name = check_value(str, raw["name"], "name", source)
+    datasets = check_names(raw["datasets"], "datasets", DATASETS, source)
+    techniques = check_names(raw["techniques"], "techniques", TECHNIQUES, source)
+    seeds = check_value(tuple[int, ...], raw.get("seeds", [0]), "seeds", source)
+    if not seeds:
+        raise ConfigError(f"{source}: 'seeds' must list at least one seed")
+    if min(seeds) < 0:  # numpy and scikit-learn reject negative seeds
+        raise ConfigError(f"{source}: 'seeds' must be >= 0 (got {min(seeds)})")
+    sections = {key: build(cls, raw.get(key), key, source) for key, cls in SECTIONS.items()}
+    overrides = raw.get("overrides") or {}
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"{source}: 'overrides' must map technique names to settings")
+    for technique, override in overrides.items():
+        get_technique(technique, where=f"{source}: 'overrides.{technique}'")
+        if not isinstance(override, dict):
+            raise ConfigError(f"{source}: 'overrides.{technique}' must be a mapping")
+    config = ExperimentConfig(
+        name=name, datasets=datasets, techniques=techniques, seeds=seeds, overrides=overrides, source=source, **sections
+    )
+    config.cells()  # resolve every cell now so override errors surface before any data loads
+    return config
+
+
+def check_names(value: Any, key: str, known: dict[str, Any], source: str) -> tuple[str, ...]:
+    """A non-empty list of registered names."""
+    names = check_value(tuple[str, ...], value if isinstance(value, list) else [value], key, source)
+    if not names:
+        raise ConfigError(f"{source}: '{key}' must list at least one name (known: {', '.join(known)})")
+    for item in names:
+        if item not in known:
+            raise ConfigError(f"{source}: '{key}': unknown name '{item}' (known: {', '.join(known)})")
+    return names
+
+
+def load_experiment(path: str | Path, sets: list[str] | None = None) -> ExperimentConfig:
+    """Read, override and validate an experiment file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such experiment file (see experiments/ for examples)")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:  # a binary file is not YAML either
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where else ""
+        raise ConfigError(f"{path}: invalid YAML{line}: {getattr(exc, 'problem', exc)}") from None
+    if raw is None:
+        raise ConfigError(f"{path}: the file is empty")
+    if isinstance(raw, dict) and sets:
+        raw = apply_sets(raw, sets, str(path))
+    return parse_experiment(raw, str(path))

@@ -1,0 +1,1 @@
+"""The report: tables (markdown, LaTeX, CSV) and seaborn figures rebuilt from results files, and the study's published numbers."""

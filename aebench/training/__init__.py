@@ -1,0 +1,1 @@
+"""Training: the technique interface (Recipe), the shared loop, optimizers and schedules, losses, timing."""

@@ -1,0 +1,31 @@
+"""Batches by index from resident uint8 tensors: offsets, memory format, and the fixed evaluation batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+
+from aebench.config import CellConfig
+from aebench.data.pixels import Normalizer, make_batch
+
+EVAL_SEED = 1234  # corrupted evaluation inputs are identical for every technique and seed
+
+
+def batch_starts(n: int, batch_size: int) -> list[int]:
+    """Batch start offsets; a trailing batch of one image is dropped (BatchNorm needs two)."""
+    return [i for i in range(0, n, batch_size) if min(batch_size, n - i) > 1]
+
+
+def channels_last(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+
+
+def eval_batches(
+    images: torch.Tensor, cfg: CellConfig, normalizer: Normalizer, size: int | None = None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(normalised corrupted input, clean target) batches in order, with the fixed evaluation noise."""
+    gen = torch.Generator(device=images.device).manual_seed(EVAL_SEED)
+    for start in range(0, len(images), cfg.train.batch_size):
+        inputs, target = make_batch(images[start : start + cfg.train.batch_size], cfg.data, gen, train=False, size=size)
+        yield channels_last(normalizer(inputs)), target

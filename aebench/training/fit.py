@@ -1,0 +1,46 @@
+"""Supervised fitting of a classifier network (the downstream classifier, a trained feature-loss network)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from aebench.config import TrainConfig
+from aebench.training.batches import batch_starts, channels_last
+from aebench.training.optim import make_optimizer, make_schedule
+
+
+def fit_classifier(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    inputs: Callable[[torch.Tensor], torch.Tensor],
+    desc: str = "classifier",
+) -> None:
+    """Train ``model`` in place with cross-entropy on uint8 images ``x`` (``inputs`` maps a uint8 batch to
+    the model's input), one-cycle Adam, seeded; leaves it in eval mode."""
+    torch.manual_seed(seed)
+    gen = torch.Generator(device=x.device).manual_seed(seed)
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer="adam", schedule="one_cycle")
+    optimizer = make_optimizer(cfg, [{"params": list(model.parameters()), "lr": lr}])
+    starts = batch_starts(len(x), batch_size)
+    schedule = make_schedule(cfg, optimizer, len(starts), epochs)
+    model.train()
+    for epoch in range(epochs):
+        perm = torch.randperm(len(x), generator=gen, device=x.device)
+        for i in tqdm(starts, desc=f"{desc} ep {epoch + 1}/{epochs}", leave=False, disable=None):
+            idx = perm[i : i + batch_size]
+            loss = F.cross_entropy(model(channels_last(inputs(x[idx]))), y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+    model.eval()

@@ -1,0 +1,236 @@
+"""The one training loop every technique shares, read top to bottom: run -> phase -> epoch -> step."""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from aebench.config import CellConfig
+from aebench.data.pixels import Normalizer, make_batch, to_float
+from aebench.training.batches import batch_starts, channels_last, eval_batches
+from aebench.training.losses import pixel_loss
+from aebench.training.optim import lr_range_test, make_optimizer, make_schedule, trainable_groups
+from aebench.training.recipe import LabelledImages, Loss, Phase, Recipe
+from aebench.training.timing import timed
+
+EpochHook = Callable[[int, nn.Module], None]
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass
+class Splits:
+    """uint8 image tensors on the training device."""
+
+    train: torch.Tensor
+    test: torch.Tensor
+    val: torch.Tensor | None = None
+    train_labels: torch.Tensor | None = None  # needed only by recipes with a ``prepare`` step
+    num_classes: int = 0
+
+
+@dataclass
+class TrainOutcome:
+    """What training produced besides the weights."""
+
+    history: list[dict[str, float | int | str | None]] = field(default_factory=list)
+    train_seconds: float = 0.0
+    images_seen: int = 0
+    lr: float | None = None
+    best_epoch: int | None = None
+
+
+@dataclass
+class Run:
+    """The state one training run carries from phase to phase."""
+
+    recipe: Recipe
+    splits: Splits
+    cfg: CellConfig
+    normalizer: Normalizer
+    loss_fn: Loss
+    forward: nn.Module
+    gen: torch.Generator
+    desc: str
+    on_epoch_end: EpochHook | None
+    outcome: TrainOutcome = field(default_factory=TrainOutcome)
+    epoch: int = 0
+    best_val: float = math.inf
+    best_state: dict[str, torch.Tensor] | None = None
+
+    @property
+    def device(self) -> torch.device:
+        return self.splits.train.device
+
+    def batch(self, images: torch.Tensor, size: int | None = None) -> Batch:
+        """A training batch: (normalised, corrupted, augmented input; clean target)."""
+        inputs, target = make_batch(images, self.cfg.data, self.gen, train=True, size=size)
+        return channels_last(self.normalizer(inputs)), target
+
+    def random_batch(self) -> Batch:
+        """A batch drawn with replacement (the LR range test's stream)."""
+        idx = torch.randint(
+            len(self.splits.train), (self.cfg.train.batch_size,), generator=self.gen, device=self.device
+        )
+        return self.batch(self.splits.train[idx])
+
+
+def train(
+    recipe: Recipe,
+    splits: Splits,
+    cfg: CellConfig,
+    normalizer: Normalizer,
+    desc: str = "",
+    on_epoch_end: EpochHook | None = None,
+) -> TrainOutcome:
+    """Fit the recipe's model in place; returns history and timing. Deterministic for a given seed on CPU."""
+    run = start_run(recipe, splits, cfg, normalizer, desc, on_epoch_end)
+    fit_and_prepare(run)
+    if recipe.phases:
+        run.outcome.lr = choose_lr(run)
+    for phase in recipe.phases:
+        train_phase(run, phase)
+    return finish_run(run)
+
+
+def start_run(
+    recipe: Recipe, splits: Splits, cfg: CellConfig, normalizer: Normalizer, desc: str, on_epoch_end: EpochHook | None
+) -> Run:
+    """Seed everything, place the model and its loss on the device."""
+    model, device = recipe.model, splits.train.device
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    loss_fn = recipe.loss or pixel_loss(cfg.train.loss)
+    if isinstance(loss_fn, nn.Module):  # e.g. a feature loss holding a network
+        loss_fn.to(device)
+    if device.type == "cpu":
+        model.to(memory_format=torch.channels_last)
+    forward = torch.compile(model) if cfg.train.compile else model  # shares the model's parameters
+    return Run(recipe, splits, cfg, normalizer, loss_fn, forward, gen, desc, on_epoch_end)
+
+
+def fit_and_prepare(run: Run) -> None:
+    """A closed-form fit (PCA) and a recipe's prepare step, both timed as training."""
+    recipe, splits, outcome = run.recipe, run.splits, run.outcome
+    if recipe.fit is not None:
+        with timed(run.device) as timer:
+            recipe.fit(to_float(splits.train), run.cfg.seed)
+        outcome.train_seconds += timer.seconds
+        outcome.images_seen += len(splits.train)
+    if recipe.prepare is not None:
+        if splits.train_labels is None:
+            raise ValueError("this technique's prepare step needs the training labels (Splits.train_labels)")
+        with timed(run.device) as timer:
+            recipe.prepare(LabelledImages(splits.train, splits.train_labels, splits.num_classes), run.cfg.seed)
+        outcome.train_seconds += timer.seconds
+
+
+def choose_lr(run: Run) -> float:
+    """The configured LR, or an LR range test's pick (timed as training)."""
+    if run.cfg.train.lr != "auto":
+        return float(run.cfg.train.lr)
+    with timed(run.device) as timer:
+        lr = lr_range_test(run.recipe.model, run.loss_fn, run.random_batch, lambda g: make_optimizer(run.cfg.train, g))
+    run.outcome.train_seconds += timer.seconds
+    return lr
+
+
+def train_phase(run: Run, phase: Phase) -> None:
+    """A fresh optimizer and schedule over the phase's parameter groups, then its epochs."""
+    groups = trainable_groups(run.recipe.model, phase, run.outcome.lr)
+    optimizer = make_optimizer(run.cfg.train, groups)
+    starts = batch_starts(len(run.splits.train), run.cfg.train.batch_size)
+    schedule = make_schedule(run.cfg.train, optimizer, len(starts), phase.epochs)
+    for _ in range(phase.epochs):
+        run.epoch += 1
+        train_epoch(run, phase, optimizer, schedule, starts)
+
+
+def train_epoch(
+    run: Run,
+    phase: Phase,
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler | None,
+    starts: list[int],
+) -> None:
+    """One shuffled pass over the training split (timed), then the epoch's record and hook."""
+    cfg, train_images = run.cfg, run.splits.train
+    run.recipe.model.train()
+    total, seen = 0.0, 0
+    with timed(run.device) as timer:
+        perm = torch.randperm(len(train_images), generator=run.gen, device=run.device)
+        bar = tqdm(starts, desc=f"{run.desc} {phase.name} ep {run.epoch}/{cfg.train.epochs}", leave=False, disable=None)
+        for i in bar:
+            inputs, target = run.batch(train_images[perm[i : i + cfg.train.batch_size]], phase.image_size)
+            total += train_step(run, optimizer, schedule, inputs, target) * len(target)
+            seen += len(target)
+            bar.set_postfix(loss=f"{total / seen:.4g}", refresh=False)
+    run.outcome.train_seconds += timer.seconds
+    run.outcome.images_seen += seen
+    record_epoch(run, phase, optimizer, total / max(seen, 1), timer.seconds)
+
+
+def train_step(
+    run: Run,
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler | None,
+    inputs: torch.Tensor,
+    target: torch.Tensor,
+) -> float:
+    """Forward, backward, optimizer and schedule step; returns the batch loss."""
+    loss = run.loss_fn(run.forward(inputs), target)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    if schedule is not None:
+        schedule.step()
+    return loss.item()
+
+
+def record_epoch(run: Run, phase: Phase, optimizer: torch.optim.Optimizer, train_loss: float, seconds: float) -> None:
+    """Append the epoch's history row, keep the best-validation weights, call the epoch hook."""
+    model = run.recipe.model
+    record = {
+        "epoch": run.epoch,
+        "phase": phase.name,
+        "lr": optimizer.param_groups[-1]["lr"],
+        "train_loss": train_loss,
+        "test_loss": mean_loss(model, run.splits.test, run.cfg, run.normalizer, run.loss_fn, phase.image_size),
+        "seconds": seconds,
+    }
+    if run.splits.val is not None:
+        record["val_loss"] = mean_loss(model, run.splits.val, run.cfg, run.normalizer, run.loss_fn, phase.image_size)
+        if record["val_loss"] < run.best_val:
+            run.best_val, run.outcome.best_epoch = record["val_loss"], run.epoch
+            run.best_state = copy.deepcopy(model.state_dict())
+    run.outcome.history.append(record)
+    if run.on_epoch_end is not None:
+        run.on_epoch_end(run.epoch, model)
+
+
+@torch.no_grad()
+def mean_loss(
+    model: nn.Module, images: torch.Tensor, cfg: CellConfig, normalizer: Normalizer, loss_fn: Loss, size: int | None
+) -> float:
+    """Image-weighted mean loss over a split, in eval mode."""
+    model.eval()
+    total = 0.0
+    for inputs, target in eval_batches(images, cfg, normalizer, size):
+        total += loss_fn(model(inputs), target).item() * len(target)
+    return total / len(images)
+
+
+def finish_run(run: Run) -> TrainOutcome:
+    """Unfreeze every parameter, restore the best-validation weights, leave the model in eval mode."""
+    model = run.recipe.model
+    for p in model.parameters():
+        p.requires_grad_(True)
+    if run.best_state is not None:
+        model.load_state_dict(run.best_state)
+    model.eval()
+    return run.outcome

@@ -1,0 +1,87 @@
+"""The technique interface: what a technique builds (a Recipe of model, phases, loss) from a BuildContext."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from aebench.config import TrainConfig
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """A technique without parameters of its own."""
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What a technique needs to build its recipe; everything here is saved with the checkpoint."""
+
+    in_channels: int
+    image_size: int
+    latent: int
+    train: TrainConfig
+    params: Any = field(default_factory=NoParams)
+    input_mean: tuple[float, ...] = (0.0,)
+    input_std: tuple[float, ...] = (1.0,)
+    load_weights: bool = True  # False when a checkpoint replaces the weights: no pretrained fetch, no loss network
+
+
+ParamGroups = Callable[[nn.Module, float], list[dict[str, Any]]]
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class Phase:
+    """A stretch of training with its own optimizer and schedule.
+
+    ``image_size`` None trains at the data's size; ``param_groups`` None trains every parameter at
+    the base LR (otherwise it maps (model, lr) to optimizer groups, e.g. frozen or discriminative).
+    """
+
+    name: str
+    epochs: int
+    image_size: int | None = None
+    param_groups: ParamGroups | None = None
+
+
+@dataclass
+class LabelledImages:
+    """uint8 images (N, C, H, W) with their class labels."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    num_classes: int
+
+
+@dataclass
+class Recipe:
+    """How one technique is trained: the model, its phases, an optional custom loss or closed-form fit.
+
+    ``prepare(train_split, seed)``, if given, runs once before training (timed as training), e.g. to
+    learn a loss network from the labelled training images.
+    """
+
+    model: nn.Module
+    phases: list[Phase]
+    loss: Loss | None = None
+    fit: Callable[[torch.Tensor, int], None] | None = None
+    prepare: Callable[[LabelledImages, int], None] | None = None
+
+
+def single_phase(ctx: BuildContext) -> list[Phase]:
+    """The default plan: every epoch in one phase, all parameters trained."""
+    return [Phase("train", ctx.train.epochs)]
+
+
+def split_epochs(total: int, fractions: Sequence[float]) -> list[int]:
+    """Epochs for phases taking ``fractions`` of ``total`` (rounded) plus a last phase with the rest.
+
+    ``split_epochs(15, [1/3]) == [5, 10]``; a phase may get 0 epochs when ``total`` is small.
+    """
+    counts = [round(total * f) for f in fractions]
+    return [*counts, total - sum(counts)]
