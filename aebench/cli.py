@@ -63,7 +63,8 @@ def cmd_run(args: argparse.Namespace) -> None:
     from aebench.data import default_data_root
     from aebench.experiment import load_experiment
     from aebench.results.runner import run_experiment
-    from aebench.results.store import cell_key, finished_keys, load_results, read_rows, summary_table
+    from aebench.results.store import cell_key, finished_keys, load_results, read_rows
+    from aebench.results.summary import summary_table
 
     config = load_experiment(args.experiment, args.sets)
     out = args.out or DEFAULT_RESULTS / config.name

@@ -20,7 +20,7 @@ from aebench.config import dump_cell
 from aebench.data import DATASETS
 from aebench.experiment import load_experiment
 from aebench.results.checkpoint import load_checkpoint
-from aebench.results.store import ROW_FIELDS
+from aebench.results.schema import ROW_FIELDS
 from aebench.techniques import TECHNIQUES
 
 TINY_SETS = ["train.epochs=1", "classifier.epochs=1"]

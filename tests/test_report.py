@@ -14,7 +14,8 @@ import pytest
 from aebench import cli
 from aebench.report.anchors import ANCHORS, CLEAN_ACCURACY
 from aebench.report.figures import pareto_front
-from aebench.results.store import ROW_FIELDS, append_row
+from aebench.results.schema import ROW_FIELDS
+from aebench.results.store import append_row
 
 METRICS = ["mae", "mse", "psnr", "ssim", "accuracy", "train_seconds", "images_per_second"]
 # (experiment, dataset, technique, seeds, status, corruption)

@@ -14,16 +14,9 @@ import pytest
 from aebench.errors import SkipCell
 from aebench.experiment import load_experiment
 from aebench.results.runner import run_experiment
-from aebench.results.store import (
-    DIGITS,
-    RESULTS_FILE,
-    ROW_FIELDS,
-    append_row,
-    finished_keys,
-    load_results,
-    read_rows,
-    summary_table,
-)
+from aebench.results.schema import RESULTS_FILE, ROW_FIELDS, SPECS
+from aebench.results.store import append_row, finished_keys, load_results, read_rows
+from aebench.results.summary import summary_table
 from aebench.techniques import TECHNIQUES, TechniqueInfo
 
 
@@ -115,7 +108,7 @@ def test_summary_table_reports_mean_and_sd_over_seeds(tmp_path: Path) -> None:
     append_row(tmp_path, row(seed=9, status="failed"))  # failures never enter the means
     table = summary_table(load_results([tmp_path]))
     assert len(table) == 1 and table.loc[0, "seeds"] == 2
-    digits = DIGITS["mae"]
+    digits = SPECS["mae"].digits
     assert (
         table.loc[0, "mae"] == f"{0.2:.{digits}f} ± {statistics.stdev([0.1, 0.3]):.{digits}f}"
     )  # sample sd over seeds

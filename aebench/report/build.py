@@ -26,7 +26,8 @@ from aebench.report.tables import (
     to_latex,
     to_markdown,
 )
-from aebench.results.store import CELL_KEYS, load_results, read_rows
+from aebench.results.schema import CELL_KEYS, cell_folder
+from aebench.results.store import load_results, read_rows
 
 PIXEL_SCALE = (
     "Pixel scale: every metric is computed on pixels in [0, 1], the model output clamped to [0, 1], against the clean "
@@ -60,14 +61,12 @@ class Contents:
 def cell_folders(folders: list[Path]) -> dict[tuple, Path]:
     """Cell key -> the cell's artefact folder, the latest row winning as in ``load_results``.
 
-    The layout mirrors ``runner.cell_folder``: ``<results>/cells/<dataset>/<technique>/seed<k>``.
+    Folders come from ``schema.cell_folder``, the one place that knows the layout.
     """
     found = {}
     for folder in folders:
         for row in read_rows(Path(folder)):
-            found[tuple(row[k] for k in CELL_KEYS)] = (
-                Path(folder) / "cells" / row["dataset"] / row["technique"] / f"seed{row['seed']}"
-            )
+            found[tuple(row[k] for k in CELL_KEYS)] = cell_folder(folder, row["dataset"], row["technique"], row["seed"])
     return found
 
 

@@ -15,10 +15,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from aebench.report.tables import REFERENCE_TECHNIQUES, TITLES, Group, rows_of
+from aebench.report.tables import REFERENCE_TECHNIQUES, Group, rows_of
+from aebench.results.schema import QUALITY, SPECS
 
-BAR_METRICS = ["mae", "mse", "psnr", "ssim", "accuracy"]
-LOWER_IS_BETTER = {"mae", "mse", "train_seconds"}
 MAX_LATENT_POINTS = 5000
 PNG_META = {"Software": None}
 PDF_META = {"Creator": None, "Producer": None, "CreationDate": None}
@@ -56,10 +55,6 @@ def palette(techniques: list[str]) -> dict[str, tuple]:
     return dict(zip(techniques, sns.color_palette("tab10" if len(techniques) <= 10 else "husl", len(techniques))))
 
 
-def metric_title(metric: str) -> str:
-    return f"{TITLES.get(metric, metric)} {'(lower is better)' if metric in LOWER_IS_BETTER else '(higher is better)'}"
-
-
 def labelled(ok: pd.DataFrame, groups: list[Group]) -> pd.DataFrame:
     """``ok`` rows with a ``group`` column holding each row's table label."""
     labels = {(g.experiment, g.dataset): g.label for g in groups}
@@ -70,7 +65,7 @@ def metric_bars(ok: pd.DataFrame, colours: dict, out: Path) -> Figure:
     groups = list(dict.fromkeys(ok["group"]))
     panel_width = max(3.0, 0.3 * len(groups) * len(colours))
     fig, axes = plt.subplots(2, 3, figsize=(3 * panel_width, 6.5), layout="constrained")
-    for ax, metric in zip(axes.flat, BAR_METRICS):
+    for ax, metric in zip(axes.flat, QUALITY):
         sns.barplot(
             data=ok,
             x="group",
@@ -84,7 +79,7 @@ def metric_bars(ok: pd.DataFrame, colours: dict, out: Path) -> Figure:
             ax=ax,
             legend=False,
         )
-        ax.set(title=metric_title(metric), xlabel="", ylabel="")
+        ax.set(title=SPECS[metric].title(), xlabel="", ylabel="")
     legend_ax = axes.flat[-1]
     legend_ax.axis("off")
     legend_ax.legend(

@@ -7,31 +7,14 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from aebench.report.anchors import ANCHORS, CLEAN_ACCURACY
-from aebench.results.store import DIGITS, aggregate, format_mean_sd
+from aebench.results.schema import QUALITY, SPECS
+from aebench.results.summary import aggregate, format_mean_sd
 
 REFERENCE_TECHNIQUES = ("pca",)
 CLEAN_ROW = "original images"
 
 
-@dataclass(frozen=True)
-class Column:
-    """A metric column of the results table."""
-
-    metric: str
-    title: str
-    lower_is_better: bool
-
-
-COLUMNS = [
-    Column("mae", "MAE", True),
-    Column("mse", "MSE", True),
-    Column("psnr", "PSNR (dB)", False),
-    Column("ssim", "SSIM", False),
-    Column("accuracy", "Accuracy", False),
-    Column("train_seconds", "Train time (s)", True),
-    Column("images_per_second", "Images/s", False),
-]
-TITLES = {c.metric: c.title for c in COLUMNS}
+COLUMNS = [SPECS[name] for name in (*QUALITY, "train_seconds", "images_per_second")]
 
 
 @dataclass(frozen=True)
@@ -62,6 +45,7 @@ class Table:
     align: str = ""
     wrap_last: bool = False
     footnotes: list[str] = field(default_factory=list)
+    latex_headers: list[str] | None = None  # where LaTeX needs other header text (defaults to headers, escaped)
 
 
 def groups(frame: pd.DataFrame) -> list[Group]:
@@ -90,20 +74,20 @@ def clean_ceiling(rows: pd.DataFrame) -> tuple[float, float, int]:
 
 def technique_stats(rows: pd.DataFrame) -> pd.DataFrame:
     """One row per technique: role, seeds and ``<metric>_mean`` / ``<metric>_sd``, plus the clean ceiling row."""
-    stats = aggregate(rows, [c.metric for c in COLUMNS])
+    stats = aggregate(rows, [c.name for c in COLUMNS])
     if stats.empty:
         return pd.DataFrame()
     stats = stats.droplevel("dataset")
     numbers = pd.DataFrame({"technique": stats.index, "seeds": stats[("seeds", "n")].astype(int).to_numpy()})
     numbers["role"] = ["reference" if t in REFERENCE_TECHNIQUES else "technique" for t in numbers["technique"]]
     for column in COLUMNS:
-        numbers[f"{column.metric}_mean"] = stats[(column.metric, "mean")].to_numpy()
-        numbers[f"{column.metric}_sd"] = stats[(column.metric, "std")].to_numpy()
+        numbers[f"{column.name}_mean"] = stats[(column.name, "mean")].to_numpy()
+        numbers[f"{column.name}_sd"] = stats[(column.name, "std")].to_numpy()
     numbers = pd.concat([numbers[numbers["role"] == "technique"], numbers[numbers["role"] == "reference"]])
     mean, sd, n = clean_ceiling(rows)
     ceiling = {"technique": CLEAN_ROW, "seeds": n, "role": "reference", "accuracy_mean": mean, "accuracy_sd": sd}
     numbers = pd.concat([numbers, pd.DataFrame([ceiling])], ignore_index=True)
-    return numbers[["technique", "role", "seeds", *(f"{c.metric}_{s}" for c in COLUMNS for s in ("mean", "sd"))]]
+    return numbers[["technique", "role", "seeds", *(f"{c.name}_{s}" for c in COLUMNS for s in ("mean", "sd"))]]
 
 
 def results_table(group: Group, rows: pd.DataFrame) -> Table | None:
@@ -116,7 +100,8 @@ def results_table(group: Group, rows: pd.DataFrame) -> Table | None:
     table = Table(
         name=f"results_{group.stem}",
         caption=f"{group.label}: mean ± sd over seeds (experiment {group.experiment}, corruption: {group.corruption})",
-        headers=["Technique", "Seeds", *(c.title for c in COLUMNS)],
+        headers=["Technique", "Seeds", *(c.label for c in COLUMNS)],
+        latex_headers=["Technique", "Seeds", *(c.latex for c in COLUMNS)],
         rows=[],
         numbers=numbers,
         align="lr" + "r" * len(COLUMNS),
@@ -137,13 +122,13 @@ def results_table(group: Group, rows: pd.DataFrame) -> Table | None:
                 label,
                 str(record["seeds"]),
                 *(
-                    format_mean_sd(record[f"{c.metric}_mean"], record[f"{c.metric}_sd"], DIGITS[c.metric])
+                    format_mean_sd(record[f"{c.name}_mean"], record[f"{c.name}_sd"], SPECS[c.name].digits)
                     for c in COLUMNS
                 ),
             ]
         )
     for j, column in enumerate(COLUMNS, start=2):
-        means = numbers.loc[techniques, f"{column.metric}_mean"].dropna()
+        means = numbers.loc[techniques, f"{column.name}_mean"].dropna()
         if len(means) < 2:
             continue
         best = means.min() if column.lower_is_better else means.max()
@@ -210,10 +195,10 @@ def comparison_table(tables: list[tuple[Group, Table]]) -> Table | None:
         [
             label,
             r.technique,
-            TITLES[r.metric],
-            format_mean_sd(r.ours_mean, r.ours_sd, DIGITS[r.metric]) + f" (n={r.seeds})",
+            SPECS[r.metric].label,
+            format_mean_sd(r.ours_mean, r.ours_sd, SPECS[r.metric].digits) + f" (n={r.seeds})",
             f"{r.study:.6g}",
-            signed(r.delta, DIGITS[r.metric]),
+            signed(r.delta, SPECS[r.metric].digits),
         ]
         for label, r in zip(labels, numbers.itertuples(index=False))
     ]
@@ -272,7 +257,8 @@ def escape_latex(text: str) -> str:
 
 def to_latex(table: Table) -> str:
     """A booktabs table float; wide numeric tables are scaled to the text width."""
-    body = [r"\toprule", " & ".join(escape_latex(h) for h in table.headers) + r" \\", r"\midrule"]
+    headers = table.latex_headers or [escape_latex(h) for h in table.headers]
+    body = [r"\toprule", " & ".join(headers) + r" \\", r"\midrule"]
     for i, row in enumerate(table.rows):
         if i in table.rules_before:
             body.append(r"\midrule")

@@ -25,12 +25,13 @@ from aebench.evaluation.classifier import ClassifierCache
 from aebench.evaluation.evaluate import evaluate
 from aebench.experiment import ExperimentConfig
 from aebench.results.checkpoint import save_checkpoint
+from aebench.results.schema import EXTRA_FIELDS, ROW_FIELDS, cell_folder
 from aebench.results.snapshots import Snapshots, save_latents
 from aebench.results.store import append_row, cell_key, finished_keys, read_rows
 from aebench.techniques import get_technique
 from aebench.training.loop import Splits, TrainOutcome, train
 from aebench.training.recipe import BuildContext
-from aebench.training.timing import synchronize
+from aebench.training.timing import timed
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +69,6 @@ def git_commit() -> str:
         return "unknown"
 
 
-def cell_folder(out: Path, cell: CellConfig) -> Path:
-    return out / "cells" / cell.dataset / cell.technique / f"seed{cell.seed}"
-
-
 def validation_split(x: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
     """A seeded, disjoint (train, validation) split of the training images; no split for fraction 0."""
     if fraction <= 0:
@@ -93,30 +90,13 @@ def peak_memory_mb(device: torch.device) -> float:
 
 def base_row(cell: CellConfig, ctx: RunContext) -> dict[str, Any]:
     return {
+        **dict.fromkeys([*ROW_FIELDS, *EXTRA_FIELDS]),
         "experiment": cell.experiment,
         "dataset": cell.dataset,
         "technique": cell.technique,
         "seed": cell.seed,
         "status": "ok",
         "reason": "",
-        **dict.fromkeys(
-            [
-                "mae",
-                "mse",
-                "psnr",
-                "ssim",
-                "accuracy",
-                "accuracy_clean",
-                "mse_input",
-                "train_seconds",
-                "eval_seconds",
-                "images_per_second",
-                "params",
-                "peak_memory_mb",
-                "lr",
-                "best_epoch",
-            ]
-        ),
         "epochs": cell.train.epochs,
         "device": str(ctx.device),
         "torch_version": torch.__version__,
@@ -129,7 +109,7 @@ def base_row(cell: CellConfig, ctx: RunContext) -> dict[str, Any]:
 
 def run_cell(cell: CellConfig, ctx: RunContext) -> dict[str, Any]:
     """Train and evaluate one cell; returns its results row (failures and skips recorded, not raised)."""
-    folder = cell_folder(ctx.out, cell)
+    folder = cell_folder(ctx.out, cell.dataset, cell.technique, cell.seed)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(dump_cell(cell))
     row = base_row(cell, ctx)
@@ -179,10 +159,8 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path) -> dict[
     outcome: TrainOutcome = train(
         recipe, Splits(x_train, data.x_test, x_val, y_train, data.num_classes), cell, normalizer, desc, snapshots
     )
-    start = time.perf_counter()
-    result = evaluate(recipe.model, data.x_test, data.y_test, cell, normalizer, classifier)
-    synchronize(ctx.device)
-    eval_seconds = time.perf_counter() - start
+    with timed(ctx.device) as eval_timer:
+        result = evaluate(recipe.model, data.x_test, data.y_test, cell, normalizer, classifier)
     if snapshots is not None:
         snapshots.write_gif()
     save_latents(recipe.model, data.x_test, data.y_test, cell, normalizer, folder / "latents.npz")
@@ -192,7 +170,7 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path) -> dict[
     return {
         **result.metrics,
         "train_seconds": outcome.train_seconds,
-        "eval_seconds": eval_seconds,
+        "eval_seconds": eval_timer.seconds,
         "images_per_second": outcome.images_seen / outcome.train_seconds if outcome.train_seconds else None,
         "params": sum(p.numel() for p in recipe.model.parameters()),
         "peak_memory_mb": peak_memory_mb(ctx.device),

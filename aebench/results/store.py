@@ -1,4 +1,4 @@
-"""The append-only results store (``results.jsonl``), resume keys, and pandas aggregation."""
+"""The append-only results store (``results.jsonl``): locked appends, tolerant reads, resume keys."""
 
 from __future__ import annotations
 
@@ -12,33 +12,9 @@ from typing import Any
 
 import pandas as pd
 
-log = logging.getLogger(__name__)
+from aebench.results.schema import CELL_KEYS, DONE_STATUSES, RESULTS_FILE, ROW_FIELDS
 
-RESULTS_FILE = "results.jsonl"
-CELL_KEYS = ["experiment", "dataset", "technique", "seed"]
-ROW_FIELDS = [
-    *CELL_KEYS,
-    "status",
-    "reason",
-    "mae",
-    "mse",
-    "psnr",
-    "ssim",
-    "accuracy",
-    "accuracy_clean",
-    "train_seconds",
-    "eval_seconds",
-    "images_per_second",
-    "epochs",
-    "params",
-    "peak_memory_mb",
-    "device",
-    "torch_version",
-    "git_commit",
-    "config_hash",
-]
-METRICS = ["mae", "mse", "psnr", "ssim", "accuracy", "accuracy_clean", "train_seconds", "images_per_second"]
-DONE_STATUSES = ("ok", "skipped")
+log = logging.getLogger(__name__)
 
 
 def append_row(folder: Path, row: dict[str, Any]) -> None:
@@ -92,48 +68,3 @@ def load_results(folders: Iterable[Path]) -> pd.DataFrame:
     if frame.empty:
         return frame
     return frame.drop_duplicates(subset=CELL_KEYS, keep="last").reset_index(drop=True)
-
-
-def aggregate(frame: pd.DataFrame, metrics: list[str] = METRICS) -> pd.DataFrame:
-    """Mean, sd and seed count per (dataset, technique) over ``ok`` rows, techniques in first-seen order."""
-    ok = frame[frame["status"] == "ok"]
-    if ok.empty:
-        return pd.DataFrame()
-    grouped = ok.groupby(["dataset", "technique"], sort=False)[metrics].agg(["mean", "std"])
-    grouped[("seeds", "n")] = ok.groupby(["dataset", "technique"], sort=False).size()
-    return grouped
-
-
-def format_mean_sd(mean: float, sd: float, digits: int) -> str:
-    """``mean ± sd`` (sd omitted for a single seed)."""
-    if pd.isna(mean):
-        return "–"
-    if pd.isna(sd):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
-
-
-DIGITS = {
-    "mae": 5,
-    "mse": 6,
-    "psnr": 2,
-    "ssim": 4,
-    "accuracy": 4,
-    "accuracy_clean": 4,
-    "train_seconds": 1,
-    "images_per_second": 0,
-}
-
-
-def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """A printable table: one row per (dataset, technique), ``mean ± sd`` strings and the seed count."""
-    stats = aggregate(frame)
-    if stats.empty:
-        return pd.DataFrame()
-    table = pd.DataFrame(index=stats.index)
-    for metric in METRICS:
-        table[metric] = [
-            format_mean_sd(m, s, DIGITS[metric]) for m, s in zip(stats[(metric, "mean")], stats[(metric, "std")])
-        ]
-    table["seeds"] = stats[("seeds", "n")].astype(int)
-    return table.reset_index()

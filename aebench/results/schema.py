@@ -1,0 +1,59 @@
+"""The results schema, one source of truth: row fields, the metric specs, and where a cell's files live."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+RESULTS_FILE = "results.jsonl"
+CELL_KEYS = ["experiment", "dataset", "technique", "seed"]
+DONE_STATUSES = ("ok", "skipped")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """A reported number: its row field, labels for text and LaTeX, which way is better, and its printed digits."""
+
+    name: str
+    label: str
+    latex: str
+    lower_is_better: bool
+    digits: int
+
+    def title(self) -> str:
+        """The label with the direction, for figure axes."""
+        return f"{self.label} ({'lower' if self.lower_is_better else 'higher'} is better)"
+
+
+METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("mae", "MAE", "MAE", True, 5),
+    MetricSpec("mse", "MSE", "MSE", True, 6),
+    MetricSpec("psnr", "PSNR (dB)", "PSNR (dB)", False, 2),
+    MetricSpec("ssim", "SSIM", "SSIM", False, 4),
+    MetricSpec("accuracy", "Accuracy", "Accuracy", False, 4),
+    MetricSpec("accuracy_clean", "Accuracy (clean)", "Accuracy (clean)", False, 4),
+    MetricSpec("train_seconds", "Train time (s)", r"Train time (s)", True, 1),
+    MetricSpec("images_per_second", "Images/s", r"Images/s", False, 0),
+)
+SPECS: dict[str, MetricSpec] = {m.name: m for m in METRICS}
+QUALITY = ("mae", "mse", "psnr", "ssim", "accuracy")  # the reconstruction-quality metrics, in table order
+
+ROW_FIELDS = [
+    *CELL_KEYS, "status", "reason",
+    "mae", "mse", "psnr", "ssim", "accuracy", "accuracy_clean",
+    "train_seconds", "eval_seconds", "images_per_second", "epochs", "params", "peak_memory_mb",
+    "device", "torch_version", "git_commit", "config_hash",
+]  # fmt: skip
+EXTRA_FIELDS = [
+    "mse_input",
+    "lr",
+    "best_epoch",
+    "corruption",
+    "aebench_version",
+    "finished_at",
+]  # written, not required
+
+
+def cell_folder(results: Path, dataset: str, technique: str, seed: int) -> Path:
+    """The folder of one cell's files (config, checkpoint, history, samples) inside a results folder."""
+    return Path(results) / "cells" / dataset / technique / f"seed{seed}"
