@@ -60,6 +60,9 @@ class TrainConfig:
         0, "save a reconstruction grid of 12 fixed test images every N epochs, plus a GIF (0 = off)", min=0
     )
     compile: bool = opt(False, "torch.compile the model for the training steps (slow to start on CPU)")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = opt(
+        "auto", "autocast dtype for forward passes; auto = bf16 where the device does it natively, else fp32"
+    )
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,7 @@ class ClassifierConfig:
     epochs: int = opt(10, "classifier training epochs", min=1)
     batch_size: int = opt(128, "classifier batch size", min=1)
     lr: float = opt(2e-3, "classifier peak learning rate (one-cycle Adam)", min=0)
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = opt("auto", "autocast dtype while training the classifier")
 
 
 SECTIONS: dict[str, type] = {

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import os
 import pickle
 from collections.abc import Callable
@@ -18,34 +17,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from helpers import TINY, write_idx
 
 torch.set_num_threads(1)
-
-REPO = Path(__file__).resolve().parents[1]
-DEMO = REPO / "experiments" / "demo.yaml"
-
-# A run of a few seconds on CPU: digits, small subsets, one epoch, a small latent.
-TINY: dict[str, Any] = {
-    "name": "tiny",
-    "datasets": ["digits"],
-    "techniques": ["baseline"],
-    "seeds": [0],
-    "train": {"epochs": 1, "batch_size": 32, "lr": 3.0e-3},
-    "data": {"limit_train": 128, "limit_test": 48},
-    "model": {"latent": 8},
-    "classifier": {"epochs": 1, "batch_size": 32},
-}
-
-
-def write_idx(path: Path, array: np.ndarray) -> None:
-    """Write an unsigned-byte IDX file (MNIST format); gzipped when the name ends in ``.gz``."""
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    payload = header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix == ".gz":
-        path.write_bytes(gzip.compress(payload))
-    else:
-        path.write_bytes(payload)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import DEMO, TINY
+from helpers import DEMO, TINY
 
 from aebench.cli import main
 from aebench.config import ConfigError, dump_cell

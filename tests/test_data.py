@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import write_idx
+from helpers import write_idx
 
 from aebench.config import DataConfig
 from aebench.data import DATASETS, DatasetCache, ImageData, registry, sources

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import TINY
+from helpers import TINY
 from torch import nn
 
 from aebench.data.pixels import Normalizer

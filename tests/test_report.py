@@ -14,7 +14,7 @@ import pytest
 from aebench import cli
 from aebench.report.anchors import ANCHORS, CLEAN_ACCURACY
 from aebench.report.figures import pareto_front
-from aebench.results.schema import ROW_FIELDS
+from aebench.results.schema import ROW_FIELDS, cell_folder
 from aebench.results.store import append_row
 
 METRICS = ["mae", "mse", "psnr", "ssim", "accuracy", "train_seconds", "images_per_second"]
@@ -102,7 +102,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict]]
             rows.append(row)
             if status == "ok":
                 write_cell(
-                    folder / "cells" / dataset / technique / f"seed{seed}",
+                    cell_folder(folder, dataset, technique, seed, row["config_hash"]),
                     rng,
                     technique,
                     1 if dataset == "mnist" else 3,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY
+from helpers import TINY, cell_dir
 
 from aebench.data import DatasetCache
 from aebench.data.pixels import Normalizer
@@ -79,7 +79,7 @@ def test_same_cell_twice_gives_identical_metrics(experiment_file, tmp_path: Path
     losses = [
         [
             {k: v for k, v in epoch.items() if k != "seconds"}
-            for epoch in json.loads((tmp_path / run / "cells/digits/baseline/seed0/history.json").read_text())
+            for epoch in json.loads((cell_dir(tmp_path / run, "baseline") / "history.json").read_text())
         ]
         for run in "ab"
     ]

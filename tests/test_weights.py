@@ -77,7 +77,7 @@ def test_unreachable_hub_skips_without_trying_to_download(monkeypatch: pytest.Mo
 
 
 def test_runner_records_offline_cells_as_skipped(experiment_file, tmp_path: Path) -> None:
-    from conftest import TINY
+    from helpers import TINY
 
     from aebench.experiment import load_experiment
     from aebench.results.runner import run_experiment

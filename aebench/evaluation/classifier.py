@@ -20,12 +20,14 @@ from aebench.models.weights import timm_body
 from aebench.training.fit import fit_classifier
 
 log = logging.getLogger(__name__)
+CLASSIFIER_SEED = 0  # one fixed instrument per dataset and settings, whatever the cells' seeds
 
 
 def classifier_key(cell: CellConfig) -> str:
-    """Cache key: dataset, the clean-pixel data settings, classifier settings and seed."""
+    """Cache key: dataset, the clean-pixel data settings and the classifier settings (not the cell's seed: the
+    classifier is a fixed instrument, shared by every technique and seed)."""
     data = to_plain(dataclasses.replace(cell.data, corruption=CorruptionConfig(), augment=False))
-    text = json.dumps([cell.dataset, data, to_plain(cell.classifier), cell.seed], sort_keys=True)
+    text = json.dumps([cell.dataset, data, to_plain(cell.classifier)], sort_keys=True)
     return f"{cell.dataset}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
@@ -53,7 +55,7 @@ def train_classifier(
     cfg = cell.classifier
     data_cfg = clean_config(cell).data
     gen = torch.Generator(device=x.device)  # clean batches draw no randomness
-    torch.manual_seed(cell.seed)  # the initial weights
+    torch.manual_seed(CLASSIFIER_SEED)  # the initial weights
     model = make_classifier(cfg, x.shape[1], num_classes, pretrained=True).to(
         x.device, memory_format=torch.channels_last
     )
@@ -64,29 +66,41 @@ def train_classifier(
         cfg.epochs,
         cfg.batch_size,
         cfg.lr,
-        cell.seed,
+        CLASSIFIER_SEED,
         lambda images: normalizer(make_batch(images, data_cfg, gen, train=False)[1]),
         desc=f"classifier {cell.dataset}",
+        precision=cfg.precision,
     )
     return model
 
 
 class ClassifierCache:
-    """Trains each (dataset, settings, seed) classifier once and keeps it under ``folder``."""
+    """Trains each (dataset, settings) classifier once, keeps it under ``folder`` and in memory."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self.loaded: dict[str, nn.Module] = {}
+        self.trained = 0  # classifiers trained by this cache (the rest were read back)
 
     def get(
         self, cell: CellConfig, x: torch.Tensor, y: torch.Tensor, num_classes: int, normalizer: Normalizer
     ) -> nn.Module:
-        path = self.folder / f"{classifier_key(cell)}.pt"
+        key = classifier_key(cell)
+        if key not in self.loaded:
+            self.loaded[key] = self.load_or_train(key, cell, x, y, num_classes, normalizer)
+        return self.loaded[key]
+
+    def load_or_train(
+        self, key: str, cell: CellConfig, x: torch.Tensor, y: torch.Tensor, num_classes: int, normalizer: Normalizer
+    ) -> nn.Module:
+        path = self.folder / f"{key}.pt"
         if path.is_file():
             model = make_classifier(cell.classifier, x.shape[1], num_classes, pretrained=False)
             model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
             return model.to(x.device, memory_format=torch.channels_last).eval()
-        log.info("training the %s classifier (seed %d) on %d clean images", cell.dataset, cell.seed, len(x))
+        log.info("training the %s classifier once (%s) on %d clean images", cell.dataset, key, len(x))
         model = train_classifier(x, y, num_classes, cell, normalizer)
+        self.trained += 1
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         torch.save(model.state_dict(), tmp)

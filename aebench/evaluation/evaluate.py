@@ -12,6 +12,7 @@ from aebench.config import CellConfig
 from aebench.data.pixels import Normalizer
 from aebench.evaluation.metrics import psnr, ssim
 from aebench.training.batches import channels_last, eval_batches
+from aebench.training.precision import autocast
 
 SAMPLE_COUNT = 8  # the first test images, saved for reconstruction grids
 
@@ -32,16 +33,18 @@ def evaluate(
     cell: CellConfig,
     normalizer: Normalizer,
     classifier: nn.Module,
+    precision: str = "fp32",
 ) -> Evaluation:
     """MAE, MSE, PSNR, SSIM on outputs clamped to [0, 1] against clean targets, and the classifier's
-    accuracy on the reconstructions (``accuracy``) and on the clean images (``accuracy_clean``).
+    accuracy on the reconstructions (``accuracy``); forward passes under ``precision``'s autocast, metrics in fp32 and on the clean images (``accuracy_clean``).
     ``mse_input`` is the MSE of the (corrupted) input itself: what a denoiser has to beat."""
     model.eval()
     sums = dict.fromkeys(("mae", "mse", "psnr", "ssim", "accuracy", "accuracy_clean", "mse_input"), 0.0)
     samples: dict[str, list[np.ndarray]] = {"input": [], "target": [], "output": []}
     start = 0
     for inputs, target in eval_batches(x_test, cell, normalizer):
-        out = model(inputs).float().clamp(0, 1)
+        with autocast(precision, inputs.device):
+            out = model(inputs).float().clamp(0, 1)
         labels = y_test[start : start + len(target)]
         err = out - target
         pixels = inputs * normalizer.std + normalizer.mean  # the corrupted input as fed, unclamped
@@ -50,8 +53,9 @@ def evaluate(
         sums["mse"] += err.pow(2).flatten(1).mean(1).sum().item()
         sums["psnr"] += psnr(out, target).sum().item()
         sums["ssim"] += ssim(out, target).sum().item()
-        sums["accuracy"] += (classifier(channels_last(normalizer(out))).argmax(1) == labels).sum().item()
-        sums["accuracy_clean"] += (classifier(channels_last(normalizer(target))).argmax(1) == labels).sum().item()
+        with autocast(precision, inputs.device):
+            sums["accuracy"] += (classifier(channels_last(normalizer(out))).argmax(1) == labels).sum().item()
+            sums["accuracy_clean"] += (classifier(channels_last(normalizer(target))).argmax(1) == labels).sum().item()
         if start < SAMPLE_COUNT:
             take = SAMPLE_COUNT - start
             for key, value in (("input", pixels[:take].clamp(0, 1)), ("target", target[:take]), ("output", out[:take])):

@@ -25,5 +25,6 @@ class Autoencoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.decoder(self.encoder(x))
         if out.shape[-2:] != x.shape[-2:]:
-            out = F.interpolate(out, size=x.shape[-2:], mode="bilinear", antialias=True, align_corners=False)
+            # in fp32: the CPU's antialiased resize has no bf16 kernel (and autocast would hand it bf16)
+            out = F.interpolate(out.float(), size=x.shape[-2:], mode="bilinear", antialias=True, align_corners=False)
         return out

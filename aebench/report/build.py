@@ -66,7 +66,9 @@ def cell_folders(folders: list[Path]) -> dict[tuple, Path]:
     found = {}
     for folder in folders:
         for row in read_rows(Path(folder)):
-            found[tuple(row[k] for k in CELL_KEYS)] = cell_folder(folder, row["dataset"], row["technique"], row["seed"])
+            found[tuple(row[k] for k in CELL_KEYS)] = cell_folder(
+                folder, row["dataset"], row["technique"], row["seed"], row["config_hash"]
+            )
     return found
 
 

@@ -30,6 +30,7 @@ from aebench.results.snapshots import Snapshots, save_latents
 from aebench.results.store import append_row, cell_key, finished_keys, read_rows
 from aebench.techniques import get_technique
 from aebench.training.loop import Splits, TrainOutcome, train
+from aebench.training.precision import resolve_precision
 from aebench.training.recipe import BuildContext
 from aebench.training.timing import timed
 
@@ -99,6 +100,7 @@ def base_row(cell: CellConfig, ctx: RunContext) -> dict[str, Any]:
         "reason": "",
         "epochs": cell.train.epochs,
         "device": str(ctx.device),
+        "precision": resolve_precision(cell.train.precision, ctx.device),
         "torch_version": torch.__version__,
         "git_commit": ctx.git_commit,
         "config_hash": cell.config_hash,
@@ -109,7 +111,7 @@ def base_row(cell: CellConfig, ctx: RunContext) -> dict[str, Any]:
 
 def run_cell(cell: CellConfig, ctx: RunContext) -> dict[str, Any]:
     """Train and evaluate one cell; returns its results row (failures and skips recorded, not raised)."""
-    folder = cell_folder(ctx.out, cell.dataset, cell.technique, cell.seed)
+    folder = cell_folder(ctx.out, cell.dataset, cell.technique, cell.seed, cell.config_hash)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(dump_cell(cell))
     row = base_row(cell, ctx)
@@ -160,7 +162,7 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path) -> dict[
         recipe, Splits(x_train, data.x_test, x_val, y_train, data.num_classes), cell, normalizer, desc, snapshots
     )
     with timed(ctx.device) as eval_timer:
-        result = evaluate(recipe.model, data.x_test, data.y_test, cell, normalizer, classifier)
+        result = evaluate(recipe.model, data.x_test, data.y_test, cell, normalizer, classifier, outcome.precision)
     if snapshots is not None:
         snapshots.write_gif()
     save_latents(recipe.model, data.x_test, data.y_test, cell, normalizer, folder / "latents.npz")
@@ -176,6 +178,8 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path) -> dict[
         "peak_memory_mb": peak_memory_mb(ctx.device),
         "lr": outcome.lr,
         "best_epoch": outcome.best_epoch,
+        "n_train": len(x_train),
+        "n_test": len(data.x_test),
     }
 
 
@@ -190,7 +194,7 @@ def run_experiment(config: ExperimentConfig, out: Path, data_root: Path, device:
     )
     rows = read_rows(out)
     others = sorted({r["experiment"] for r in rows} - {config.name})
-    if others:  # cell folders are keyed by dataset/technique/seed, so experiments must not share a folder
+    if others:  # one experiment per results folder: its rows, summary and report belong together
         raise UserError(f"{out} holds results of experiment '{others[0]}', not '{config.name}': pass another --out")
     done = finished_keys(rows)
     cells = config.cells()

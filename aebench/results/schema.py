@@ -42,7 +42,7 @@ ROW_FIELDS = [
     *CELL_KEYS, "status", "reason",
     "mae", "mse", "psnr", "ssim", "accuracy", "accuracy_clean",
     "train_seconds", "eval_seconds", "images_per_second", "epochs", "params", "peak_memory_mb",
-    "device", "torch_version", "git_commit", "config_hash",
+    "device", "precision", "n_train", "n_test", "torch_version", "git_commit", "config_hash",
 ]  # fmt: skip
 EXTRA_FIELDS = [
     "mse_input",
@@ -54,6 +54,7 @@ EXTRA_FIELDS = [
 ]  # written, not required
 
 
-def cell_folder(results: Path, dataset: str, technique: str, seed: int) -> Path:
-    """The folder of one cell's files (config, checkpoint, history, samples) inside a results folder."""
-    return Path(results) / "cells" / dataset / technique / f"seed{seed}"
+def cell_folder(results: Path, dataset: str, technique: str, seed: int, config_hash: str) -> Path:
+    """The folder of one cell's files (config, checkpoint, history, samples) inside a results folder; keyed by
+    the config hash, so a changed config never overwrites another config's files."""
+    return Path(results) / "cells" / dataset / technique / f"seed{seed}-{config_hash}"

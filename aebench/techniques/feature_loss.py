@@ -70,6 +70,6 @@ def feature_loss(ctx: BuildContext) -> Recipe:
     loss = FeatureLoss(net, p.layer_weights, p.gram_weight, pixel_loss(ctx.train.loss), channels, mean, std)
 
     def prepare(data: LabelledImages, seed: int) -> None:
-        train_feature_net(loss, data, seed, p.trained_epochs, ctx.train.batch_size)
+        train_feature_net(loss, data, seed, p.trained_epochs, ctx.train.batch_size, precision=ctx.train.precision)
 
     return Recipe(model, single_phase(ctx), loss=loss, prepare=prepare if p.feature_net == "trained" else None)

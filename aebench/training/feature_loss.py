@@ -82,7 +82,13 @@ def imagenet_stats(channels: int) -> tuple[list[float], list[float]]:
 
 
 def train_feature_net(
-    loss: FeatureLoss, data: LabelledImages, seed: int, epochs: int, batch_size: int = 128, lr: float = 2e-3
+    loss: FeatureLoss,
+    data: LabelledImages,
+    seed: int,
+    epochs: int,
+    batch_size: int = 128,
+    lr: float = 2e-3,
+    precision: str = "fp32",
 ) -> None:
     """Train ``loss.net`` (a SmallVGG) as a classifier of the clean training images, then freeze it again.
 
@@ -100,5 +106,6 @@ def train_feature_net(
         seed + 1,  # +1: not the evaluation classifier's stream
         lambda images: loss.net_input(to_float(images)),
         desc="feature net",
+        precision=precision,
     )
     net.eval().requires_grad_(False)

@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 from aebench.config import TrainConfig
 from aebench.training.batches import batch_starts, channels_last
 from aebench.training.optim import make_optimizer, make_schedule
+from aebench.training.precision import autocast, grad_scaler, resolve_precision
 
 
 def fit_classifier(
@@ -24,23 +25,28 @@ def fit_classifier(
     seed: int,
     inputs: Callable[[torch.Tensor], torch.Tensor],
     desc: str = "classifier",
+    precision: str = "fp32",
 ) -> None:
     """Train ``model`` in place with cross-entropy on uint8 images ``x`` (``inputs`` maps a uint8 batch to
-    the model's input), one-cycle Adam, seeded; leaves it in eval mode."""
+    the model's input), one-cycle Adam, seeded, forward under ``precision``'s autocast; leaves it in eval mode."""
     torch.manual_seed(seed)
     gen = torch.Generator(device=x.device).manual_seed(seed)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer="adam", schedule="one_cycle")
     optimizer = make_optimizer(cfg, [{"params": list(model.parameters()), "lr": lr}])
     starts = batch_starts(len(x), batch_size)
     schedule = make_schedule(cfg, optimizer, len(starts), epochs)
+    precision = resolve_precision(precision, x.device)
+    scaler = grad_scaler(precision, x.device)
     model.train()
     for epoch in range(epochs):
         perm = torch.randperm(len(x), generator=gen, device=x.device)
         for i in tqdm(starts, desc=f"{desc} ep {epoch + 1}/{epochs}", leave=False, disable=None):
             idx = perm[i : i + batch_size]
-            loss = F.cross_entropy(model(channels_last(inputs(x[idx]))), y[idx])
+            with autocast(precision, x.device):
+                loss = F.cross_entropy(model(channels_last(inputs(x[idx]))).float(), y[idx])
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
             schedule.step()
     model.eval()

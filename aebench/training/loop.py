@@ -16,6 +16,7 @@ from aebench.data.pixels import Normalizer, make_batch, to_float
 from aebench.training.batches import batch_starts, channels_last, eval_batches
 from aebench.training.losses import pixel_loss
 from aebench.training.optim import lr_range_test, make_optimizer, make_schedule, trainable_groups
+from aebench.training.precision import autocast, grad_scaler, resolve_precision
 from aebench.training.recipe import LabelledImages, Loss, Phase, Recipe
 from aebench.training.timing import timed
 
@@ -43,6 +44,7 @@ class TrainOutcome:
     images_seen: int = 0
     lr: float | None = None
     best_epoch: int | None = None
+    precision: str = "fp32"
 
 
 @dataclass
@@ -56,6 +58,7 @@ class Run:
     loss_fn: Loss
     forward: nn.Module
     gen: torch.Generator
+    scaler: torch.amp.GradScaler
     desc: str
     on_epoch_end: EpochHook | None
     outcome: TrainOutcome = field(default_factory=TrainOutcome)
@@ -111,7 +114,12 @@ def start_run(
     if device.type == "cpu":
         model.to(memory_format=torch.channels_last)
     forward = torch.compile(model) if cfg.train.compile else model  # shares the model's parameters
-    return Run(recipe, splits, cfg, normalizer, loss_fn, forward, gen, desc, on_epoch_end)
+    precision = resolve_precision(cfg.train.precision, device)
+    run = Run(
+        recipe, splits, cfg, normalizer, loss_fn, forward, gen, grad_scaler(precision, device), desc, on_epoch_end
+    )
+    run.outcome.precision = precision
+    return run
 
 
 def fit_and_prepare(run: Run) -> None:
@@ -182,11 +190,13 @@ def train_step(
     inputs: torch.Tensor,
     target: torch.Tensor,
 ) -> float:
-    """Forward, backward, optimizer and schedule step; returns the batch loss."""
-    loss = run.loss_fn(run.forward(inputs), target)
+    """Forward (autocast), loss in fp32, backward, optimizer and schedule step; returns the batch loss."""
+    with autocast(run.outcome.precision, run.device):
+        loss = run.loss_fn(run.forward(inputs).float(), target)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+    run.scaler.scale(loss).backward()
+    run.scaler.step(optimizer)
+    run.scaler.update()
     if schedule is not None:
         schedule.step()
     return loss.item()
@@ -200,11 +210,11 @@ def record_epoch(run: Run, phase: Phase, optimizer: torch.optim.Optimizer, train
         "phase": phase.name,
         "lr": optimizer.param_groups[-1]["lr"],
         "train_loss": train_loss,
-        "test_loss": mean_loss(model, run.splits.test, run.cfg, run.normalizer, run.loss_fn, phase.image_size),
+        "test_loss": mean_loss(model, run.splits.test, run, phase.image_size),
         "seconds": seconds,
     }
     if run.splits.val is not None:
-        record["val_loss"] = mean_loss(model, run.splits.val, run.cfg, run.normalizer, run.loss_fn, phase.image_size)
+        record["val_loss"] = mean_loss(model, run.splits.val, run, phase.image_size)
         if record["val_loss"] < run.best_val:
             run.best_val, run.outcome.best_epoch = record["val_loss"], run.epoch
             run.best_state = copy.deepcopy(model.state_dict())
@@ -214,14 +224,13 @@ def record_epoch(run: Run, phase: Phase, optimizer: torch.optim.Optimizer, train
 
 
 @torch.no_grad()
-def mean_loss(
-    model: nn.Module, images: torch.Tensor, cfg: CellConfig, normalizer: Normalizer, loss_fn: Loss, size: int | None
-) -> float:
-    """Image-weighted mean loss over a split, in eval mode."""
+def mean_loss(model: nn.Module, images: torch.Tensor, run: Run, size: int | None) -> float:
+    """Image-weighted mean loss over a split, in eval mode (forward under the run's autocast, loss in fp32)."""
     model.eval()
     total = 0.0
-    for inputs, target in eval_batches(images, cfg, normalizer, size):
-        total += loss_fn(model(inputs), target).item() * len(target)
+    for inputs, target in eval_batches(images, run.cfg, run.normalizer, size):
+        with autocast(run.outcome.precision, run.device):
+            total += run.loss_fn(model(inputs).float(), target).item() * len(target)
     return total / len(images)
 
 

@@ -1,0 +1,45 @@
+"""Shared test helpers: repository paths, the tiny experiment, on-disk format writers, cell folder lookup."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from aebench.results.schema import cell_folder
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "experiments" / "demo.yaml"
+
+# A run of a few seconds on CPU: digits, small subsets, one epoch, a small latent.
+TINY: dict[str, Any] = {
+    "name": "tiny",
+    "datasets": ["digits"],
+    "techniques": ["baseline"],
+    "seeds": [0],
+    "train": {"epochs": 1, "batch_size": 32, "lr": 3.0e-3},
+    "data": {"limit_train": 128, "limit_test": 48},
+    "model": {"latent": 8},
+    "classifier": {"epochs": 1, "batch_size": 32},
+}
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write an unsigned-byte IDX file (MNIST format); gzipped when the name ends in ``.gz``."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    payload = header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".gz":
+        path.write_bytes(gzip.compress(payload))
+    else:
+        path.write_bytes(payload)
+
+
+def cell_dir(out: Path, technique: str, seed: int = 0, dataset: str = "digits") -> Path:
+    """The folder of a cell that ``out/results.jsonl`` records (its latest row), as the runner names it."""
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines() if line.strip()]
+    row = [r for r in rows if (r["dataset"], r["technique"], r["seed"]) == (dataset, technique, seed)][-1]
+    return cell_folder(out, dataset, technique, seed, row["config_hash"])
