@@ -56,9 +56,7 @@ def train_classifier(
     data_cfg = clean_config(cell).data
     gen = torch.Generator(device=x.device)  # clean batches draw no randomness
     torch.manual_seed(CLASSIFIER_SEED)  # the initial weights
-    model = make_classifier(cfg, x.shape[1], num_classes, pretrained=True).to(
-        x.device, memory_format=torch.channels_last
-    )
+    model = make_classifier(cfg, x.shape[1], num_classes, pretrained=True).to(x.device)
     fit_classifier(
         model,
         x,
@@ -97,7 +95,7 @@ class ClassifierCache:
         if path.is_file():
             model = make_classifier(cell.classifier, x.shape[1], num_classes, pretrained=False)
             model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-            return model.to(x.device, memory_format=torch.channels_last).eval()
+            return model.to(x.device).eval()
         log.info("training the %s classifier once (%s) on %d clean images", cell.dataset, key, len(x))
         model = train_classifier(x, y, num_classes, cell, normalizer)
         self.trained += 1

@@ -11,7 +11,7 @@ from torch import nn
 from aebench.config import CellConfig
 from aebench.data.pixels import Normalizer
 from aebench.evaluation.metrics import psnr, ssim
-from aebench.training.batches import channels_last, eval_batches
+from aebench.training.batches import eval_batches
 from aebench.training.precision import autocast
 
 SAMPLE_COUNT = 8  # the first test images, saved for reconstruction grids
@@ -54,8 +54,8 @@ def evaluate(
         sums["psnr"] += psnr(out, target).sum().item()
         sums["ssim"] += ssim(out, target).sum().item()
         with autocast(precision, inputs.device):
-            sums["accuracy"] += (classifier(channels_last(normalizer(out))).argmax(1) == labels).sum().item()
-            sums["accuracy_clean"] += (classifier(channels_last(normalizer(target))).argmax(1) == labels).sum().item()
+            sums["accuracy"] += (classifier(normalizer(out)).argmax(1) == labels).sum().item()
+            sums["accuracy_clean"] += (classifier(normalizer(target)).argmax(1) == labels).sum().item()
         if start < SAMPLE_COUNT:
             take = SAMPLE_COUNT - start
             for key, value in (("input", pixels[:take].clamp(0, 1)), ("target", target[:take]), ("output", out[:take])):

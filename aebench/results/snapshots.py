@@ -11,7 +11,7 @@ from torch import nn
 
 from aebench.config import CellConfig
 from aebench.data.pixels import Normalizer, make_batch
-from aebench.training.batches import EVAL_SEED, channels_last, eval_batches
+from aebench.training.batches import EVAL_SEED, eval_batches
 
 SNAPSHOT_IMAGES = 12  # the first test images, as the FFN denoising project shows
 PAD, SCALE = 2, 2  # grid spacing and nearest-neighbour enlargement, in pixels
@@ -49,7 +49,7 @@ class Snapshots:
             return
         was_training = model.training
         model.eval()
-        output = model(channels_last(self.normalizer(self.inputs)))
+        output = model(self.normalizer(self.inputs))
         model.train(was_training)
         frame = grid([self.inputs, output, self.target])
         (self.folder / "snapshots").mkdir(parents=True, exist_ok=True)
@@ -77,7 +77,7 @@ def save_latents(
     model.eval()
     codes = []
     for _, target in eval_batches(x_test, cell, normalizer):
-        z = encode(channels_last(normalizer(target))).flatten(1)
+        z = encode(normalizer(target)).flatten(1)
         if z.shape[1] != 2:
             return False
         codes.append(z.float().cpu())

@@ -17,10 +17,6 @@ def batch_starts(n: int, batch_size: int) -> list[int]:
     return [i for i in range(0, n, batch_size) if min(batch_size, n - i) > 1]
 
 
-def channels_last(x: torch.Tensor) -> torch.Tensor:
-    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
-
-
 def eval_batches(
     images: torch.Tensor, cfg: CellConfig, normalizer: Normalizer, size: int | None = None
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
@@ -28,4 +24,4 @@ def eval_batches(
     gen = torch.Generator(device=images.device).manual_seed(EVAL_SEED)
     for start in range(0, len(images), cfg.train.batch_size):
         inputs, target = make_batch(images[start : start + cfg.train.batch_size], cfg.data, gen, train=False, size=size)
-        yield channels_last(normalizer(inputs)), target
+        yield normalizer(inputs), target

@@ -10,7 +10,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from aebench.config import TrainConfig
-from aebench.training.batches import batch_starts, channels_last
+from aebench.training.batches import batch_starts
 from aebench.training.optim import make_optimizer, make_schedule
 from aebench.training.precision import autocast, grad_scaler, resolve_precision
 
@@ -43,7 +43,7 @@ def fit_classifier(
         for i in tqdm(starts, desc=f"{desc} ep {epoch + 1}/{epochs}", leave=False, disable=None):
             idx = perm[i : i + batch_size]
             with autocast(precision, x.device):
-                loss = F.cross_entropy(model(channels_last(inputs(x[idx]))).float(), y[idx])
+                loss = F.cross_entropy(model(inputs(x[idx])).float(), y[idx])
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.step(optimizer)

@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from aebench.config import CellConfig
 from aebench.data.pixels import Normalizer, make_batch, to_float
-from aebench.training.batches import batch_starts, channels_last, eval_batches
+from aebench.training.batches import batch_starts, eval_batches
 from aebench.training.losses import pixel_loss
 from aebench.training.optim import lr_range_test, make_optimizer, make_schedule, trainable_groups
 from aebench.training.precision import autocast, grad_scaler, resolve_precision
@@ -73,7 +73,7 @@ class Run:
     def batch(self, images: torch.Tensor, size: int | None = None) -> Batch:
         """A training batch: (normalised, corrupted, augmented input; clean target)."""
         inputs, target = make_batch(images, self.cfg.data, self.gen, train=True, size=size)
-        return channels_last(self.normalizer(inputs)), target
+        return self.normalizer(inputs), target
 
     def random_batch(self) -> Batch:
         """A batch drawn with replacement (the LR range test's stream)."""
@@ -111,8 +111,6 @@ def start_run(
     loss_fn = recipe.loss or pixel_loss(cfg.train.loss)
     if isinstance(loss_fn, nn.Module):  # e.g. a feature loss holding a network
         loss_fn.to(device)
-    if device.type == "cpu":
-        model.to(memory_format=torch.channels_last)
     forward = torch.compile(model) if cfg.train.compile else model  # shares the model's parameters
     precision = resolve_precision(cfg.train.precision, device)
     run = Run(
