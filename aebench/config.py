@@ -79,7 +79,9 @@ class CorruptionConfig:
 class DataConfig:
     """Which pixels a technique sees."""
 
-    image_size: Union[int, None] = opt(None, "resize to this many pixels a side (null = native)", min=4)
+    image_size: Union[int, None] = opt(
+        None, "resize to this many pixels a side (null = native; SSIM needs >= 6)", min=6
+    )
     channels: Union[Literal[1, 3], None] = opt(None, "1 or 3; grey images are repeated to 3 (null = native)")
     limit_train: Union[int, None] = opt(None, "a fixed, seeded subset of the training split", min=1)
     limit_test: Union[int, None] = opt(None, "a fixed, seeded subset of the test split", min=1)

@@ -18,8 +18,11 @@ from aebench.experiment import ExperimentConfig, parse_experiment
 C1, C2 = 0.01**2, 0.03**2
 
 
-def numpy_ssim(x: np.ndarray, y: np.ndarray, size: int, sigma: float = 1.5) -> float:
-    """SSIM of two single-channel images by the definition: Gaussian-weighted statistics over every valid window."""
+def numpy_ssim(x: np.ndarray, y: np.ndarray, size: int = 11, sigma: float = 1.5) -> float:
+    """SSIM of two single-channel images by the definition, independently of torch: Gaussian-weighted statistics
+    over the window around every pixel of the images padded by reflection (torchmetrics' border handling)."""
+    pad = size // 2
+    x, y = np.pad(x, pad, mode="reflect"), np.pad(y, pad, mode="reflect")
     coords = np.arange(size) - (size - 1) / 2
     g = np.exp(-(coords**2) / (2 * sigma**2))
     w = np.outer(g, g) / np.outer(g, g).sum()
@@ -57,12 +60,12 @@ def test_ssim_of_flat_images_matches_the_closed_form() -> None:
     assert ssim(pred, target).item() == pytest.approx(expected, abs=2e-4)
 
 
-@pytest.mark.parametrize(("side", "window"), [(14, 11), (8, 7)], ids=["11-window", "small-image-7-window"])
-def test_ssim_matches_a_numpy_computation(side: int, window: int) -> None:
+@pytest.mark.parametrize("side", [14, 8], ids=["14px", "8px-digits"])
+def test_ssim_matches_a_numpy_computation(side: int) -> None:
     rng = np.random.default_rng(2)
     x = rng.random((side, side))
     y = np.clip(x + rng.normal(0, 0.2, x.shape), 0, 1)
-    expected = numpy_ssim(x, y, window)
+    expected = numpy_ssim(x, y)
     got = ssim(torch.tensor(y, dtype=torch.float32)[None, None], torch.tensor(x, dtype=torch.float32)[None, None])
     assert got.item() == pytest.approx(expected, abs=1e-4)
     assert 0 < expected < 1
@@ -72,7 +75,12 @@ def test_ssim_averages_channels() -> None:
     rng = np.random.default_rng(3)
     x, y = rng.random((2, 12, 12)), rng.random((2, 12, 12))
     got = ssim(torch.tensor(x, dtype=torch.float32)[None], torch.tensor(y, dtype=torch.float32)[None])
-    assert got.item() == pytest.approx(np.mean([numpy_ssim(x[c], y[c], 11) for c in range(2)]), abs=1e-4)
+    assert got.item() == pytest.approx(np.mean([numpy_ssim(x[c], y[c]) for c in range(2)]), abs=1e-4)
+
+
+def test_ssim_refuses_images_too_small_for_its_window() -> None:
+    with pytest.raises(ValueError, match="at least 6 px"):
+        ssim(torch.rand(1, 1, 5, 5), torch.rand(1, 1, 5, 5))
 
 
 class Constant(nn.Module):
@@ -102,7 +110,7 @@ def test_evaluate_clamps_outputs_and_averages_over_all_images(value: float) -> N
     images = (
         torch.tensor([0, 51, 102, 153, 204, 255, 255], dtype=torch.uint8)
         .view(7, 1, 1, 1)
-        .expand(7, 1, 4, 4)
+        .expand(7, 1, 8, 8)
         .contiguous()
     )
     labels = torch.tensor([0, 1, 0, 2, 0, 3, 4])
@@ -117,5 +125,5 @@ def test_evaluate_clamps_outputs_and_averages_over_all_images(value: float) -> N
         np.mean([min(10 * math.log10(1 / m), PSNR_CAP_DB) if m else PSNR_CAP_DB for m in mse]), abs=1e-3
     )
     assert result.metrics["accuracy"] == result.metrics["accuracy_clean"] == pytest.approx(3 / 7)
-    assert np.all(result.samples["output"] == out) and result.samples["output"].shape == (7, 1, 4, 4)
+    assert np.all(result.samples["output"] == out) and result.samples["output"].shape == (7, 1, 8, 8)
     assert np.allclose(result.samples["target"][:, 0, 0, 0], pixels)

@@ -32,7 +32,7 @@ from aebench.results.store import load_results, read_rows
 PIXEL_SCALE = (
     "Pixel scale: every metric is computed on pixels in [0, 1], the model output clamped to [0, 1], against the clean "
     "test images of the full test split. PSNR in dB for a peak of 1 (capped at 100 dB); SSIM with an 11x11 Gaussian "
-    "window (sigma 1.5). Accuracy: the reference classifier, trained on clean training images, applied to the "
+    "window (sigma 1.5), borders padded by reflection (torchmetrics). Accuracy: the reference classifier, trained on clean training images, applied to the "
     "reconstructions. Train time: wall-clock seconds of training only. Cells show mean ± sd over seeds (sd omitted "
     "for one seed); bold marks the best technique per column (lower is better for MAE, MSE and time, higher for the "
     "rest; reference rows excluded). Reference rows: PCA, the optimal linear autoencoder (a floor), and the classifier "
