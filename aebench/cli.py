@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import sys
@@ -42,21 +43,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--out", type=Path, default=Path("report"), help="report folder (default: report/)")
 
-    sub.add_parser("list", help="registered techniques and datasets")
+    listing = sub.add_parser("list", help="registered techniques (with their options) and datasets (found or not)")
+    listing.add_argument("--data-root", type=Path, help="dataset folder to look in (default: as for run)")
     return parser
 
 
-def cmd_list(_: argparse.Namespace) -> None:
-    from aebench.data import DATASETS
+def cmd_list(args: argparse.Namespace) -> None:
+    from aebench.data import DATASETS, default_data_root
     from aebench.techniques import TECHNIQUES
 
+    root = args.data_root or default_data_root()
     width = max(map(len, [*TECHNIQUES, *DATASETS]))
-    print("techniques:")
+    print("techniques (options go under overrides.<technique>.<option>):")
     for info in TECHNIQUES.values():
         print(f"  {info.name:<{width}}  {info.description}")
-    print("datasets:")
+        for field in dataclasses.fields(info.params):
+            default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+            print(f"  {'':<{width}}    {field.name} = {default!r}: {field.metadata.get('help', '')}")
+    print(f"datasets (data root {root}):")
     for spec in DATASETS.values():
-        print(f"  {spec.name:<{width}}  {spec.description}")
+        state = "found on disk" if spec.on_disk(root) else "needs download"
+        print(f"  {spec.name:<{width}}  [{state}] {spec.description}")
 
 
 def cmd_run(args: argparse.Namespace) -> None:

@@ -47,23 +47,25 @@ class ImageData:
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A registered dataset: its loader and a one-line description."""
+    """A registered dataset: its loader, a one-line description, and whether its files are on disk under a root."""
 
     name: str
     description: str
     load: Callable[[Path], ImageData]
+    on_disk: Callable[[Path], bool]
 
 
 DATASETS: dict[str, DatasetSpec] = {}
 
 
 def register_dataset(
-    name: str, description: str
+    name: str, description: str, on_disk: Callable[[Path], bool] = lambda root: True
 ) -> Callable[[Callable[[Path], ImageData]], Callable[[Path], ImageData]]:
-    """Decorator adding a loader ``fn(root) -> ImageData`` to the registry."""
+    """Decorator adding a loader ``fn(root) -> ImageData`` to the registry; ``on_disk(root)`` says whether it
+    would load without a download (default: always, for bundled data)."""
 
     def wrap(fn: Callable[[Path], ImageData]) -> Callable[[Path], ImageData]:
-        DATASETS[name] = DatasetSpec(name, description, fn)
+        DATASETS[name] = DatasetSpec(name, description, fn, on_disk)
         return fn
 
     return wrap

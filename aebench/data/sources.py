@@ -42,7 +42,16 @@ def load_idx_dataset(folders: list[Path], target: Path, url: str, download: Call
     return ImageData(x_train[:, None], y_train.long(), x_test[:, None], y_test.long(), 10)
 
 
-@register_dataset("mnist", "MNIST handwritten digits, 60k/10k, 28x28 grey (torchvision download)")
+def idx_on_disk(*folders: Callable[[Path], Path]) -> Callable[[Path], bool]:
+    """Whether every IDX file is in one of the folders (each a function of the data root)."""
+    return lambda root: all(find_file([f(root) for f in folders], s) for s in (*IDX_FILES["train"], *IDX_FILES["test"]))
+
+
+@register_dataset(
+    "mnist",
+    "MNIST handwritten digits, 60k/10k, 28x28 grey (torchvision download)",
+    on_disk=idx_on_disk(lambda root: root / "MNIST" / "raw"),
+)
 def load_mnist(root: Path) -> ImageData:
     from torchvision.datasets import MNIST
 
@@ -50,7 +59,11 @@ def load_mnist(root: Path) -> ImageData:
     return load_idx_dataset([folder], folder, MNIST.mirrors[0], lambda: MNIST(str(root), download=True))
 
 
-@register_dataset("fashion-mnist", "Fashion-MNIST clothing, 60k/10k, 28x28 grey (Debian copy used when present)")
+@register_dataset(
+    "fashion-mnist",
+    "Fashion-MNIST clothing, 60k/10k, 28x28 grey (Debian copy used when present)",
+    on_disk=idx_on_disk(lambda root: root / "FashionMNIST" / "raw", lambda root: DEBIAN_FASHION),
+)
 def load_fashion_mnist(root: Path) -> ImageData:
     from torchvision.datasets import FashionMNIST
 
@@ -60,7 +73,11 @@ def load_fashion_mnist(root: Path) -> ImageData:
     )
 
 
-@register_dataset("cifar10", "CIFAR-10 natural images, 50k/10k, 32x32 RGB (torchvision download)")
+@register_dataset(
+    "cifar10",
+    "CIFAR-10 natural images, 50k/10k, 32x32 RGB (torchvision download)",
+    on_disk=lambda root: all((root / "cifar-10-batches-py" / f).is_file() for f in CIFAR_FILES),
+)
 def load_cifar10(root: Path) -> ImageData:
     from torchvision.datasets import CIFAR10
 
