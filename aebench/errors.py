@@ -7,3 +7,7 @@ class UserError(Exception):
 
 class SkipCell(Exception):
     """A cell cannot run here (e.g. pretrained weights unavailable); recorded as ``skipped``."""
+
+
+class CellFailure(Exception):
+    """A cell cannot give an honest result (a non-finite loss or metric, no training step); recorded ``failed``."""
