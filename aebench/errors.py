@@ -11,3 +11,7 @@ class SkipCell(Exception):
 
 class CellFailure(Exception):
     """A cell cannot give an honest result (a non-finite loss or metric, no training step); recorded ``failed``."""
+
+
+class MachineFault(Exception):
+    """The machine failed the run (disk full, read-only or unwritable file); the CLI prints one line and exits 1."""
