@@ -83,8 +83,8 @@ def cmd_run(args: argparse.Namespace) -> None:
             state = "done" if cell_key({**cell.to_dict(), "config_hash": cell.config_hash}) in done else "todo"
             print(f"  {state}  {cell.dataset:<14} {cell.technique:<22} seed {cell.seed}  [{cell.config_hash}]")
         return
-    if args.data_root is not None and not args.data_root.is_dir():
-        raise UserError(f"--data-root {args.data_root}: no such folder")
+    if args.data_root is not None and args.data_root.exists() and not args.data_root.is_dir():
+        raise UserError(f"--data-root {args.data_root}: is a file, not a folder")
     data_root = args.data_root or default_data_root()
     run_experiment(config, out, data_root, args.device)
     current = {(c.experiment, c.dataset, c.technique, c.seed): c.config_hash for c in config.cells()}

@@ -17,6 +17,7 @@ import seaborn as sns
 from aebench.report.cellfiles import read_arrays, read_history
 from aebench.report.tables import REFERENCE_TECHNIQUES, Group, rows_of
 from aebench.results.schema import QUALITY, SPECS
+from aebench.results.summary import finished
 
 MAX_LATENT_POINTS = 5000
 SAMPLE_ARRAYS = {"input": 4, "target": 4, "output": 4}  # (N, C, H, W) in [0, 1]
@@ -316,7 +317,7 @@ def all_figures(
     frame: pd.DataFrame, groups: list[Group], cells: list[Cell], out: Path
 ) -> tuple[list[Figure], list[Figure]]:
     """Every figure of the report: (static figures, training-snapshot GIFs)."""
-    ok = labelled(frame[frame["status"] == "ok"], groups)
+    ok = labelled(finished(frame), groups)
     if ok.empty:
         return [], []
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.9):
