@@ -258,3 +258,13 @@ def test_killing_a_sweep_loses_nothing_finished_and_retrains_nothing(tmp_path: P
     assert after[: len(before)] == before  # nothing finished was lost or rewritten
     cells = [(r["technique"], r["seed"]) for r in after]
     assert sorted(cells) == sorted({*cells}) and len(cells) == 4  # every cell once: nothing retrained
+
+
+def test_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
+    """The reader (``true``) has exited before aebench prints: every write meets a closed pipe."""
+    script = f"{sys.executable} -m aebench run {REPO / 'experiments' / 'demo.yaml'} --dry-run | true"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0 and done.stderr == ""
