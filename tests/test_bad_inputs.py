@@ -71,7 +71,7 @@ CASES: dict[str, tuple[Setup, str]] = {
     # --- values
     "corruption p above 1": (lambda t: ({"data": {"corruption": {"kind": "mask", "p": 1.5}}}, []), "data.corruption.p"),
     "image_size 4096": (lambda t: ({"data": {"image_size": 4096}}, []), "data.image_size"),
-    "image_size the model cannot use": (lambda t: ({"data": {"image_size": 5}}, []), "image size 5"),
+    "image_size the model cannot use": (lambda t: ({"data": {"image_size": 10}}, []), "image size 10"),
     "limit_train 1: no training step": (lambda t: ({"data": {"limit_train": 1}}, []), "data.limit_train"),
     "empty name": (lambda t: ({"name": ""}, []), "'name'"),
     "name escaping the results root": (lambda t: ({"name": "../escape"}, []), "'name'"),
