@@ -13,6 +13,7 @@ import numpy as np
 from aebench.errors import UserError
 
 # errors of the machine rather than of one cell: a sweep cannot go on, so they stop it with one line
+TORCH_WRITE_FAILURES = ("No space left", "unexpected pos", "file write failed")  # torch.save's RuntimeError texts
 MACHINE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
 
 
@@ -21,8 +22,8 @@ def is_machine_fault(exc: BaseException) -> bool:
     while exc is not None:
         if isinstance(exc, OSError) and exc.errno in MACHINE_ERRNOS:
             return True
-        if isinstance(exc, RuntimeError) and any(s in str(exc) for s in ("No space left", "unexpected pos")):
-            return True  # torch.save reports a failed write as a RuntimeError
+        if isinstance(exc, RuntimeError) and any(s in str(exc) for s in TORCH_WRITE_FAILURES):
+            return True
         exc = exc.__cause__ or exc.__context__
     return False
 

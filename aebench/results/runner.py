@@ -194,7 +194,8 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path) -> dict[
 def run_experiment(config: ExperimentConfig, out: Path, data_root: Path, device: str) -> list[dict[str, Any]]:
     """Run every cell not already finished in ``out/results.jsonl``; returns the rows written now.
 
-    All datasets are loaded before any training, so missing data fails before compute is spent.
+    The folder is locked for the run (a second run on it is a UserError naming the holder), and every dataset
+    and cell setting is checked before any training (``preflight``), so bad input fails before compute is spent.
     """
     writable_folder(out, "--out")
     with results_lock(out):
