@@ -79,7 +79,7 @@ def fault_text(exc: BaseException) -> str:
     while exc is not None:
         if isinstance(exc, OSError) and exc.strerror:
             return exc.strerror
-        if isinstance(exc, RuntimeError):
-            return str(exc).splitlines()[0]
+        if isinstance(exc, RuntimeError):  # torch's texts ("unexpected pos 7104 vs 7000") say little
+            return "write failed (disk full or unwritable)"
         exc = exc.__cause__ or exc.__context__
     return "write failed"
