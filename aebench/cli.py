@@ -9,7 +9,8 @@ import os
 import sys
 from pathlib import Path
 
-from aebench.errors import UserError
+from aebench.errors import MachineFault, UserError
+from aebench.files import is_machine_fault
 
 log = logging.getLogger("aebench")
 DEFAULT_RESULTS = Path("results")
@@ -69,6 +70,7 @@ def cmd_list(args: argparse.Namespace) -> None:
 def cmd_run(args: argparse.Namespace) -> None:
     from aebench.data import default_data_root
     from aebench.experiment import load_experiment
+    from aebench.files import write_text
     from aebench.results.runner import run_experiment
     from aebench.results.store import cell_key, finished_keys, load_results, read_rows
     from aebench.results.summary import summary_table
@@ -81,27 +83,31 @@ def cmd_run(args: argparse.Namespace) -> None:
         if not torch.cuda.is_available():
             raise UserError("--device cuda: no CUDA device is available here (use --device cpu or auto)")
     if args.dry_run:
-        done = finished_keys(read_rows(out))
+        done = finished_keys(read_rows(out)) if out.is_dir() else set()
         cells = config.cells()
         print(f"{config.name}: {len(cells)} cells -> {out / 'results.jsonl'}")
         for cell in cells:
             state = "done" if cell_key({**cell.to_dict(), "config_hash": cell.config_hash}) in done else "todo"
             print(f"  {state}  {cell.dataset:<14} {cell.technique:<22} seed {cell.seed}  [{cell.config_hash}]")
         return
+    if args.data_root is not None and args.data_root.exists() and not args.data_root.is_dir():
+        raise UserError(f"--data-root {args.data_root}: is a file, not a folder")
     data_root = args.data_root or default_data_root()
     run_experiment(config, out, data_root, args.device)
-    frame = load_results([out])
+    current = {(c.experiment, c.dataset, c.technique, c.seed): c.config_hash for c in config.cells()}
+    frame = load_results([out], current)
     table = summary_table(frame[frame["experiment"] == config.name])
     if table.empty:
         print("no successful cells; see the reasons in", out / "results.jsonl")
     else:
-        table.to_csv(out / "summary.csv", index=False)
-        (out / "summary.md").write_text(table.to_markdown(index=False) + "\n")
+        write_text(out / "summary.csv", table.to_csv(index=False))
+        write_text(out / "summary.md", table.to_markdown(index=False) + "\n")
         print(table.to_string(index=False))
     print(f"\nresults: {out / 'results.jsonl'}  |  report: python -m aebench report --results {out}")
 
 
 def cmd_report(args: argparse.Namespace) -> None:
+    from aebench.files import writable_folder
     from aebench.report.build import write_report
 
     folders = args.results or sorted(p.parent for p in DEFAULT_RESULTS.glob("*/results.jsonl"))
@@ -110,6 +116,7 @@ def cmd_report(args: argparse.Namespace) -> None:
     for folder in folders:
         if not (folder / "results.jsonl").is_file():
             raise UserError(f"{folder}: no results.jsonl here (pass a folder written by 'aebench run')")
+    writable_folder(args.out, "--out")
     command = f"python -m aebench report --results {' '.join(map(str, folders))} --out {args.out}"
     path = write_report(folders, args.out, command=command)
     print(f"report written to {path}")
@@ -124,9 +131,21 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below, not at interpreter exit
     except UserError as exc:
         print(f"aebench: error: {exc}", file=sys.stderr)
         return 2
+    except MachineFault as exc:
+        print(f"aebench: error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # e.g. `aebench run X --dry-run | head -1`: the reader left, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at interpreter exit
+        return 0
+    except OSError as exc:  # a disk that fills or turns read-only while writing the summary or the report
+        if not is_machine_fault(exc):
+            raise
+        print(f"aebench: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("aebench: interrupted; finished cells are kept in results.jsonl (rerun to resume)", file=sys.stderr)
         return 130

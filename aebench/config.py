@@ -20,6 +20,9 @@ import yaml
 
 from aebench.errors import UserError
 
+MAX_IMAGE_SIZE = 1024  # 3 x 1024^2 uint8 = 3 MB an image: far past every dataset here
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # experiment, dataset and technique names: folder names
+
 
 class ConfigError(UserError):
     """A config value is missing, unknown, mistyped or out of range."""
@@ -71,7 +74,7 @@ class CorruptionConfig:
 
     kind: Literal["none", "gaussian", "mask", "salt_pepper"] = opt("none", "corruption applied to the input")
     sigma: float = opt(0.1, "gaussian: noise standard deviation (pixels in [0,1])", min=0)
-    p: float = opt(0.25, "mask / salt_pepper: fraction of pixels affected", min=0)
+    p: float = opt(0.25, "mask / salt_pepper: fraction of pixels affected", min=0, max=1)
     clip: bool = opt(True, "clamp the corrupted input to [0,1]")
 
 
@@ -80,7 +83,7 @@ class DataConfig:
     """Which pixels a technique sees."""
 
     image_size: Union[int, None] = opt(
-        None, "resize to this many pixels a side (null = native; SSIM needs >= 6)", min=6
+        None, "resize to this many pixels a side (null = native; SSIM needs >= 6)", min=6, max=MAX_IMAGE_SIZE
     )
     channels: Union[Literal[1, 3], None] = opt(None, "1 or 3; grey images are repeated to 3 (null = native)")
     limit_train: Union[int, None] = opt(None, "a fixed, seeded subset of the training split", min=1)

@@ -7,3 +7,11 @@ class UserError(Exception):
 
 class SkipCell(Exception):
     """A cell cannot run here (e.g. pretrained weights unavailable); recorded as ``skipped``."""
+
+
+class CellFailure(Exception):
+    """A cell cannot give an honest result (a non-finite loss or metric, no training step); recorded ``failed``."""
+
+
+class MachineFault(Exception):
+    """The machine failed the run (disk full, read-only or unwritable file); the CLI prints one line and exits 1."""

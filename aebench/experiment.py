@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from aebench.config import (
+    SAFE_NAME,
     SECTIONS,
     CellConfig,
     ClassifierConfig,
@@ -101,6 +102,11 @@ def parse_experiment(raw: Any, source: str) -> ExperimentConfig:
         if key not in raw:
             raise ConfigError(f"{source}: missing required key '{key}'")
     name = check_value(str, raw["name"], "name", source)
+    if not SAFE_NAME.fullmatch(name):
+        raise ConfigError(
+            f"{source}: 'name' {name!r} must be 1-100 letters, digits, '.', '_' or '-', starting with a letter "
+            "or digit (it names the results folder)"
+        )
     datasets = check_names(raw["datasets"], "datasets", DATASETS, source)
     techniques = check_names(raw["techniques"], "techniques", TECHNIQUES, source)
     seeds = check_value(tuple[int, ...], raw.get("seeds", [0]), "seeds", source)
@@ -119,8 +125,24 @@ def parse_experiment(raw: Any, source: str) -> ExperimentConfig:
     config = ExperimentConfig(
         name=name, datasets=datasets, techniques=techniques, seeds=seeds, overrides=overrides, source=source, **sections
     )
-    config.cells()  # resolve every cell now so override errors surface before any data loads
+    for cell in config.cells():  # resolve every cell now so override errors surface before any data loads
+        check_weights(cell, source)
     return config
+
+
+def check_weights(cell: CellConfig, source: str) -> None:
+    """Every local weights file a cell names exists, and ``classifier.weights`` is only set where it is used."""
+    if cell.classifier.weights is not None and cell.classifier.model != "resnet34":
+        raise ConfigError(
+            f"{source}: 'classifier.weights' is used only with classifier.model: resnet34 "
+            f"(got model {cell.classifier.model!r}); remove it or switch the model"
+        )
+    for key, path in (
+        ("classifier.weights", cell.classifier.weights),
+        (f"overrides.{cell.technique}.weights", getattr(cell.params, "weights", None)),
+    ):
+        if path is not None and not Path(path).expanduser().is_file():
+            raise ConfigError(f"{source}: '{key}': weights file not found: {path}")
 
 
 def check_names(value: Any, key: str, known: dict[str, Any], source: str) -> tuple[str, ...]:

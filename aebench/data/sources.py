@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aebench.data.formats import CIFAR_FILES, IDX_FILES, find_file, read_cifar_batch, read_idx
+from aebench.data.formats import CIFAR_FILES, IDX_FILES, check_split, find_file, read_cifar_batch, read_idx
 from aebench.data.registry import SUBSET_SEED, ImageData, register_dataset
 from aebench.errors import UserError
 from aebench.models.weights import host_reachable
@@ -37,7 +37,12 @@ def load_idx_dataset(folders: list[Path], target: Path, url: str, download: Call
     stems = [*IDX_FILES["train"], *IDX_FILES["test"]]
     if any(find_file(folders, s) is None for s in stems):
         download_or_explain(target, stems, url, download)
-    arrays = [read_idx(find_file(folders, s)) for s in stems]
+    paths = [find_file(folders, s) for s in stems]
+    arrays = [read_idx(p) for p in paths]
+    for (images, labels), (image_path, label_path) in zip((arrays[:2], arrays[2:]), (paths[:2], paths[2:])):
+        if images.ndim != 3:
+            raise UserError(f"{image_path}: IDX images must be 3-D (N, H, W), got shape {list(images.shape)}")
+        check_split(images, labels.astype(np.int64), 10, f"{image_path} + {label_path.name}")
     x_train, y_train, x_test, y_test = (torch.from_numpy(a.copy()) for a in arrays)
     return ImageData(x_train[:, None], y_train.long(), x_test[:, None], y_test.long(), 10)
 

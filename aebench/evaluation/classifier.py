@@ -6,7 +6,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 from pathlib import Path
 
 import torch
@@ -14,6 +13,7 @@ from torch import nn
 
 from aebench.config import CellConfig, ClassifierConfig, CorruptionConfig, to_plain
 from aebench.data.pixels import Normalizer, make_batch
+from aebench.files import atomic_write
 from aebench.models.classifier import CompactCNN, fastai_head
 from aebench.models.resnet import ConcatPoolEncoder, FeatureStages
 from aebench.models.weights import timm_body
@@ -94,13 +94,17 @@ class ClassifierCache:
         path = self.folder / f"{key}.pt"
         if path.is_file():
             model = make_classifier(cell.classifier, x.shape[1], num_classes, pretrained=False)
-            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-            return model.to(x.device).eval()
+            try:
+                model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+                return model.to(x.device).eval()
+            except Exception as exc:  # damaged or foreign file: the cache is only a cache, retrain
+                log.warning(
+                    "%s: damaged classifier cache discarded (%s: %s); retraining", path, type(exc).__name__, exc
+                )
+                path.unlink(missing_ok=True)
         log.info("training the %s classifier once (%s) on %d clean images", cell.dataset, key, len(x))
         model = train_classifier(x, y, num_classes, cell, normalizer)
         self.trained += 1
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(model.state_dict(), tmp)
-        os.replace(tmp, path)
+        atomic_write(path, lambda tmp: torch.save(model.state_dict(), tmp))
         return model

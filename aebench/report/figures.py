@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,10 +14,13 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from aebench.report.cellfiles import read_arrays, read_history
 from aebench.report.tables import REFERENCE_TECHNIQUES, Group, rows_of
 from aebench.results.schema import QUALITY, SPECS
+from aebench.results.summary import finished
 
 MAX_LATENT_POINTS = 5000
+SAMPLE_ARRAYS = {"input": 4, "target": 4, "output": 4}  # (N, C, H, W) in [0, 1]
 PNG_META = {"Software": None}
 PDF_META = {"Creator": None, "Producer": None, "CreationDate": None}
 
@@ -160,12 +162,10 @@ def unique_legend(axes: np.ndarray) -> tuple[list, list]:
 def training_curves(cells: list[Cell], colours: dict, out: Path) -> Figure | None:
     records = []
     for cell in cells:
-        path = cell.folder / "history.json"
-        if path.is_file():
-            records += [
-                {"group": cell.group.label, "technique": cell.technique, "seed": cell.seed, **h}
-                for h in json.loads(path.read_text())
-            ]
+        records += [
+            {"group": cell.group.label, "technique": cell.technique, "seed": cell.seed, **h}
+            for h in read_history(cell.folder / "history.json")
+        ]
     history = pd.DataFrame(records)
     if history.empty or "test_loss" not in history:
         return None
@@ -229,7 +229,8 @@ def image_row(images: np.ndarray) -> np.ndarray:
 
 def reconstructions(group: Group, cells: list[Cell], out: Path) -> Figure | None:
     """Originals, the corrupted input where the experiment corrupts it, and each technique's reconstruction."""
-    samples = {c.technique: np.load(c.folder / "samples.npz") for c in cells if (c.folder / "samples.npz").is_file()}
+    found = [(c.technique, read_arrays(c.folder / "samples.npz", SAMPLE_ARRAYS)) for c in cells]
+    samples = {technique: arrays for technique, arrays in found if arrays is not None}
     if not samples:
         return None
     first = next(iter(samples.values()))
@@ -258,7 +259,8 @@ def reconstructions(group: Group, cells: list[Cell], out: Path) -> Figure | None
 
 def latents(group: Group, cells: list[Cell], out: Path) -> Figure | None:
     """2-D latent codes of the test images, coloured by class, one panel per technique that saved them."""
-    found = [(c.technique, np.load(c.folder / "latents.npz")) for c in cells if (c.folder / "latents.npz").is_file()]
+    read = [(c.technique, read_arrays(c.folder / "latents.npz", {"z": 2, "labels": 1})) for c in cells]
+    found = [(technique, arrays) for technique, arrays in read if arrays is not None]
     if not found:
         return None
     fig, axes = plt.subplots(1, len(found), figsize=(4.2 * len(found), 4), squeeze=False, layout="constrained")
@@ -315,7 +317,7 @@ def all_figures(
     frame: pd.DataFrame, groups: list[Group], cells: list[Cell], out: Path
 ) -> tuple[list[Figure], list[Figure]]:
     """Every figure of the report: (static figures, training-snapshot GIFs)."""
-    ok = labelled(frame[frame["status"] == "ok"], groups)
+    ok = labelled(finished(frame), groups)
     if ok.empty:
         return [], []
     with sns.axes_style("whitegrid"), sns.plotting_context("notebook", font_scale=0.9):

@@ -1,9 +1,11 @@
-"""Checkpoints that rebuild their model: technique name, build context and weights."""
+"""Checkpoints that rebuild their model: technique name, build context (plain data) and weights (tensors).
+
+They are read with ``torch.load(weights_only=True)``: a crafted checkpoint cannot run code.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,16 +14,16 @@ from torch import nn
 
 from aebench.config import TrainConfig, build, to_plain
 from aebench.data.pixels import Normalizer
+from aebench.errors import UserError
+from aebench.files import atomic_write
 from aebench.techniques import get_technique
 from aebench.training.recipe import BuildContext
 
 
 def save_checkpoint(path: Path, technique: str, ctx: BuildContext, model: nn.Module) -> None:
     """Write atomically (temp file, then rename)."""
-    payload = {"technique": technique, "context": to_plain(ctx), "state_dict": model.state_dict()}
-    tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    payload = {"technique": technique, "context": to_plain(ctx), "state_dict": dict(model.state_dict())}
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
 def context_from_plain(technique: str, plain: dict[str, Any]) -> BuildContext:
@@ -36,7 +38,12 @@ def context_from_plain(technique: str, plain: dict[str, Any]) -> BuildContext:
 
 def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[nn.Module, Normalizer]:
     """The model in eval mode and the normaliser its inputs expect."""
-    payload = torch.load(path, map_location=device, weights_only=False)
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # damaged file, or a pickle holding anything but tensors and plain data
+        raise UserError(f"{path}: not a loadable aebench checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(payload, dict) or not {"technique", "context", "state_dict"} <= payload.keys():
+        raise UserError(f"{path}: not an aebench checkpoint (expected technique, context and state_dict)")
     # the saved weights replace any pretrained ones, so nothing is fetched (works offline)
     ctx = dataclasses.replace(context_from_plain(payload["technique"], payload["context"]), load_weights=False)
     model = get_technique(payload["technique"]).build(ctx).model

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import platform
 import resource
 import subprocess
@@ -13,18 +14,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 import aebench
 from aebench.config import CellConfig, dump_cell
 from aebench.data import DatasetCache, ImageData
 from aebench.data.pixels import Normalizer
-from aebench.errors import SkipCell, UserError
+from aebench.errors import CellFailure, MachineFault, SkipCell, UserError
 from aebench.evaluation.classifier import ClassifierCache
 from aebench.evaluation.evaluate import evaluate
 from aebench.experiment import ExperimentConfig
+from aebench.files import fault_text, is_machine_fault, writable_folder, write_npz, write_text
 from aebench.results.checkpoint import save_checkpoint
+from aebench.results.lock import results_lock
+from aebench.results.preflight import preflight
 from aebench.results.schema import EXTRA_FIELDS, ROW_FIELDS, cell_folder
 from aebench.results.snapshots import Snapshots, save_latents
 from aebench.results.store import append_row, cell_key, finished_keys, read_rows
@@ -113,7 +116,7 @@ def run_cell(cell: CellConfig, ctx: RunContext) -> dict[str, Any]:
     """Train and evaluate one cell; returns its results row (failures and skips recorded, not raised)."""
     folder = cell_folder(ctx.out, cell.dataset, cell.technique, cell.seed, cell.config_hash)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "config.yaml").write_text(dump_cell(cell))
+    write_text(folder / "config.yaml", dump_cell(cell))
     row = base_row(cell, ctx)
     try:
         row.update(train_and_evaluate(cell, ctx, folder))
@@ -121,7 +124,9 @@ def run_cell(cell: CellConfig, ctx: RunContext) -> dict[str, Any]:
         row.update(status="skipped", reason=str(exc))
         log.warning("skipped %s/%s seed %d: %s", cell.dataset, cell.technique, cell.seed, exc)
     except Exception as exc:  # a failing cell must not lose the others; its traceback is kept
-        (folder / "error.log").write_text(traceback.format_exc())
+        if is_machine_fault(exc):  # disk full, read-only: no later cell can do better, stop the sweep
+            raise MachineFault(f"{folder}: {fault_text(exc)}; finished cells are kept in results.jsonl") from None
+        write_text(folder / "error.log", traceback.format_exc())
         row.update(status="failed", reason=f"{type(exc).__name__}: {exc}".splitlines()[0])
         log.error(
             "failed %s/%s seed %d: %s (traceback in %s)",
@@ -165,10 +170,13 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path) -> dict[
         result = evaluate(recipe.model, data.x_test, data.y_test, cell, normalizer, classifier, outcome.precision)
     if snapshots is not None:
         snapshots.write_gif()
+    bad = [name for name, value in result.metrics.items() if not math.isfinite(value)]
+    if bad:
+        raise CellFailure(f"non-finite metric {', '.join(bad)} after {outcome.steps} steps (diverged: lower train.lr)")
     save_latents(recipe.model, data.x_test, data.y_test, cell, normalizer, folder / "latents.npz")
     save_checkpoint(folder / "checkpoint.pt", cell.technique, build_ctx, recipe.model)
-    (folder / "history.json").write_text(json.dumps(outcome.history, indent=1))
-    np.savez_compressed(folder / "samples.npz", **result.samples)
+    write_text(folder / "history.json", json.dumps(outcome.history, indent=1, allow_nan=False))
+    write_npz(folder / "samples.npz", **result.samples)
     return {
         **result.metrics,
         "train_seconds": outcome.train_seconds,
@@ -186,9 +194,16 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path) -> dict[
 def run_experiment(config: ExperimentConfig, out: Path, data_root: Path, device: str) -> list[dict[str, Any]]:
     """Run every cell not already finished in ``out/results.jsonl``; returns the rows written now.
 
-    All datasets are loaded before any training, so missing data fails before compute is spent.
+    The folder is locked for the run (a second run on it is a UserError naming the holder), and every dataset
+    and cell setting is checked before any training (``preflight``), so bad input fails before compute is spent.
     """
-    out.mkdir(parents=True, exist_ok=True)
+    writable_folder(out, "--out")
+    with results_lock(out):
+        return run_cells(config, out, data_root, device)
+
+
+def run_cells(config: ExperimentConfig, out: Path, data_root: Path, device: str) -> list[dict[str, Any]]:
+    """``run_experiment``'s work, under the folder's lock."""
     ctx = RunContext(
         out, resolve_device(device), DatasetCache(data_root), ClassifierCache(out / "classifiers"), git_commit()
     )
@@ -203,13 +218,15 @@ def run_experiment(config: ExperimentConfig, out: Path, data_root: Path, device:
         log.info(
             "%d of %d cells already in %s; skipping them", len(cells) - len(todo), len(cells), out / "results.jsonl"
         )
-    for name in dict.fromkeys(c.dataset for c in todo):
-        ctx.data.raw(name)
+    preflight(todo, ctx.data)
     written = []
     for number, cell in enumerate(todo, 1):
         log.info("[%d/%d] %s / %s / seed %d", number, len(todo), cell.dataset, cell.technique, cell.seed)
         row = run_cell(cell, ctx)
-        append_row(out, row)
+        try:
+            append_row(out, row)
+        except OSError as exc:
+            raise MachineFault(f"{out / 'results.jsonl'}: {fault_text(exc)}; earlier rows are kept") from None
         written.append(row)
         if row["status"] == "ok":
             log.info(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from aebench.config import SAFE_NAME
 
 RESULTS_FILE = "results.jsonl"
 CELL_KEYS = ["experiment", "dataset", "technique", "seed"]
 DONE_STATUSES = ("ok", "skipped")
+SAFE_HASH = re.compile(r"[0-9A-Za-z]{1,64}")  # config hashes: 12 hex digits when aebench writes them
 
 
 @dataclass(frozen=True)
@@ -56,5 +60,9 @@ EXTRA_FIELDS = [
 
 def cell_folder(results: Path, dataset: str, technique: str, seed: int, config_hash: str) -> Path:
     """The folder of one cell's files (config, checkpoint, history, samples) inside a results folder; keyed by
-    the config hash, so a changed config never overwrites another config's files."""
+    the config hash, so a changed config never overwrites another config's files. Names are checked, so a
+    crafted row cannot point outside ``results``."""
+    for name in (dataset, technique):
+        if not SAFE_NAME.fullmatch(name):
+            raise ValueError(f"unsafe name for a folder: {name!r}")
     return Path(results) / "cells" / dataset / technique / f"seed{seed}-{config_hash}"

@@ -11,6 +11,7 @@ from torch import nn
 
 from aebench.config import CellConfig
 from aebench.data.pixels import Normalizer, make_batch
+from aebench.files import write_npz
 from aebench.training.batches import EVAL_SEED, eval_batches
 
 SNAPSHOT_IMAGES = 12  # the first test images, as the FFN denoising project shows
@@ -81,5 +82,5 @@ def save_latents(
         if z.shape[1] != 2:
             return False
         codes.append(z.float().cpu())
-    np.savez_compressed(path, z=torch.cat(codes).numpy(), labels=y_test.cpu().numpy())
+    write_npz(path, z=torch.cat(codes).numpy(), labels=y_test.cpu().numpy())
     return True

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
-from aebench.results.schema import METRICS
+from aebench.results.schema import METRICS, QUALITY
 
 
 def aggregate(frame: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
-    """Mean, sd and seed count per (dataset, technique) over ``ok`` rows, techniques in first-seen order."""
-    ok = frame[frame["status"] == "ok"]
+    """Mean, sd and seed count per (dataset, technique) over the seeds that finished (``ok`` rows with every
+    quality metric a number), techniques in first-seen order."""
+    ok = finished(frame)
     if ok.empty:
         return pd.DataFrame()
     metrics = metrics or [m.name for m in METRICS]
     grouped = ok.groupby(["dataset", "technique"], sort=False)[metrics].agg(["mean", "std"])
     grouped[("seeds", "n")] = ok.groupby(["dataset", "technique"], sort=False).size()
     return grouped
+
+
+def finished(frame: pd.DataFrame) -> pd.DataFrame:
+    """The ``ok`` rows whose quality metrics are all finite numbers (older files may hold NaN or null)."""
+    ok = frame[frame["status"] == "ok"]
+    quality = ok[list(QUALITY)].apply(pd.to_numeric, errors="coerce")
+    return ok[np.isfinite(quality.to_numpy(dtype=float)).all(axis=1)]
 
 
 def format_mean_sd(mean: float, sd: float, digits: int) -> str:

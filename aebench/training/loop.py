@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 
 from aebench.config import CellConfig
 from aebench.data.pixels import Normalizer, make_batch, to_float
+from aebench.errors import CellFailure
 from aebench.training.batches import batch_starts, eval_batches
 from aebench.training.losses import pixel_loss
 from aebench.training.optim import lr_range_test, make_optimizer, make_schedule, trainable_groups
@@ -42,6 +43,7 @@ class TrainOutcome:
     history: list[dict[str, float | int | str | None]] = field(default_factory=list)
     train_seconds: float = 0.0
     images_seen: int = 0
+    steps: int = 0  # optimizer steps taken
     lr: float | None = None
     best_epoch: int | None = None
     precision: str = "fp32"
@@ -98,6 +100,10 @@ def train(
         run.outcome.lr = choose_lr(run)
     for phase in recipe.phases:
         train_phase(run, phase)
+    if recipe.phases and run.outcome.steps == 0:
+        raise CellFailure(
+            f"trained 0 steps: {len(splits.train)} training images give no batch of 2 or more (raise data.limit_train)"
+        )
     return finish_run(run)
 
 
@@ -171,9 +177,12 @@ def train_epoch(
     with timed(run.device) as timer:
         perm = torch.randperm(len(train_images), generator=run.gen, device=run.device)
         bar = tqdm(starts, desc=f"{run.desc} {phase.name} ep {run.epoch}/{cfg.train.epochs}", leave=False, disable=None)
-        for i in bar:
+        for step, i in enumerate(bar, 1):
             inputs, target = run.batch(train_images[perm[i : i + cfg.train.batch_size]], phase.image_size)
-            total += train_step(run, optimizer, schedule, inputs, target) * len(target)
+            loss = train_step(run, optimizer, schedule, inputs, target)
+            check_finite(loss, "train loss", run.epoch, step)
+            total += loss * len(target)
+            run.outcome.steps += 1
             seen += len(target)
             bar.set_postfix(loss=f"{total / seen:.4g}", refresh=False)
     run.outcome.train_seconds += timer.seconds
@@ -211,14 +220,23 @@ def record_epoch(run: Run, phase: Phase, optimizer: torch.optim.Optimizer, train
         "test_loss": mean_loss(model, run.splits.test, run, phase.image_size),
         "seconds": seconds,
     }
+    check_finite(record["test_loss"], "test loss", run.epoch)
     if run.splits.val is not None:
         record["val_loss"] = mean_loss(model, run.splits.val, run, phase.image_size)
+        check_finite(record["val_loss"], "validation loss", run.epoch)
         if record["val_loss"] < run.best_val:
             run.best_val, run.outcome.best_epoch = record["val_loss"], run.epoch
             run.best_state = copy.deepcopy(model.state_dict())
     run.outcome.history.append(record)
     if run.on_epoch_end is not None:
         run.on_epoch_end(run.epoch, model)
+
+
+def check_finite(value: float, what: str, epoch: int, step: int | None = None) -> None:
+    """Stop the cell with :class:`CellFailure` naming the epoch (and step) where ``value`` is NaN or infinite."""
+    if not math.isfinite(value):
+        where = f"epoch {epoch}" + (f", step {step}" if step is not None else "")
+        raise CellFailure(f"{what} is {value} at {where} (diverged: lower train.lr)")
 
 
 @torch.no_grad()
