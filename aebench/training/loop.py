@@ -45,6 +45,9 @@ class TrainOutcome:
     lr: float | None = None
     best_epoch: int | None = None
     precision: str = "fp32"
+    compile_seconds: float | None = (
+        None  # train.compile: the first step of each phase (compilation), not in train_seconds
+    )
 
 
 @dataclass
@@ -65,6 +68,7 @@ class Run:
     epoch: int = 0
     best_val: float = math.inf
     best_state: dict[str, torch.Tensor] | None = None
+    compile_pending: bool = False  # the phase's next step compiles the model (timed apart from training)
 
     @property
     def device(self) -> torch.device:
@@ -117,6 +121,7 @@ def start_run(
         recipe, splits, cfg, normalizer, loss_fn, forward, gen, grad_scaler(precision, device), desc, on_epoch_end
     )
     run.outcome.precision = precision
+    run.outcome.compile_seconds = 0.0 if cfg.train.compile else None
     return run
 
 
@@ -152,6 +157,7 @@ def train_phase(run: Run, phase: Phase) -> None:
     optimizer = make_optimizer(run.cfg.train, groups)
     starts = batch_starts(len(run.splits.train), run.cfg.train.batch_size)
     schedule = make_schedule(run.cfg.train, optimizer, len(starts), phase.epochs)
+    run.compile_pending = run.cfg.train.compile
     for _ in range(phase.epochs):
         run.epoch += 1
         train_epoch(run, phase, optimizer, schedule, starts)
@@ -164,21 +170,33 @@ def train_epoch(
     schedule: torch.optim.lr_scheduler.LRScheduler | None,
     starts: list[int],
 ) -> None:
-    """One shuffled pass over the training split (timed), then the epoch's record and hook."""
-    cfg, train_images = run.cfg, run.splits.train
+    """One shuffled pass over the training split (timed), then the epoch's record and hook.
+
+    The loss is summed on the device and read once, after the pass: no host sync inside the loop. With
+    ``train.compile`` the phase's first step (which compiles) is timed apart, as ``compile_seconds``.
+    """
+    cfg, train_images, size = run.cfg, run.splits.train, phase.image_size
     run.recipe.model.train()
-    total, seen = 0.0, 0
-    with timed(run.device) as timer:
-        perm = torch.randperm(len(train_images), generator=run.gen, device=run.device)
-        bar = tqdm(starts, desc=f"{run.desc} {phase.name} ep {run.epoch}/{cfg.train.epochs}", leave=False, disable=None)
-        for i in bar:
-            inputs, target = run.batch(train_images[perm[i : i + cfg.train.batch_size]], phase.image_size)
+    total = torch.zeros((), device=run.device)
+    perm = torch.randperm(len(train_images), generator=run.gen, device=run.device)
+    batches = [perm[i : i + cfg.train.batch_size] for i in starts]
+    if run.compile_pending and batches:
+        with timed(run.device) as compile_timer:
+            inputs, target = run.batch(train_images[batches[0]], size)
             total += train_step(run, optimizer, schedule, inputs, target) * len(target)
-            seen += len(target)
-            bar.set_postfix(loss=f"{total / seen:.4g}", refresh=False)
+        run.outcome.compile_seconds = (run.outcome.compile_seconds or 0.0) + compile_timer.seconds
+        run.compile_pending, first = False, batches.pop(0)
+        run.outcome.images_seen -= len(first)  # not a training-speed step; its loss still counts below
+    with timed(run.device) as timer:
+        for idx in tqdm(
+            batches, desc=f"{run.desc} {phase.name} ep {run.epoch}/{cfg.train.epochs}", leave=False, disable=None
+        ):
+            inputs, target = run.batch(train_images[idx], size)
+            total += train_step(run, optimizer, schedule, inputs, target) * len(target)
+    seen = sum(min(cfg.train.batch_size, len(train_images) - i) for i in starts)
     run.outcome.train_seconds += timer.seconds
     run.outcome.images_seen += seen
-    record_epoch(run, phase, optimizer, total / max(seen, 1), timer.seconds)
+    record_epoch(run, phase, optimizer, total.item() / max(seen, 1), timer.seconds)
 
 
 def train_step(
@@ -187,8 +205,9 @@ def train_step(
     schedule: torch.optim.lr_scheduler.LRScheduler | None,
     inputs: torch.Tensor,
     target: torch.Tensor,
-) -> float:
-    """Forward (autocast), loss in fp32, backward, optimizer and schedule step; returns the batch loss."""
+) -> torch.Tensor:
+    """Forward (autocast), loss in fp32, backward, optimizer and schedule step; returns the batch loss as a
+    detached device scalar (reading it would make the host wait for the device)."""
     with autocast(run.outcome.precision, run.device):
         loss = run.loss_fn(run.forward(inputs).float(), target)
     optimizer.zero_grad(set_to_none=True)
@@ -197,7 +216,7 @@ def train_step(
     run.scaler.update()
     if schedule is not None:
         schedule.step()
-    return loss.item()
+    return loss.detach()
 
 
 def record_epoch(run: Run, phase: Phase, optimizer: torch.optim.Optimizer, train_loss: float, seconds: float) -> None:
@@ -225,11 +244,11 @@ def record_epoch(run: Run, phase: Phase, optimizer: torch.optim.Optimizer, train
 def mean_loss(model: nn.Module, images: torch.Tensor, run: Run, size: int | None) -> float:
     """Image-weighted mean loss over a split, in eval mode (forward under the run's autocast, loss in fp32)."""
     model.eval()
-    total = 0.0
+    total = torch.zeros((), device=run.device)
     for inputs, target in eval_batches(images, run.cfg, run.normalizer, size):
         with autocast(run.outcome.precision, run.device):
-            total += run.loss_fn(model(inputs).float(), target).item() * len(target)
-    return total / len(images)
+            total += run.loss_fn(model(inputs).float(), target) * len(target)
+    return total.item() / len(images)
 
 
 def finish_run(run: Run) -> TrainOutcome:
