@@ -134,3 +134,15 @@ def test_compile_time_is_kept_apart_from_training_time() -> None:
     outcome = train(recipe, splits, cell, normalizer)
     assert outcome.compile_seconds is not None and outcome.compile_seconds > 0
     assert outcome.images_seen == len(splits.train) - 16  # the compiling step is not a training-speed step
+
+
+def test_peak_memory_restarts_from_the_current_footprint_after_a_reset() -> None:
+    from aebench.training.memory import peak_memory_mb, reset_peak_memory
+
+    block = torch.ones(50 * 2**20)  # 200 MiB, touched
+    with_block = peak_memory_mb(CPU)
+    del block
+    reset_peak_memory(CPU)
+    if not Path("/proc/self/clear_refs").exists():
+        pytest.skip("no /proc/self/clear_refs here: the CPU peak is the process's since it started")
+    assert peak_memory_mb(CPU) < with_block - 100

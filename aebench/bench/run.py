@@ -23,19 +23,18 @@ from aebench.bench.measure import (
     images_per_second,
     interleaved_medians,
     matmul_peak_gflops,
-    peak_memory_mb,
-    reset_peak_memory,
 )
 from aebench.bench.naive import NaiveLoop, TutorialImages
 from aebench.config import CellConfig
 from aebench.data import DatasetCache
 from aebench.data.pixels import Normalizer
 from aebench.data.registry import subset
-from aebench.errors import SkipCell
+from aebench.errors import SkipCell, UserError
 from aebench.experiment import ExperimentConfig
 from aebench.techniques import get_technique
 from aebench.training.batches import eval_batches
 from aebench.training.loop import Run, Splits, start_run, train_step
+from aebench.training.memory import peak_memory_mb, reset_peak_memory
 from aebench.training.optim import make_optimizer, trainable_groups
 from aebench.training.precision import autocast
 from aebench.training.recipe import BuildContext
@@ -120,7 +119,7 @@ def bench_cell(
     torch.manual_seed(cell.seed)
     try:
         recipe = get_technique(cell.technique).build(ctx)
-    except SkipCell as exc:
+    except (SkipCell, UserError) as exc:  # weights not at hand, or a technique that does not fit these images
         return dataclasses.replace(row, status="skipped", reason=str(exc))
     if not recipe.phases:
         return dataclasses.replace(row, status="skipped", reason="no gradient steps (a closed-form fit)")
