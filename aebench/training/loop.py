@@ -185,8 +185,8 @@ def train_epoch(
             inputs, target = run.batch(train_images[batches[0]], size)
             total += train_step(run, optimizer, schedule, inputs, target) * len(target)
         run.outcome.compile_seconds = (run.outcome.compile_seconds or 0.0) + compile_timer.seconds
-        run.compile_pending, first = False, batches.pop(0)
-        run.outcome.images_seen -= len(first)  # not a training-speed step; its loss still counts below
+        run.compile_pending = False
+        run.outcome.images_seen -= len(batches.pop(0))  # not a training-speed step; its loss still counts
     with timed(run.device) as timer:
         for idx in tqdm(
             batches, desc=f"{run.desc} {phase.name} ep {run.epoch}/{cfg.train.epochs}", leave=False, disable=None
