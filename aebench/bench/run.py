@@ -157,7 +157,8 @@ def bench_cell(
 
 def make_aebench_step(run: Run) -> Any:
     """aebench's training step as the runner takes it (batch made on the device, the cell's precision), in the
-    recipe's last phase (every parameter trained at the data's size) at the configured LR, constant."""
+    recipe's last phase (every parameter trained at the data's size) at the configured LR, constant (for
+    ``lr: auto`` a fixed 1e-3: the LR range test is not part of the step being timed)."""
     phase = run.recipe.phases[-1]
     run.outcome.lr = float(run.cfg.train.lr) if run.cfg.train.lr != "auto" else 1e-3
     optimizer = make_optimizer(run.cfg.train, trainable_groups(run.recipe.model, phase, run.outcome.lr))
