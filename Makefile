@@ -2,7 +2,7 @@
 PYTHON ?= python3
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: help install demo test test-slow bench report
+.PHONY: help install demo test test-slow lint bench report
 help:  ## show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
@@ -17,6 +17,10 @@ test:  ## run the fast test suite
 
 test-slow:  ## run only the slow tests
 	$(PYTHON) -m pytest -q -m slow
+
+lint:  ## ruff check and ruff format --check (config in pyproject.toml)
+	$(PYTHON) -m ruff check aebench tests
+	$(PYTHON) -m ruff format --check aebench tests
 
 bench:  ## reproduce the study: MNIST and CIFAR-10 experiments, then the report
 	$(PYTHON) -m aebench run experiments/mnist.yaml

@@ -1,4 +1,4 @@
-"""Command line: ``aebench run | report | list``. Logging is configured here only."""
+"""Command line: ``aebench run | report | list | bench``. Logging is configured here only."""
 
 from __future__ import annotations
 
@@ -46,7 +46,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = sub.add_parser("list", help="registered techniques (with their options) and datasets (found or not)")
     listing.add_argument("--data-root", type=Path, help="dataset folder to look in (default: as for run)")
+    add_bench_parser(sub)
     return parser
+
+
+def add_bench_parser(sub: argparse._SubParsersAction) -> None:
+    bench = sub.add_parser("bench", help="training speed vs a naive loop, FLOPs/img, fraction of peak, memory")
+    bench.add_argument("--technique", default="all", help="a technique name, or all (default)")
+    bench.add_argument("--dataset", help="dataset (default: the experiment's first)")
+    bench.add_argument("--experiment", type=Path, default=Path("experiments/fashion.yaml"), help="settings source")
+    bench.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    bench.add_argument(
+        "--data-root", type=Path, help="dataset folder (default: $AEBENCH_DATA or ~/.cache/aebench/data)"
+    )
+    bench.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="as for run")
+    bench.add_argument("--steps", type=int, default=10, help="training steps per timed round (default 10)")
+    bench.add_argument("--repeats", type=int, default=5, help="interleaved timed rounds (default 5)")
+    bench.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
 
 
 def cmd_list(args: argparse.Namespace) -> None:
@@ -77,11 +93,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 
     config = load_experiment(args.experiment, args.sets)
     out = args.out or DEFAULT_RESULTS / config.name
-    if args.device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise UserError("--device cuda: no CUDA device is available here (use --device cpu or auto)")
+    require_device(args.device)
     if args.dry_run:
         done = finished_keys(read_rows(out)) if out.is_dir() else set()
         cells = config.cells()
@@ -122,7 +134,39 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"report written to {path}")
 
 
-COMMANDS = {"run": cmd_run, "report": cmd_report, "list": cmd_list}
+def cmd_bench(args: argparse.Namespace) -> None:
+    from aebench.bench.run import BenchSettings, bench_experiment, markdown_table, write_json
+    from aebench.data import default_data_root
+    from aebench.experiment import load_experiment
+    from aebench.results.runner import resolve_device
+    from aebench.techniques import TECHNIQUES
+
+    if args.steps < 1 or args.repeats < 1:
+        raise UserError("--steps and --repeats must be at least 1")
+    techniques = list(TECHNIQUES) if args.technique == "all" else [args.technique]
+    sets = [*args.sets, f"techniques={techniques}", "seeds=[0]"]
+    if args.dataset:
+        sets.append(f"datasets=[{args.dataset}]")
+    config = load_experiment(args.experiment, sets)
+    require_device(args.device)
+    device = resolve_device(args.device)
+    settings = BenchSettings(steps=args.steps, repeats=args.repeats)
+    report = bench_experiment(config, args.data_root or default_data_root(), device, settings)
+    report["command"] = "python -m aebench " + " ".join(sys.argv[1:])
+    print(markdown_table(report))
+    if args.json:
+        write_json(report, args.json)
+
+
+def require_device(name: str) -> None:
+    """``--device cuda`` where there is none is a user error."""
+    import torch
+
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is available here (use --device cpu or auto)")
+
+
+COMMANDS = {"run": cmd_run, "report": cmd_report, "list": cmd_list, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -39,7 +39,8 @@ def evaluate(
     accuracy on the reconstructions (``accuracy``); forward passes under ``precision``'s autocast, metrics in fp32 and on the clean images (``accuracy_clean``).
     ``mse_input`` is the MSE of the (corrupted) input itself: what a denoiser has to beat."""
     model.eval()
-    sums = dict.fromkeys(("mae", "mse", "psnr", "ssim", "accuracy", "accuracy_clean", "mse_input"), 0.0)
+    names = ("mae", "mse", "psnr", "ssim", "accuracy", "accuracy_clean", "mse_input")
+    sums = {name: torch.zeros((), device=x_test.device) for name in names}  # read once, after the last batch
     samples: dict[str, list[np.ndarray]] = {"input": [], "target": [], "output": []}
     start = 0
     for inputs, target in eval_batches(x_test, cell, normalizer):
@@ -48,18 +49,18 @@ def evaluate(
         labels = y_test[start : start + len(target)]
         err = out - target
         pixels = inputs * normalizer.std + normalizer.mean  # the corrupted input as fed, unclamped
-        sums["mse_input"] += (pixels - target).pow(2).flatten(1).mean(1).sum().item()
-        sums["mae"] += err.abs().flatten(1).mean(1).sum().item()
-        sums["mse"] += err.pow(2).flatten(1).mean(1).sum().item()
-        sums["psnr"] += psnr(out, target).sum().item()
-        sums["ssim"] += ssim(out, target).sum().item()
+        sums["mse_input"] += (pixels - target).pow(2).flatten(1).mean(1).sum()
+        sums["mae"] += err.abs().flatten(1).mean(1).sum()
+        sums["mse"] += err.pow(2).flatten(1).mean(1).sum()
+        sums["psnr"] += psnr(out, target).sum()
+        sums["ssim"] += ssim(out, target).sum()
         with autocast(precision, inputs.device):
-            sums["accuracy"] += (classifier(normalizer(out)).argmax(1) == labels).sum().item()
-            sums["accuracy_clean"] += (classifier(normalizer(target)).argmax(1) == labels).sum().item()
+            sums["accuracy"] += (classifier(normalizer(out)).argmax(1) == labels).sum()
+            sums["accuracy_clean"] += (classifier(normalizer(target)).argmax(1) == labels).sum()
         if start < SAMPLE_COUNT:
             take = SAMPLE_COUNT - start
             for key, value in (("input", pixels[:take].clamp(0, 1)), ("target", target[:take]), ("output", out[:take])):
                 samples[key].append(value.cpu().numpy())
         start += len(target)
-    metrics = {k: v / len(x_test) for k, v in sums.items()}
+    metrics = {k: v.item() / len(x_test) for k, v in sums.items()}
     return Evaluation(metrics, {k: np.concatenate(v) for k, v in samples.items()})

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import platform
-import resource
 import subprocess
 import time
 import traceback
@@ -33,6 +31,7 @@ from aebench.results.snapshots import Snapshots, save_latents
 from aebench.results.store import append_row, cell_key, finished_keys, read_rows
 from aebench.techniques import get_technique
 from aebench.training.loop import Splits, TrainOutcome, train
+from aebench.training.memory import peak_memory_mb, reset_peak_memory
 from aebench.training.precision import resolve_precision
 from aebench.training.recipe import BuildContext
 from aebench.training.timing import timed
@@ -82,14 +81,6 @@ def validation_split(x: torch.Tensor, fraction: float, seed: int) -> tuple[torch
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed)).to(x.device)
     n_val = max(1, round(len(x) * fraction))
     return x[perm[n_val:]], x[perm[:n_val]]
-
-
-def peak_memory_mb(device: torch.device) -> float:
-    """Peak GPU memory allocated, or the process's peak resident memory on CPU."""
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return kb / 1024 if platform.system() != "Darwin" else kb / 2**20
 
 
 def base_row(cell: CellConfig, ctx: RunContext) -> dict[str, Any]:
@@ -159,8 +150,7 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path) -> dict[
     recipe.model.to(ctx.device)
     # after the build, so a cell skipped for want of weights does not pay for the classifier first
     classifier = ctx.classifiers.get(cell, data.x_train, data.y_train, data.num_classes, normalizer)
-    if ctx.device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(ctx.device)
+    reset_peak_memory(ctx.device)
     desc = f"{cell.dataset}/{cell.technique}/s{cell.seed}"
     snapshots = Snapshots(data.x_test, cell, normalizer, folder) if cell.train.snapshot_every else None
     outcome: TrainOutcome = train(
@@ -180,6 +170,7 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path) -> dict[
     return {
         **result.metrics,
         "train_seconds": outcome.train_seconds,
+        "compile_seconds": outcome.compile_seconds,
         "eval_seconds": eval_timer.seconds,
         "images_per_second": outcome.images_seen / outcome.train_seconds if outcome.train_seconds else None,
         "params": sum(p.numel() for p in recipe.model.parameters()),
@@ -204,6 +195,7 @@ def run_experiment(config: ExperimentConfig, out: Path, data_root: Path, device:
 
 def run_cells(config: ExperimentConfig, out: Path, data_root: Path, device: str) -> list[dict[str, Any]]:
     """``run_experiment``'s work, under the folder's lock."""
+    torch.backends.cudnn.benchmark = True  # CUDA: pick the fastest convolution kernels per shape (no effect on CPU)
     ctx = RunContext(
         out, resolve_device(device), DatasetCache(data_root), ClassifierCache(out / "classifiers"), git_commit()
     )

@@ -50,6 +50,7 @@ ROW_FIELDS = [
 ]  # fmt: skip
 EXTRA_FIELDS = [
     "mse_input",
+    "compile_seconds",
     "lr",
     "best_epoch",
     "corruption",

@@ -10,6 +10,7 @@ from aebench.config import CellConfig
 from aebench.data.pixels import Normalizer, make_batch
 
 EVAL_SEED = 1234  # corrupted evaluation inputs are identical for every technique and seed
+EVAL_BATCH_SIZE = 1024  # no-grad passes hold no activations for backward: large batches, fewer dispatches
 
 
 def batch_starts(n: int, batch_size: int) -> list[int]:
@@ -20,8 +21,9 @@ def batch_starts(n: int, batch_size: int) -> list[int]:
 def eval_batches(
     images: torch.Tensor, cfg: CellConfig, normalizer: Normalizer, size: int | None = None
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """(normalised corrupted input, clean target) batches in order, with the fixed evaluation noise."""
+    """(normalised corrupted input, clean target) batches of ``EVAL_BATCH_SIZE`` in order, with the fixed
+    evaluation noise (independent of the training batch size)."""
     gen = torch.Generator(device=images.device).manual_seed(EVAL_SEED)
-    for start in range(0, len(images), cfg.train.batch_size):
-        inputs, target = make_batch(images[start : start + cfg.train.batch_size], cfg.data, gen, train=False, size=size)
+    for start in range(0, len(images), EVAL_BATCH_SIZE):
+        inputs, target = make_batch(images[start : start + EVAL_BATCH_SIZE], cfg.data, gen, train=False, size=size)
         yield normalizer(inputs), target

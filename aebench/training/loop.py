@@ -47,6 +47,9 @@ class TrainOutcome:
     lr: float | None = None
     best_epoch: int | None = None
     precision: str = "fp32"
+    compile_seconds: float | None = (
+        None  # train.compile: the first step of each phase (compilation), not in train_seconds
+    )
 
 
 @dataclass
@@ -67,6 +70,7 @@ class Run:
     epoch: int = 0
     best_val: float = math.inf
     best_state: dict[str, torch.Tensor] | None = None
+    compile_pending: bool = False  # the phase's next step compiles the model (timed apart from training)
 
     @property
     def device(self) -> torch.device:
@@ -123,6 +127,7 @@ def start_run(
         recipe, splits, cfg, normalizer, loss_fn, forward, gen, grad_scaler(precision, device), desc, on_epoch_end
     )
     run.outcome.precision = precision
+    run.outcome.compile_seconds = 0.0 if cfg.train.compile else None
     return run
 
 
@@ -158,6 +163,7 @@ def train_phase(run: Run, phase: Phase) -> None:
     optimizer = make_optimizer(run.cfg.train, groups)
     starts = batch_starts(len(run.splits.train), run.cfg.train.batch_size)
     schedule = make_schedule(run.cfg.train, optimizer, len(starts), phase.epochs)
+    run.compile_pending = run.cfg.train.compile
     for _ in range(phase.epochs):
         run.epoch += 1
         train_epoch(run, phase, optimizer, schedule, starts)
@@ -170,24 +176,49 @@ def train_epoch(
     schedule: torch.optim.lr_scheduler.LRScheduler | None,
     starts: list[int],
 ) -> None:
-    """One shuffled pass over the training split (timed), then the epoch's record and hook."""
-    cfg, train_images = run.cfg, run.splits.train
+    """One shuffled pass over the training split (timed), then the epoch's record and hook.
+
+    The loss, and the first step whose loss is not finite, are kept on the device and read once, after the pass:
+    no host sync inside the loop. With
+    ``train.compile`` the phase's first step (which compiles) is timed apart, as ``compile_seconds``.
+    """
+    cfg, train_images, size = run.cfg, run.splits.train, phase.image_size
     run.recipe.model.train()
-    total, seen = 0.0, 0
+    total = torch.zeros((), device=run.device)
+    first_bad = torch.zeros(2, device=run.device)  # (step, loss) of the first non-finite loss, kept on the device
+    perm = torch.randperm(len(train_images), generator=run.gen, device=run.device)
+    numbered = list(enumerate((perm[i : i + cfg.train.batch_size] for i in starts), 1))
+
+    def step(number: int, idx: torch.Tensor) -> None:
+        nonlocal total
+        inputs, target = run.batch(train_images[idx], size)
+        loss = train_step(run, optimizer, schedule, inputs, target)
+        total += loss * len(target)
+        new_bad = (first_bad[0] == 0) & ~torch.isfinite(loss)
+        first_bad.copy_(
+            torch.where(new_bad, torch.stack([torch.tensor(float(number), device=run.device), loss]), first_bad)
+        )
+        run.outcome.steps += 1
+
+    if run.compile_pending and numbered:
+        with timed(run.device) as compile_timer:
+            step(*numbered[0])
+        run.outcome.compile_seconds = (run.outcome.compile_seconds or 0.0) + compile_timer.seconds
+        run.compile_pending = False
+        run.outcome.images_seen -= len(numbered.pop(0)[1])  # not a training-speed step; its loss still counts
     with timed(run.device) as timer:
-        perm = torch.randperm(len(train_images), generator=run.gen, device=run.device)
-        bar = tqdm(starts, desc=f"{run.desc} {phase.name} ep {run.epoch}/{cfg.train.epochs}", leave=False, disable=None)
-        for step, i in enumerate(bar, 1):
-            inputs, target = run.batch(train_images[perm[i : i + cfg.train.batch_size]], phase.image_size)
-            loss = train_step(run, optimizer, schedule, inputs, target)
-            check_finite(loss, "train loss", run.epoch, step)
-            total += loss * len(target)
-            run.outcome.steps += 1
-            seen += len(target)
-            bar.set_postfix(loss=f"{total / seen:.4g}", refresh=False)
+        bar = tqdm(
+            numbered, desc=f"{run.desc} {phase.name} ep {run.epoch}/{cfg.train.epochs}", leave=False, disable=None
+        )
+        for number, idx in bar:
+            step(number, idx)
+    seen = sum(min(cfg.train.batch_size, len(train_images) - i) for i in starts)
+    bad_step, bad_loss = first_bad.tolist()
+    if bad_step:
+        check_finite(bad_loss, "train loss", run.epoch, int(bad_step))
     run.outcome.train_seconds += timer.seconds
     run.outcome.images_seen += seen
-    record_epoch(run, phase, optimizer, total / max(seen, 1), timer.seconds)
+    record_epoch(run, phase, optimizer, total.item() / max(seen, 1), timer.seconds)
 
 
 def train_step(
@@ -196,8 +227,9 @@ def train_step(
     schedule: torch.optim.lr_scheduler.LRScheduler | None,
     inputs: torch.Tensor,
     target: torch.Tensor,
-) -> float:
-    """Forward (autocast), loss in fp32, backward, optimizer and schedule step; returns the batch loss."""
+) -> torch.Tensor:
+    """Forward (autocast), loss in fp32, backward, optimizer and schedule step; returns the batch loss as a
+    detached device scalar (reading it would make the host wait for the device)."""
     with autocast(run.outcome.precision, run.device):
         loss = run.loss_fn(run.forward(inputs).float(), target)
     optimizer.zero_grad(set_to_none=True)
@@ -206,7 +238,7 @@ def train_step(
     run.scaler.update()
     if schedule is not None:
         schedule.step()
-    return loss.item()
+    return loss.detach()
 
 
 def record_epoch(run: Run, phase: Phase, optimizer: torch.optim.Optimizer, train_loss: float, seconds: float) -> None:
@@ -243,11 +275,11 @@ def check_finite(value: float, what: str, epoch: int, step: int | None = None) -
 def mean_loss(model: nn.Module, images: torch.Tensor, run: Run, size: int | None) -> float:
     """Image-weighted mean loss over a split, in eval mode (forward under the run's autocast, loss in fp32)."""
     model.eval()
-    total = 0.0
+    total = torch.zeros((), device=run.device)
     for inputs, target in eval_batches(images, run.cfg, run.normalizer, size):
         with autocast(run.outcome.precision, run.device):
-            total += run.loss_fn(model(inputs).float(), target).item() * len(target)
-    return total / len(images)
+            total += run.loss_fn(model(inputs).float(), target) * len(target)
+    return total.item() / len(images)
 
 
 def finish_run(run: Run) -> TrainOutcome:

@@ -14,11 +14,16 @@ from aebench.training.recipe import Loss, Phase
 
 
 def make_optimizer(cfg: TrainConfig, groups: list[dict]) -> torch.optim.Optimizer:
-    """The optimizer named in the config over the given parameter groups."""
+    """The optimizer named in the config over the given parameter groups: one fused kernel per step where every
+    parameter is on a CUDA device, else PyTorch's default (multi-tensor ``foreach`` where it applies)."""
+    params = [p for g in groups for p in g["params"]]
+    fused = (bool(params) and all(p.is_cuda for p in params)) or None
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=groups[0]["lr"], momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(
+            groups, lr=groups[0]["lr"], momentum=cfg.momentum, weight_decay=cfg.weight_decay, fused=fused
+        )
     cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
-    return cls(groups, lr=groups[0]["lr"], weight_decay=cfg.weight_decay)
+    return cls(groups, lr=groups[0]["lr"], weight_decay=cfg.weight_decay, fused=fused)
 
 
 def make_schedule(

@@ -1,0 +1,220 @@
+"""``aebench bench``: per technique, aebench's training step and the naive loop side by side in one process.
+
+Same model (same initial weights), same images, same batch size; interleaved rounds, median img/s of each
+and their ratio; FLOPs per image, achieved GFLOP/s and its fraction of a matmul peak measured on the spot
+in the step's precision; no-grad evaluation throughput; peak memory.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import logging
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from aebench.bench.measure import (
+    flops_per_image,
+    images_per_second,
+    interleaved_medians,
+    matmul_peak_gflops,
+)
+from aebench.bench.naive import NaiveLoop, TutorialImages
+from aebench.config import CellConfig
+from aebench.data import DatasetCache
+from aebench.data.pixels import Normalizer
+from aebench.data.registry import subset
+from aebench.errors import SkipCell, UserError
+from aebench.experiment import ExperimentConfig
+from aebench.techniques import get_technique
+from aebench.training.batches import eval_batches
+from aebench.training.loop import Run, Splits, start_run, train_step
+from aebench.training.memory import peak_memory_mb, reset_peak_memory
+from aebench.training.optim import make_optimizer, trainable_groups
+from aebench.training.precision import autocast
+from aebench.training.recipe import BuildContext
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """How long each side is measured."""
+
+    steps: int = 10  # training steps per timed round
+    repeats: int = 5  # interleaved rounds; the median is reported
+    images: int = 4096  # training images both loops draw from
+    eval_images: int = 2048  # images for the evaluation throughput
+
+
+@dataclass
+class BenchRow:
+    """One technique's numbers (``status`` skipped with a ``reason`` when it has no gradient step to time)."""
+
+    technique: str
+    status: str = "ok"
+    reason: str = ""
+    precision: str | None = None
+    params: int | None = None
+    gflops_per_image: float | None = None
+    aebench_img_s: float | None = None
+    naive_img_s: float | None = None
+    speedup: float | None = None
+    achieved_gflop_s: float | None = None
+    peak_fraction: float | None = None
+    eval_img_s: float | None = None
+    peak_memory_mb: float | None = None
+
+
+def bench_experiment(
+    config: ExperimentConfig, data_root: Path, device: torch.device, settings: BenchSettings
+) -> dict[str, Any]:
+    """Bench every technique of ``config`` on its first dataset (seed of the first cell); returns the report."""
+    cache = DatasetCache(data_root)
+    dataset = config.datasets[0]
+    rows, peaks = [], {}
+    for technique in config.techniques:
+        cell = config.cell(dataset, technique, config.seeds[0])
+        log.info("bench %s / %s", dataset, technique)
+        row = bench_cell(cell, cache, device, settings, peaks)
+        rows.append(row)
+    return {
+        "dataset": dataset,
+        "device": device_name(device),
+        "torch_version": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "batch_size": config.train.batch_size,
+        "settings": dataclasses.asdict(settings),
+        "peak_gflop_s": peaks,
+        "rows": [dataclasses.asdict(r) for r in rows],
+    }
+
+
+def device_name(device: torch.device) -> str:
+    """The device in words: the GPU's name, or the CPU model."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").is_file() else []:
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "cpu"
+
+
+def bench_cell(
+    cell: CellConfig, cache: DatasetCache, device: torch.device, settings: BenchSettings, peaks: dict[str, float]
+) -> BenchRow:
+    """The numbers of one technique; a technique that cannot be built or has no gradient step is skipped."""
+    row = BenchRow(cell.technique)
+    data = cache.prepared(cell.dataset, dataclasses.replace(cell.data, limit_train=settings.images)).to(device)
+    normalizer = Normalizer.create(cell.data.normalize, data.x_train)
+    ctx = BuildContext(
+        data.channels, data.image_size, cell.model.latent, cell.train, cell.params,
+        tuple(normalizer.state()["mean"]), tuple(normalizer.state()["std"]),
+    )  # fmt: skip
+    torch.manual_seed(cell.seed)
+    try:
+        recipe = get_technique(cell.technique).build(ctx)
+    except (SkipCell, UserError) as exc:  # weights not at hand, or a technique that does not fit these images
+        return dataclasses.replace(row, status="skipped", reason=str(exc))
+    if not recipe.phases:
+        return dataclasses.replace(row, status="skipped", reason="no gradient steps (a closed-form fit)")
+    recipe.model.to(device)
+    naive_model = copy.deepcopy(recipe.model)
+    reset_peak_memory(device)
+    run = start_run(recipe, Splits(data.x_train, data.x_test[: settings.eval_images]), cell, normalizer, "bench", None)
+    aebench_step = make_aebench_step(run)
+    raw = cache.raw(cell.dataset)  # the same images at their stored size: the tutorial resizes them per sample
+    tutorial = TutorialImages(subset(raw.x_train, raw.y_train, settings.images)[0], data.image_size, data.channels)
+    naive = NaiveLoop(naive_model, run.loss_fn, tutorial, cell.train.batch_size, float(run.outcome.lr), normalizer)
+    batch = cell.train.batch_size
+    rates = interleaved_medians(
+        {"aebench": aebench_step, "naive": naive.step}, settings.steps, settings.repeats, batch, device
+    )
+    flops = flops_per_image(aebench_step, batch)
+    precision = run.outcome.precision
+    if precision not in peaks:
+        peaks[precision] = matmul_peak_gflops(precision, device)
+    achieved = flops * rates["aebench"] / 1e9
+    return dataclasses.replace(
+        row,
+        precision=precision,
+        params=sum(p.numel() for p in recipe.model.parameters()),
+        gflops_per_image=flops / 1e9,
+        aebench_img_s=rates["aebench"],
+        naive_img_s=rates["naive"],
+        speedup=rates["aebench"] / rates["naive"],
+        achieved_gflop_s=achieved,
+        peak_fraction=achieved / peaks[precision],
+        eval_img_s=eval_throughput(run),
+        peak_memory_mb=peak_memory_mb(device),
+    )
+
+
+def make_aebench_step(run: Run) -> Any:
+    """aebench's training step as the runner takes it (batch made on the device, the cell's precision), in the
+    recipe's last phase (every parameter trained at the data's size) at the configured LR, constant (for
+    ``lr: auto`` a fixed 1e-3: the LR range test is not part of the step being timed)."""
+    phase = run.recipe.phases[-1]
+    run.outcome.lr = float(run.cfg.train.lr) if run.cfg.train.lr != "auto" else 1e-3
+    optimizer = make_optimizer(run.cfg.train, trainable_groups(run.recipe.model, phase, run.outcome.lr))
+    images, batch = run.splits.train, run.cfg.train.batch_size
+    run.recipe.model.train()
+
+    def step() -> None:
+        idx = torch.randint(len(images), (batch,), generator=run.gen, device=run.device)
+        inputs, target = run.batch(images[idx], phase.image_size)
+        train_step(run, optimizer, None, inputs, target)
+
+    return step
+
+
+@torch.no_grad()
+def eval_throughput(run: Run) -> float:
+    """No-grad forward passes in evaluation batches (``EVAL_BATCH_SIZE``), batch making included."""
+    model, images = run.recipe.model, run.splits.test
+    model.eval()
+
+    def sweep() -> None:
+        for inputs, _ in eval_batches(images, run.cfg, run.normalizer):
+            with autocast(run.outcome.precision, run.device):
+                model(inputs)
+
+    sweep()  # warm-up
+    rate = images_per_second(sweep, 1, len(images), run.device)
+    model.train()
+    return rate
+
+
+def markdown_table(report: dict[str, Any]) -> str:
+    """The report's rows as a markdown table."""
+    head = (
+        "| technique | precision | params (M) | GFLOP/img | aebench img/s | naive fp32 img/s | speed-up "
+        "| GFLOP/s | % of peak | eval img/s | peak MB |\n|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+    )
+    lines = [head]
+    for r in report["rows"]:
+        if r["status"] != "ok":
+            lines.append(f"| {r['technique']} | {r['status']}: {r['reason'][:90]} |" + " |" * 9)
+            continue
+        lines.append(
+            f"| {r['technique']} | {r['precision']} | {r['params'] / 1e6:.2f} | {r['gflops_per_image']:.3f} "
+            f"| {r['aebench_img_s']:,.0f} | {r['naive_img_s']:,.0f} | {r['speedup']:.2f}x "
+            f"| {r['achieved_gflop_s']:.1f} | {100 * r['peak_fraction']:.0f} % | {r['eval_img_s']:,.0f} "
+            f"| {r['peak_memory_mb']:,.0f} |"
+        )
+    peaks = ", ".join(f"{p} {g:,.0f} GFLOP/s" for p, g in report["peak_gflop_s"].items())
+    lines.append(
+        f"\n{report['dataset']}, batch {report['batch_size']}, {report['device']}, {report['threads']} threads, "
+        f"torch {report['torch_version']}; matmul peak measured on the spot: {peaks or 'n/a'}"
+    )
+    return "\n".join(lines)
+
+
+def write_json(report: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=1) + "\n")
