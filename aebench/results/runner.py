@@ -9,9 +9,11 @@ import resource
 import subprocess
 import time
 import traceback
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -37,15 +39,46 @@ from aebench.training.timing import timed
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class CellJob:
+    """What a process needs to run cells of one ``aebench run``: plain, picklable settings (sent to Ray workers)."""
+
+    out: Path
+    data_root: Path
+    device: str
+    git_commit: str
+    threads: int | None = None  # torch intra-op threads per cell; None leaves torch's default
+
+
 @dataclass
 class RunContext:
-    """Shared across the cells of one ``aebench run``."""
+    """Shared across the cells one process runs."""
 
     out: Path
     device: torch.device
     data: DatasetCache
     classifiers: ClassifierCache
     git_commit: str
+
+    @classmethod
+    def create(cls, job: CellJob) -> RunContext:
+        out = job.out
+        return cls(
+            out,
+            resolve_device(job.device),
+            DatasetCache(job.data_root),
+            ClassifierCache(out / "classifiers"),
+            job.git_commit,
+        )
+
+
+@dataclass
+class CellResult:
+    """A cell's results row, plus what trackers show: its per-epoch history and a few reconstructions."""
+
+    row: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    samples: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -89,7 +122,8 @@ def peak_memory_mb(device: torch.device) -> float:
     return kb / 1024 if platform.system() != "Darwin" else kb / 2**20
 
 
-def base_row(cell: CellConfig, ctx: RunContext) -> dict[str, Any]:
+def base_row(cell: CellConfig, device: torch.device, commit: str) -> dict[str, Any]:
+    """A cell's row before training: identity, settings and provenance; metrics still empty."""
     return {
         **dict.fromkeys([*ROW_FIELDS, *EXTRA_FIELDS]),
         "experiment": cell.experiment,
@@ -99,24 +133,25 @@ def base_row(cell: CellConfig, ctx: RunContext) -> dict[str, Any]:
         "status": "ok",
         "reason": "",
         "epochs": cell.train.epochs,
-        "device": str(ctx.device),
-        "precision": resolve_precision(cell.train.precision, ctx.device),
+        "device": str(device),
+        "precision": resolve_precision(cell.train.precision, device),
         "torch_version": torch.__version__,
-        "git_commit": ctx.git_commit,
+        "git_commit": commit,
         "config_hash": cell.config_hash,
         "corruption": cell.data.corruption.kind,
         "aebench_version": aebench.__version__,
     }
 
 
-def run_cell(cell: CellConfig, ctx: RunContext) -> dict[str, Any]:
+def run_cell(cell: CellConfig, ctx: RunContext) -> CellResult:
     """Train and evaluate one cell; returns its results row (failures and skips recorded, not raised)."""
     folder = cell_folder(ctx.out, cell.dataset, cell.technique, cell.seed, cell.config_hash)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(dump_cell(cell))
-    row = base_row(cell, ctx)
+    result = CellResult(base_row(cell, ctx.device, ctx.git_commit))
+    row = result.row
     try:
-        row.update(train_and_evaluate(cell, ctx, folder))
+        train_and_evaluate(cell, ctx, folder, result)
     except SkipCell as exc:
         row.update(status="skipped", reason=str(exc))
         log.warning("skipped %s/%s seed %d: %s", cell.dataset, cell.technique, cell.seed, exc)
@@ -132,10 +167,11 @@ def run_cell(cell: CellConfig, ctx: RunContext) -> dict[str, Any]:
             folder / "error.log",
         )
     row["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-    return row
+    return result
 
 
-def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path) -> dict[str, Any]:
+def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path, result: CellResult) -> None:
+    """Fill ``result`` with the cell's metrics, history and samples; its files go to ``folder``."""
     data: ImageData = ctx.data.prepared(cell.dataset, cell.data).to(ctx.device)
     normalizer = Normalizer.create(cell.data.normalize, data.x_train)
     x_train, x_val = validation_split(data.x_train, cell.train.validation_fraction, cell.seed)
@@ -162,36 +198,45 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path) -> dict[
         recipe, Splits(x_train, data.x_test, x_val, y_train, data.num_classes), cell, normalizer, desc, snapshots
     )
     with timed(ctx.device) as eval_timer:
-        result = evaluate(recipe.model, data.x_test, data.y_test, cell, normalizer, classifier, outcome.precision)
+        evaluation = evaluate(recipe.model, data.x_test, data.y_test, cell, normalizer, classifier, outcome.precision)
     if snapshots is not None:
         snapshots.write_gif()
     save_latents(recipe.model, data.x_test, data.y_test, cell, normalizer, folder / "latents.npz")
     save_checkpoint(folder / "checkpoint.pt", cell.technique, build_ctx, recipe.model)
     (folder / "history.json").write_text(json.dumps(outcome.history, indent=1))
-    np.savez_compressed(folder / "samples.npz", **result.samples)
-    return {
-        **result.metrics,
-        "train_seconds": outcome.train_seconds,
-        "eval_seconds": eval_timer.seconds,
-        "images_per_second": outcome.images_seen / outcome.train_seconds if outcome.train_seconds else None,
-        "params": sum(p.numel() for p in recipe.model.parameters()),
-        "peak_memory_mb": peak_memory_mb(ctx.device),
-        "lr": outcome.lr,
-        "best_epoch": outcome.best_epoch,
-        "n_train": len(x_train),
-        "n_test": len(data.x_test),
-    }
-
-
-def run_experiment(config: ExperimentConfig, out: Path, data_root: Path, device: str) -> list[dict[str, Any]]:
-    """Run every cell not already finished in ``out/results.jsonl``; returns the rows written now.
-
-    All datasets are loaded before any training, so missing data fails before compute is spent.
-    """
-    out.mkdir(parents=True, exist_ok=True)
-    ctx = RunContext(
-        out, resolve_device(device), DatasetCache(data_root), ClassifierCache(out / "classifiers"), git_commit()
+    np.savez_compressed(folder / "samples.npz", **evaluation.samples)
+    result.history, result.samples = outcome.history, evaluation.samples
+    result.row.update(
+        {
+            **evaluation.metrics,
+            "train_seconds": outcome.train_seconds,
+            "eval_seconds": eval_timer.seconds,
+            "images_per_second": outcome.images_seen / outcome.train_seconds if outcome.train_seconds else None,
+            "params": sum(p.numel() for p in recipe.model.parameters()),
+            "peak_memory_mb": peak_memory_mb(ctx.device),
+            "lr": outcome.lr,
+            "best_epoch": outcome.best_epoch,
+            "n_train": len(x_train),
+            "n_test": len(data.x_test),
+        }
     )
+
+
+def failed_result(cell: CellConfig, job: CellJob, reason: str) -> CellResult:
+    """The row of a cell that could not run to its end (e.g. its worker process died), built by the driver."""
+    row = base_row(cell, resolve_device(job.device), job.git_commit)
+    row.update(status="failed", reason=reason, finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    return CellResult(row)
+
+
+def describe(cell: CellConfig | dict[str, Any]) -> str:
+    """``dataset / technique / seed k`` of a cell or a row, for log lines."""
+    fields = cell if isinstance(cell, dict) else cell.to_dict()
+    return f"{fields['dataset']} / {fields['technique']} / seed {fields['seed']}"
+
+
+def cells_to_run(config: ExperimentConfig, out: Path) -> list[CellConfig]:
+    """The experiment's cells not already finished (``ok`` or ``skipped``) in ``out/results.jsonl``."""
     rows = read_rows(out)
     others = sorted({r["experiment"] for r in rows} - {config.name})
     if others:  # one experiment per results folder: its rows, summary and report belong together
@@ -203,21 +248,80 @@ def run_experiment(config: ExperimentConfig, out: Path, data_root: Path, device:
         log.info(
             "%d of %d cells already in %s; skipping them", len(cells) - len(todo), len(cells), out / "results.jsonl"
         )
-    for name in dict.fromkeys(c.dataset for c in todo):
-        ctx.data.raw(name)
+    return todo
+
+
+def load_datasets(cache: DatasetCache, cells: list[CellConfig]) -> None:
+    """Load every dataset the cells use, so missing data fails before any compute is spent."""
+    for name in dict.fromkeys(c.dataset for c in cells):
+        cache.raw(name)
+
+
+def log_row(number: int, total: int, row: dict[str, Any]) -> None:
+    """One line per finished cell: its metrics when ok, else its status and reason."""
+    head = f"[{number}/{total}] {describe(row)}"
+    if row["status"] != "ok":
+        log.info("%s: %s %s", head, row["status"], row["reason"])
+        return
+    log.info(
+        "%s: mse %.5f  mae %.4f  acc %.4f  (clean %.4f)  train %.1fs",
+        head,
+        row["mse"],
+        row["mae"],
+        row["accuracy"],
+        row["accuracy_clean"],
+        row["train_seconds"],
+    )
+
+
+class Executor(Protocol):
+    """Runs cells and yields each one's result as it finishes, in any order; checks the data before any training."""
+
+    def run(self, cells: list[CellConfig], job: CellJob) -> Iterator[CellResult]: ...
+
+
+class Tracker(Protocol):
+    """Shows finished cells in an experiment tracker; ``results.jsonl`` stays the source of truth."""
+
+    def log_cell(self, result: CellResult) -> None: ...
+
+
+class LocalExecutor:
+    """The default: cells one after another in this process."""
+
+    def run(self, cells: list[CellConfig], job: CellJob) -> Iterator[CellResult]:
+        ctx = RunContext.create(job)
+        load_datasets(ctx.data, cells)
+        for cell in cells:
+            log.info("running %s", describe(cell))
+            yield run_cell(cell, ctx)
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    out: Path,
+    data_root: Path,
+    device: str,
+    executor: Executor | None = None,
+    tracker: Tracker | None = None,
+) -> list[dict[str, Any]]:
+    """Run every cell not already finished in ``out/results.jsonl``; returns the rows written now.
+
+    The executor runs the cells (here, or as Ray tasks) and hands back results as they finish; this
+    driver is the single writer of ``results.jsonl``, so resume and failure rows are the same for all.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    todo = cells_to_run(config, out)
+    job = CellJob(out, data_root, device, git_commit())
     written = []
-    for number, cell in enumerate(todo, 1):
-        log.info("[%d/%d] %s / %s / seed %d", number, len(todo), cell.dataset, cell.technique, cell.seed)
-        row = run_cell(cell, ctx)
-        append_row(out, row)
-        written.append(row)
-        if row["status"] == "ok":
-            log.info(
-                "  mse %.5f  mae %.4f  acc %.4f  (clean %.4f)  train %.1fs",
-                row["mse"],
-                row["mae"],
-                row["accuracy"],
-                row["accuracy_clean"],
-                row["train_seconds"],
-            )
+    with closing((executor or LocalExecutor()).run(todo, job)) as results:
+        for number, result in enumerate(results, 1):
+            append_row(out, result.row)
+            written.append(result.row)
+            log_row(number, len(todo), result.row)
+            if tracker is not None:
+                try:
+                    tracker.log_cell(result)
+                except Exception as exc:  # the row is written; a tracker outage must not stop the sweep
+                    log.warning("tracking %s failed: %s", describe(result.row), exc)
     return written
