@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from aebench.errors import UserError
+from aebench.results.execution import add_execution_arguments
 
 log = logging.getLogger("aebench")
 DEFAULT_RESULTS = Path("results")
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a config key, dotted (repeatable), e.g. --set train.epochs=2",
     )
     run.add_argument("--dry-run", action="store_true", help="print the cell plan and exit")
+    add_execution_arguments(run)
 
     report = sub.add_parser("report", help="regenerate tables and figures from results (never retrains)")
     report.add_argument(
@@ -62,9 +64,11 @@ def cmd_list(_: argparse.Namespace) -> None:
 def cmd_run(args: argparse.Namespace) -> None:
     from aebench.data import default_data_root
     from aebench.experiment import load_experiment
+    from aebench.results.execution import make_executor
     from aebench.results.runner import run_experiment
     from aebench.results.store import cell_key, finished_keys, load_results, read_rows
     from aebench.results.summary import summary_table
+    from aebench.results.tracking import make_tracker
 
     config = load_experiment(args.experiment, args.sets)
     out = args.out or DEFAULT_RESULTS / config.name
@@ -82,7 +86,8 @@ def cmd_run(args: argparse.Namespace) -> None:
             print(f"  {state}  {cell.dataset:<14} {cell.technique:<22} seed {cell.seed}  [{cell.config_hash}]")
         return
     data_root = args.data_root or default_data_root()
-    run_experiment(config, out, data_root, args.device)
+    executor, tracker = make_executor(args), make_tracker(args.track, out, config.name)
+    run_experiment(config, out, data_root, args.device, executor, tracker)
     frame = load_results([out])
     table = summary_table(frame[frame["experiment"] == config.name])
     if table.empty:

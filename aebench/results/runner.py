@@ -74,9 +74,10 @@ class RunContext:
 
 @dataclass
 class CellResult:
-    """A cell's results row, plus what trackers show: its per-epoch history and a few reconstructions."""
+    """A cell's results row, plus what trackers show: its config, per-epoch history and a few reconstructions."""
 
     row: dict[str, Any]
+    config: dict[str, Any] = field(default_factory=dict)  # the resolved cell config, nested as in config.yaml
     history: list[dict[str, Any]] = field(default_factory=list)
     samples: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -148,7 +149,7 @@ def run_cell(cell: CellConfig, ctx: RunContext) -> CellResult:
     folder = cell_folder(ctx.out, cell.dataset, cell.technique, cell.seed, cell.config_hash)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(dump_cell(cell))
-    result = CellResult(base_row(cell, ctx.device, ctx.git_commit))
+    result = CellResult(base_row(cell, ctx.device, ctx.git_commit), cell.to_dict())
     row = result.row
     try:
         train_and_evaluate(cell, ctx, folder, result)
@@ -226,7 +227,7 @@ def failed_result(cell: CellConfig, job: CellJob, reason: str) -> CellResult:
     """The row of a cell that could not run to its end (e.g. its worker process died), built by the driver."""
     row = base_row(cell, resolve_device(job.device), job.git_commit)
     row.update(status="failed", reason=reason, finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    return CellResult(row)
+    return CellResult(row, cell.to_dict())
 
 
 def describe(cell: CellConfig | dict[str, Any]) -> str:
