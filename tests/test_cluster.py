@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -11,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import TINY
+from helpers import REPO, TINY
 
 from aebench.experiment import load_experiment
 from aebench.results.ray_executor import RayExecutor
@@ -150,3 +153,17 @@ def test_ctrl_c_cancels_the_running_cells_and_keeps_the_finished_rows(local_ray:
     while running_cells() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert running_cells() == []
+
+
+@pytest.mark.slow  # starts its own local Ray in a subprocess: ~30 s on 2 busy cores
+def test_the_command_line_runs_a_sweep_on_ray(tmp_path: Path) -> None:
+    path = sweep(tmp_path, "cli", seeds=[0, 1])
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "-m", "aebench", "run", str(path), "--out", "out", "--device", "cpu"]
+    proc = subprocess.run(
+        [*command, "--executor", "ray", "--max-parallel", "2"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "ray: 2 cells, 1 CPU and 0.0 GPU each, at most 2 at once" in proc.stderr
+    assert sorted((r["seed"], r["status"]) for r in read_rows(tmp_path / "out")) == [(0, "ok"), (1, "ok")]
+    assert proc.stdout.splitlines()[0].split()[:2] == ["dataset", "technique"]
