@@ -100,7 +100,7 @@ class ClassifierCache:
         model = train_classifier(x, y, num_classes, cell, normalizer)
         self.trained += 1
         self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # parallel workers may train the same classifier at once
         torch.save(model.state_dict(), tmp)
         os.replace(tmp, path)
         return model

@@ -37,11 +37,16 @@ def sweep(cells: int, epochs: int) -> ExperimentConfig:
     return parse_experiment(raw, "executor-bench")
 
 
-def wall_seconds(config: ExperimentConfig, executor: Executor, root: Path) -> float:
-    """Seconds for the whole sweep into a fresh folder under ``root``."""
+def wall_seconds(config: ExperimentConfig, executor: Executor, root: Path, threads: int | None = None) -> float:
+    """Seconds for the whole sweep into a fresh folder under ``root``; ``threads`` sets this process's torch threads."""
     out = Path(tempfile.mkdtemp(dir=root))
+    default = torch.get_num_threads()
+    torch.set_num_threads(threads or default)
     start = time.perf_counter()
-    rows = run_experiment(config, out, root / "data", "cpu", executor)
+    try:
+        rows = run_experiment(config, out, root / "data", "cpu", executor)
+    finally:
+        torch.set_num_threads(default)
     seconds = time.perf_counter() - start
     if [r["status"] for r in rows] != ["ok"] * len(config.cells()):
         raise RuntimeError(f"a benchmark cell did not finish ok: {[r['reason'] for r in rows]}")
@@ -58,30 +63,32 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     ray = import_ray()
     config = sweep(args.cells, args.epochs)
-    local, remote = LocalExecutor(), RayExecutor(max_parallel=args.max_parallel)
+    remote = RayExecutor(max_parallel=args.max_parallel)
+    threads = torch.get_num_threads()
+    variants: dict[str, tuple[Executor, int | None]] = {
+        f"local ({threads} threads)": (LocalExecutor(), None),
+        "local (1 thread)": (LocalExecutor(), 1),
+        f"ray ({args.max_parallel} at once, {remote.resources().cpus} thread each)": (remote, None),
+    }
     print(f"{args.cells} digits baseline cells x {args.epochs} epochs; {os.cpu_count()} cores; load {os.getloadavg()}")
-    print(
-        f"local: 1 cell at a time, {torch.get_num_threads()} torch threads; ray: {args.max_parallel} at a time, ",
-        end="",
-    )
-    print(f"{remote.resources().cpus} thread(s) each")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         start = time.perf_counter()
         remote.connect(ray)
         print(f"ray start: {time.perf_counter() - start:.1f} s")
         print(f"ray first sweep (workers start, import torch): {wall_seconds(config, remote, root):.1f} s")
-        times: dict[str, list[float]] = {"local": [], "ray": []}
+        times: dict[str, list[float]] = {name: [] for name in variants}
         for repeat in range(args.repeats):
-            order = [("local", local), ("ray", remote)][:: 1 if repeat % 2 == 0 else -1]
-            for name, executor in order:
-                times[name].append(wall_seconds(config, executor, root))
-            print(f"repeat {repeat + 1}: local {times['local'][-1]:.1f} s, ray {times['ray'][-1]:.1f} s")
+            names = list(variants)[:: 1 if repeat % 2 == 0 else -1]
+            for name in names:
+                executor, local_threads = variants[name]
+                times[name].append(wall_seconds(config, executor, root, local_threads))
+                print(f"repeat {repeat + 1}: {name}: {times[name][-1]:.1f} s", flush=True)
         ray.shutdown()
-    mean = {k: statistics.mean(v) for k, v in times.items()}
-    print(
-        f"mean: local {mean['local']:.1f} s, ray (warm) {mean['ray']:.1f} s; local / ray = {mean['local'] / mean['ray']:.2f}"
-    )
+    ray_mean = statistics.mean(times[list(variants)[-1]])
+    for name, values in times.items():
+        mean = statistics.mean(values)
+        print(f"{name}: mean {mean:.1f} s over {len(values)}; / ray = {mean / ray_mean:.2f}")
 
 
 if __name__ == "__main__":

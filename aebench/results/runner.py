@@ -62,14 +62,9 @@ class RunContext:
 
     @classmethod
     def create(cls, job: CellJob) -> RunContext:
-        out = job.out
-        return cls(
-            out,
-            resolve_device(job.device),
-            DatasetCache(job.data_root),
-            ClassifierCache(out / "classifiers"),
-            job.git_commit,
-        )
+        """A fresh context (empty dataset and classifier caches) for ``job``'s cells in this process."""
+        device, classifiers = resolve_device(job.device), ClassifierCache(job.out / "classifiers")
+        return cls(job.out, device, DatasetCache(job.data_root), classifiers, job.git_commit)
 
 
 @dataclass
@@ -145,7 +140,8 @@ def base_row(cell: CellConfig, device: torch.device, commit: str) -> dict[str, A
 
 
 def run_cell(cell: CellConfig, ctx: RunContext) -> CellResult:
-    """Train and evaluate one cell; returns its results row (failures and skips recorded, not raised)."""
+    """Train and evaluate one cell; returns its row, config, history and samples (failures and skips recorded,
+    not raised). Runs wherever the executor puts it; it writes the cell folder, never ``results.jsonl``."""
     folder = cell_folder(ctx.out, cell.dataset, cell.technique, cell.seed, cell.config_hash)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(dump_cell(cell))
