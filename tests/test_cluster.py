@@ -73,6 +73,7 @@ def kill_workers(count: int, stop: threading.Event, killed: list[int]) -> None:
         time.sleep(0.01)
 
 
+@pytest.mark.slow  # Ray's start (~8 s) and two fresh workers importing torch (~15 s) on 2 busy cores
 def test_ray_and_local_executors_write_the_same_rows(local_ray: None, tmp_path: Path) -> None:
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a state dict")  # -> a `failed` row in both executors
