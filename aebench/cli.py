@@ -11,6 +11,7 @@ from pathlib import Path
 
 from aebench.errors import MachineFault, UserError
 from aebench.files import is_machine_fault
+from aebench.results.execution import add_execution_arguments
 
 log = logging.getLogger("aebench")
 DEFAULT_RESULTS = Path("results")
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="override a config key, dotted (repeatable), e.g. --set train.epochs=2",
     )
     run.add_argument("--dry-run", action="store_true", help="print the cell plan and exit")
+    add_execution_arguments(run)
 
     report = sub.add_parser("report", help="regenerate tables and figures from results (never retrains)")
     report.add_argument(
@@ -87,9 +89,11 @@ def cmd_run(args: argparse.Namespace) -> None:
     from aebench.data import default_data_root
     from aebench.experiment import load_experiment
     from aebench.files import write_text
+    from aebench.results.execution import make_executor
     from aebench.results.runner import run_experiment
     from aebench.results.store import cell_key, finished_keys, load_results, read_rows
     from aebench.results.summary import summary_table
+    from aebench.results.tracking import make_tracker
 
     config = load_experiment(args.experiment, args.sets)
     out = args.out or DEFAULT_RESULTS / config.name
@@ -105,7 +109,8 @@ def cmd_run(args: argparse.Namespace) -> None:
     if args.data_root is not None and args.data_root.exists() and not args.data_root.is_dir():
         raise UserError(f"--data-root {args.data_root}: is a file, not a folder")
     data_root = args.data_root or default_data_root()
-    run_experiment(config, out, data_root, args.device)
+    executor, tracker = make_executor(args), make_tracker(args.track, out, config.name)
+    run_experiment(config, out, data_root, args.device, executor, tracker)
     current = {(c.experiment, c.dataset, c.technique, c.seed): c.config_hash for c in config.cells()}
     frame = load_results([out], current)
     table = summary_table(frame[frame["experiment"] == config.name])

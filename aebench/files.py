@@ -34,7 +34,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     On any error the temporary file is removed and the error re-raised: ``path`` is either the old file or the
     complete new one, never a partial one.
     """
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # per process: parallel workers may write one path
     try:
         write(tmp)
         with open(tmp, "rb+") as fh:

@@ -181,7 +181,7 @@ def test_disk_full_mid_sweep_is_one_line_keeps_finished_rows_and_leaves_no_tmp(
     real_save, calls = torch.save, {"checkpoints": 0}
 
     def save(obj: Any, f: Any, *args: Any, **kwargs: Any) -> None:
-        if str(f).endswith("checkpoint.pt.tmp"):
+        if str(f).endswith(".tmp") and Path(f).name.startswith("checkpoint.pt."):
             calls["checkpoints"] += 1
             if calls["checkpoints"] == 2:  # the second cell's checkpoint hits a full disk half-way
                 Path(f).write_bytes(b"partial")

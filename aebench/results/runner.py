@@ -8,10 +8,13 @@ import math
 import subprocess
 import time
 import traceback
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import numpy as np
 import torch
 
 import aebench
@@ -39,15 +42,42 @@ from aebench.training.timing import timed
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class CellJob:
+    """What a process needs to run cells of one ``aebench run``: plain, picklable settings (sent to Ray workers)."""
+
+    out: Path
+    data_root: Path
+    device: str
+    git_commit: str
+    threads: int | None = None  # torch intra-op threads per cell; None leaves torch's default
+
+
 @dataclass
 class RunContext:
-    """Shared across the cells of one ``aebench run``."""
+    """Shared across the cells one process runs."""
 
     out: Path
     device: torch.device
     data: DatasetCache
     classifiers: ClassifierCache
     git_commit: str
+
+    @classmethod
+    def create(cls, job: CellJob) -> RunContext:
+        """A fresh context (empty dataset and classifier caches) for ``job``'s cells in this process."""
+        device, classifiers = resolve_device(job.device), ClassifierCache(job.out / "classifiers")
+        return cls(job.out, device, DatasetCache(job.data_root), classifiers, job.git_commit)
+
+
+@dataclass
+class CellResult:
+    """A cell's results row, plus what trackers show: its config, per-epoch history and a few reconstructions."""
+
+    row: dict[str, Any]
+    config: dict[str, Any] = field(default_factory=dict)  # the resolved cell config, nested as in config.yaml
+    history: list[dict[str, Any]] = field(default_factory=list)
+    samples: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -83,7 +113,8 @@ def validation_split(x: torch.Tensor, fraction: float, seed: int) -> tuple[torch
     return x[perm[n_val:]], x[perm[:n_val]]
 
 
-def base_row(cell: CellConfig, ctx: RunContext) -> dict[str, Any]:
+def base_row(cell: CellConfig, device: torch.device, commit: str) -> dict[str, Any]:
+    """A cell's row before training: identity, settings and provenance; metrics still empty."""
     return {
         **dict.fromkeys([*ROW_FIELDS, *EXTRA_FIELDS]),
         "experiment": cell.experiment,
@@ -93,24 +124,26 @@ def base_row(cell: CellConfig, ctx: RunContext) -> dict[str, Any]:
         "status": "ok",
         "reason": "",
         "epochs": cell.train.epochs,
-        "device": str(ctx.device),
-        "precision": resolve_precision(cell.train.precision, ctx.device),
+        "device": str(device),
+        "precision": resolve_precision(cell.train.precision, device),
         "torch_version": torch.__version__,
-        "git_commit": ctx.git_commit,
+        "git_commit": commit,
         "config_hash": cell.config_hash,
         "corruption": cell.data.corruption.kind,
         "aebench_version": aebench.__version__,
     }
 
 
-def run_cell(cell: CellConfig, ctx: RunContext) -> dict[str, Any]:
-    """Train and evaluate one cell; returns its results row (failures and skips recorded, not raised)."""
+def run_cell(cell: CellConfig, ctx: RunContext) -> CellResult:
+    """Train and evaluate one cell; returns its row, config, history and samples (failures and skips recorded,
+    not raised). Runs wherever the executor puts it; it writes the cell folder, never ``results.jsonl``."""
     folder = cell_folder(ctx.out, cell.dataset, cell.technique, cell.seed, cell.config_hash)
     folder.mkdir(parents=True, exist_ok=True)
     write_text(folder / "config.yaml", dump_cell(cell))
-    row = base_row(cell, ctx)
+    result = CellResult(base_row(cell, ctx.device, ctx.git_commit), cell.to_dict())
+    row = result.row
     try:
-        row.update(train_and_evaluate(cell, ctx, folder))
+        train_and_evaluate(cell, ctx, folder, result)
     except SkipCell as exc:
         row.update(status="skipped", reason=str(exc))
         log.warning("skipped %s/%s seed %d: %s", cell.dataset, cell.technique, cell.seed, exc)
@@ -128,10 +161,11 @@ def run_cell(cell: CellConfig, ctx: RunContext) -> dict[str, Any]:
             folder / "error.log",
         )
     row["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-    return row
+    return result
 
 
-def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path) -> dict[str, Any]:
+def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path, result: CellResult) -> None:
+    """Fill ``result`` with the cell's metrics, history and samples; its files go to ``folder``."""
     data: ImageData = ctx.data.prepared(cell.dataset, cell.data).to(ctx.device)
     normalizer = Normalizer.create(cell.data.normalize, data.x_train)
     x_train, x_val = validation_split(data.x_train, cell.train.validation_fraction, cell.seed)
@@ -157,48 +191,49 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path) -> dict[
         recipe, Splits(x_train, data.x_test, x_val, y_train, data.num_classes), cell, normalizer, desc, snapshots
     )
     with timed(ctx.device) as eval_timer:
-        result = evaluate(recipe.model, data.x_test, data.y_test, cell, normalizer, classifier, outcome.precision)
+        evaluation = evaluate(recipe.model, data.x_test, data.y_test, cell, normalizer, classifier, outcome.precision)
     if snapshots is not None:
         snapshots.write_gif()
-    bad = [name for name, value in result.metrics.items() if not math.isfinite(value)]
+    bad = [name for name, value in evaluation.metrics.items() if not math.isfinite(value)]
     if bad:
         raise CellFailure(f"non-finite metric {', '.join(bad)} after {outcome.steps} steps (diverged: lower train.lr)")
     save_latents(recipe.model, data.x_test, data.y_test, cell, normalizer, folder / "latents.npz")
     save_checkpoint(folder / "checkpoint.pt", cell.technique, build_ctx, recipe.model)
     write_text(folder / "history.json", json.dumps(outcome.history, indent=1, allow_nan=False))
-    write_npz(folder / "samples.npz", **result.samples)
-    return {
-        **result.metrics,
-        "train_seconds": outcome.train_seconds,
-        "compile_seconds": outcome.compile_seconds,
-        "eval_seconds": eval_timer.seconds,
-        "images_per_second": outcome.images_seen / outcome.train_seconds if outcome.train_seconds else None,
-        "params": sum(p.numel() for p in recipe.model.parameters()),
-        "peak_memory_mb": peak_memory_mb(ctx.device),
-        "lr": outcome.lr,
-        "best_epoch": outcome.best_epoch,
-        "n_train": len(x_train),
-        "n_test": len(data.x_test),
-    }
-
-
-def run_experiment(config: ExperimentConfig, out: Path, data_root: Path, device: str) -> list[dict[str, Any]]:
-    """Run every cell not already finished in ``out/results.jsonl``; returns the rows written now.
-
-    The folder is locked for the run (a second run on it is a UserError naming the holder), and every dataset
-    and cell setting is checked before any training (``preflight``), so bad input fails before compute is spent.
-    """
-    writable_folder(out, "--out")
-    with results_lock(out):
-        return run_cells(config, out, data_root, device)
-
-
-def run_cells(config: ExperimentConfig, out: Path, data_root: Path, device: str) -> list[dict[str, Any]]:
-    """``run_experiment``'s work, under the folder's lock."""
-    torch.backends.cudnn.benchmark = True  # CUDA: pick the fastest convolution kernels per shape (no effect on CPU)
-    ctx = RunContext(
-        out, resolve_device(device), DatasetCache(data_root), ClassifierCache(out / "classifiers"), git_commit()
+    write_npz(folder / "samples.npz", **evaluation.samples)
+    result.history, result.samples = outcome.history, evaluation.samples
+    result.row.update(
+        {
+            **evaluation.metrics,
+            "train_seconds": outcome.train_seconds,
+            "compile_seconds": outcome.compile_seconds,
+            "eval_seconds": eval_timer.seconds,
+            "images_per_second": outcome.images_seen / outcome.train_seconds if outcome.train_seconds else None,
+            "params": sum(p.numel() for p in recipe.model.parameters()),
+            "peak_memory_mb": peak_memory_mb(ctx.device),
+            "lr": outcome.lr,
+            "best_epoch": outcome.best_epoch,
+            "n_train": len(x_train),
+            "n_test": len(data.x_test),
+        }
     )
+
+
+def failed_result(cell: CellConfig, job: CellJob, reason: str) -> CellResult:
+    """The row of a cell that could not run to its end (e.g. its worker process died), built by the driver."""
+    row = base_row(cell, resolve_device(job.device), job.git_commit)
+    row.update(status="failed", reason=reason, finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    return CellResult(row, cell.to_dict())
+
+
+def describe(cell: CellConfig | dict[str, Any]) -> str:
+    """``dataset / technique / seed k`` of a cell or a row, for log lines."""
+    fields = cell if isinstance(cell, dict) else cell.to_dict()
+    return f"{fields['dataset']} / {fields['technique']} / seed {fields['seed']}"
+
+
+def cells_to_run(config: ExperimentConfig, out: Path) -> list[CellConfig]:
+    """The experiment's cells not already finished (``ok`` or ``skipped``) in ``out/results.jsonl``."""
     rows = read_rows(out)
     others = sorted({r["experiment"] for r in rows} - {config.name})
     if others:  # one experiment per results folder: its rows, summary and report belong together
@@ -210,23 +245,86 @@ def run_cells(config: ExperimentConfig, out: Path, data_root: Path, device: str)
         log.info(
             "%d of %d cells already in %s; skipping them", len(cells) - len(todo), len(cells), out / "results.jsonl"
         )
-    preflight(todo, ctx.data)
-    written = []
-    for number, cell in enumerate(todo, 1):
-        log.info("[%d/%d] %s / %s / seed %d", number, len(todo), cell.dataset, cell.technique, cell.seed)
-        row = run_cell(cell, ctx)
-        try:
-            append_row(out, row)
-        except OSError as exc:
-            raise MachineFault(f"{out / 'results.jsonl'}: {fault_text(exc)}; earlier rows are kept") from None
-        written.append(row)
-        if row["status"] == "ok":
-            log.info(
-                "  mse %.5f  mae %.4f  acc %.4f  (clean %.4f)  train %.1fs",
-                row["mse"],
-                row["mae"],
-                row["accuracy"],
-                row["accuracy_clean"],
-                row["train_seconds"],
-            )
+    return todo
+
+
+def log_row(number: int, total: int, row: dict[str, Any]) -> None:
+    """One line per finished cell: its metrics when ok, else its status and reason."""
+    head = f"[{number}/{total}] {describe(row)}"
+    if row["status"] != "ok":
+        log.info("%s: %s %s", head, row["status"], row["reason"])
+        return
+    log.info(
+        "%s: mse %.5f  mae %.4f  acc %.4f  (clean %.4f)  train %.1fs",
+        head,
+        row["mse"],
+        row["mae"],
+        row["accuracy"],
+        row["accuracy_clean"],
+        row["train_seconds"],
+    )
+
+
+class Executor(Protocol):
+    """Runs cells and yields each one's result as it finishes, in any order (the driver has checked the data)."""
+
+    def run(self, cells: list[CellConfig], job: CellJob) -> Iterator[CellResult]: ...
+
+
+class Tracker(Protocol):
+    """Shows finished cells in an experiment tracker; ``results.jsonl`` stays the source of truth."""
+
+    def log_cell(self, result: CellResult) -> None: ...
+
+
+class LocalExecutor:
+    """The default: cells one after another in this process."""
+
+    def run(self, cells: list[CellConfig], job: CellJob) -> Iterator[CellResult]:
+        ctx = RunContext.create(job)
+        for cell in cells:
+            log.info("running %s", describe(cell))
+            yield run_cell(cell, ctx)
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    out: Path,
+    data_root: Path,
+    device: str,
+    executor: Executor | None = None,
+    tracker: Tracker | None = None,
+) -> list[dict[str, Any]]:
+    """Run every cell not already finished in ``out/results.jsonl``; returns the rows written now.
+
+    The folder is locked for the run (a second run on it is a UserError naming the holder), and every dataset
+    and cell setting is checked before any training (``preflight``), so bad input fails before compute is spent.
+    The executor runs the cells (here, or as Ray tasks) and hands back results as they finish; this driver is
+    the single writer of ``results.jsonl``, so resume and failure rows are the same for every executor.
+    """
+    writable_folder(out, "--out")
+    with results_lock(out):
+        todo = cells_to_run(config, out)
+        preflight(todo, DatasetCache(data_root))
+        torch.backends.cudnn.benchmark = True  # CUDA: the fastest convolution kernels per shape (no effect on CPU)
+        job = CellJob(out, data_root, device, git_commit())
+        written = []
+        with closing((executor or LocalExecutor()).run(todo, job)) as results:
+            for number, result in enumerate(results, 1):
+                append_row_or_fault(out, result.row)
+                written.append(result.row)
+                log_row(number, len(todo), result.row)
+                if tracker is not None:
+                    try:
+                        tracker.log_cell(result)
+                    except Exception as exc:  # the row is written; a tracker outage must not stop the sweep
+                        log.warning("tracking %s failed: %s", describe(result.row), exc)
     return written
+
+
+def append_row_or_fault(out: Path, row: dict[str, Any]) -> None:
+    """Append a row; a full or unwritable disk is a MachineFault that keeps the earlier rows."""
+    try:
+        append_row(out, row)
+    except OSError as exc:
+        raise MachineFault(f"{out / 'results.jsonl'}: {fault_text(exc)}; earlier rows are kept") from None

@@ -1,0 +1,61 @@
+"""The ``aebench run`` options that choose where cells run (``--executor``) and where they are shown (``--track``).
+
+Kept free of heavy imports: the command line parses these before torch or Ray load.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from aebench.errors import UserError
+
+if TYPE_CHECKING:
+    from aebench.results.runner import Executor
+
+RAY_ONLY = ("address", "max_parallel", "cpus_per_cell", "gpus_per_cell")
+
+
+def add_execution_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--executor local|ray [--address A] [--max-parallel N] [--cpus-per-cell C] [--gpus-per-cell G]``, ``--track``."""
+    group = parser.add_argument_group("where cells run (Ray: pip install -e '.[ray]')")
+    group.add_argument("--executor", choices=["local", "ray"], default="local", help="local: one after another here")
+    group.add_argument("--address", help="Ray cluster to join: auto or HOST:PORT (default: start a local Ray)")
+    group.add_argument("--max-parallel", type=int, metavar="N", help="at most N cells at once (ray)")
+    group.add_argument(
+        "--cpus-per-cell",
+        type=float,
+        metavar="C",
+        help="CPUs each cell declares and torch threads it uses (default: local Ray cores / N, cluster 1)",
+    )
+    group.add_argument(
+        "--gpus-per-cell", type=float, default=0.0, metavar="G", help="GPUs each cell declares, e.g. 0.25 (default 0)"
+    )
+    parser.add_argument(
+        "--track",
+        action="append",
+        default=[],
+        metavar="mlflow[:URI]|tensorboard",
+        help="also show each cell in MLflow or TensorBoard (repeatable; pip install -e '.[track]')",
+    )
+
+
+def make_executor(args: argparse.Namespace) -> Executor:
+    """The executor the options ask for; a one-line user error for options that do not fit together."""
+    if args.executor == "local":
+        given = [name for name in RAY_ONLY if getattr(args, name) not in (None, 0.0)]
+        if given:
+            raise UserError(f"--{given[0].replace('_', '-')} applies to --executor ray only")
+        from aebench.results.runner import LocalExecutor
+
+        return LocalExecutor()
+    if args.max_parallel is not None and args.max_parallel < 1:
+        raise UserError(f"--max-parallel must be at least 1 (got {args.max_parallel})")
+    if args.cpus_per_cell is not None and args.cpus_per_cell <= 0:
+        raise UserError(f"--cpus-per-cell must be above 0 (got {args.cpus_per_cell})")
+    if args.gpus_per_cell < 0:
+        raise UserError(f"--gpus-per-cell must be 0 or more (got {args.gpus_per_cell})")
+    from aebench.results.ray_executor import RayExecutor, import_ray
+
+    import_ray()  # missing Ray: one line saying how to install it, before any data loads
+    return RayExecutor(args.address, args.max_parallel, args.cpus_per_cell, args.gpus_per_cell)

@@ -1,0 +1,154 @@
+"""Finished cells shown in the trackers people already use (``aebench run --track mlflow[:URI] | tensorboard``).
+
+Trackers are written to by the driver after a cell's row is appended; ``results.jsonl`` stays the source of truth.
+"""
+
+from __future__ import annotations
+
+import importlib
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import imageio.v3 as iio
+import numpy as np
+import torch
+
+from aebench.errors import UserError
+from aebench.results.runner import CellResult, Tracker
+from aebench.results.schema import METRICS, cell_folder
+from aebench.results.snapshots import grid
+
+TRACK_HINT = "pip install -e '.[track]'"
+HISTORY_SCALARS = {"train_loss": "loss/train", "test_loss": "loss/test", "val_loss": "loss/val", "lr": "lr"}
+PARAMS_PER_BATCH = 100  # MLflow's limit per log_batch call
+
+
+def import_extra(module: str, package: str, flag: str) -> ModuleType:
+    """An optional dependency's module, or a one-line user error naming the package and how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise UserError(f"{flag} needs the '{package}' package: {TRACK_HINT}") from None
+
+
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"lr": 1e-3}}`` -> ``{"train.lr": 1e-3}``: the dotted keys ``--set`` understands."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def epoch_scalars(result: CellResult) -> Iterator[tuple[str, float, int]]:
+    """(name, value, epoch) for each epoch's losses, LR and training throughput (images per second)."""
+    n_train = result.row.get("n_train")
+    for record in result.history:
+        epoch = int(record["epoch"])
+        for key, name in HISTORY_SCALARS.items():
+            if record.get(key) is not None:
+                yield name, float(record[key]), epoch
+        if n_train and record.get("seconds"):
+            yield "images_per_second", n_train / float(record["seconds"]), epoch
+
+
+def final_scalars(row: dict[str, Any]) -> dict[str, float]:
+    """The row's reported metrics (the schema's metric specs) that have a value."""
+    return {f"final/{m.name}": float(row[m.name]) for m in METRICS if row.get(m.name) is not None}
+
+
+def reconstruction_grid(result: CellResult) -> np.ndarray | None:
+    """Rows input / reconstruction / target of the saved test samples as one uint8 picture, if any."""
+    if not result.samples:
+        return None
+    return grid([torch.as_tensor(result.samples[k].copy()) for k in ("input", "output", "target")])
+
+
+class MlflowTracker:
+    """One MLflow run per cell: params = flat config, per-epoch and final metrics, tags, the reconstruction grid."""
+
+    def __init__(self, uri: str, experiment: str, artifacts: Path | None = None) -> None:
+        mlflow = import_extra("mlflow", "mlflow", "--track mlflow")
+        self.entities = importlib.import_module("mlflow.entities")
+        self.client = mlflow.MlflowClient(tracking_uri=uri)
+        found = self.client.get_experiment_by_name(experiment)
+        location = artifacts.resolve().as_uri() if artifacts else None
+        self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment, location)
+
+    def log_cell(self, result: CellResult) -> None:
+        row, entities = result.row, self.entities
+        tags = {key: str(row[key]) for key in ("technique", "dataset", "seed", "status", "config_hash")}
+        name = f"{row['dataset']}/{row['technique']}/seed{row['seed']}"
+        run_id = self.client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
+        now = int(time.time() * 1000)
+        metrics = [entities.Metric(k, v, now, e) for k, v, e in epoch_scalars(result)]
+        metrics += [entities.Metric(k.removeprefix("final/"), v, now, 0) for k, v in final_scalars(row).items()]
+        params = [entities.Param(k, str(v)[:6000]) for k, v in flatten(result.config).items()]
+        for start in range(0, max(len(params), 1), PARAMS_PER_BATCH):
+            self.client.log_batch(
+                run_id, metrics=metrics if start == 0 else [], params=params[start : start + PARAMS_PER_BATCH]
+            )
+        if row["reason"]:
+            self.client.set_tag(run_id, "reason", row["reason"][:5000])
+        picture = reconstruction_grid(result)
+        if picture is not None:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "reconstructions.png"
+                iio.imwrite(path, picture)
+                self.client.log_artifact(run_id, str(path))
+        self.client.set_terminated(run_id, "FINISHED" if row["status"] == "ok" else "FAILED")
+
+
+class TensorboardTracker:
+    """Per-cell event files under ``folder/cells/<dataset>/<technique>/seed<k>-<hash>``: per-epoch and final scalars."""
+
+    def __init__(self, folder: Path) -> None:
+        self.writer_class = import_extra("torch.utils.tensorboard", "tensorboard", "--track tensorboard").SummaryWriter
+        self.folder = folder
+
+    def log_cell(self, result: CellResult) -> None:
+        row = result.row
+        log_dir = cell_folder(self.folder, row["dataset"], row["technique"], row["seed"], row["config_hash"])
+        writer = self.writer_class(log_dir=str(log_dir))
+        try:
+            for name, value, epoch in epoch_scalars(result):
+                writer.add_scalar(name, value, epoch)
+            for name, value in final_scalars(row).items():
+                writer.add_scalar(name, value, row["epochs"])
+        finally:
+            writer.close()
+
+
+class Trackers:
+    """Several trackers as one."""
+
+    def __init__(self, trackers: list[Tracker]) -> None:
+        self.trackers = trackers
+
+    def log_cell(self, result: CellResult) -> None:
+        for tracker in self.trackers:
+            tracker.log_cell(result)
+
+
+def make_tracker(specs: list[str], out: Path, experiment: str) -> Tracker | None:
+    """Trackers from ``--track`` values: ``mlflow`` (default store ``OUT/mlflow.db``, artifacts ``OUT/mlruns/``),
+    ``mlflow:URI``, ``tensorboard`` (event files under ``OUT/tensorboard/``). None when none is asked for."""
+    trackers: list[Tracker] = []
+    for spec in specs:
+        kind, _, uri = spec.partition(":")
+        if kind == "mlflow":
+            out.mkdir(parents=True, exist_ok=True)
+            default = f"sqlite:///{(out / 'mlflow.db').resolve()}"
+            trackers.append(MlflowTracker(uri or default, experiment, None if uri else out / "mlruns"))
+        elif kind == "tensorboard" and not uri:
+            trackers.append(TensorboardTracker(out / "tensorboard"))
+        else:
+            raise UserError(f"--track {spec}: unknown tracker (use mlflow, mlflow:URI or tensorboard)")
+    return Trackers(trackers) if trackers else None
