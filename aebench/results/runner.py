@@ -102,6 +102,7 @@ def base_row(cell: CellConfig, ctx: RunContext) -> dict[str, Any]:
         "status": "ok",
         "reason": "",
         "epochs": cell.train.epochs,
+        "budget_seconds": cell.train.budget_seconds,
         "device": str(ctx.device),
         "precision": resolve_precision(cell.train.precision, ctx.device),
         "torch_version": torch.__version__,
@@ -186,6 +187,7 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path) -> dict[
         "peak_memory_mb": peak_memory_mb(ctx.device),
         "lr": outcome.lr,
         "best_epoch": outcome.best_epoch,
+        "epochs_trained": outcome.epochs_trained,
         "n_train": len(x_train),
         "n_test": len(data.x_test),
     }

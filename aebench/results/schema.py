@@ -52,6 +52,8 @@ EXTRA_FIELDS = [
     "mse_input",
     "lr",
     "best_epoch",
+    "budget_seconds",
+    "epochs_trained",
     "corruption",
     "aebench_version",
     "finished_at",

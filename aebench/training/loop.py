@@ -15,6 +15,7 @@ from aebench.config import CellConfig
 from aebench.data.pixels import Normalizer, make_batch, to_float
 from aebench.errors import CellFailure
 from aebench.training.batches import batch_starts, eval_batches
+from aebench.training.budget import phase_deadlines
 from aebench.training.losses import pixel_loss
 from aebench.training.optim import lr_range_test, make_optimizer, make_schedule, trainable_groups
 from aebench.training.precision import autocast, grad_scaler, resolve_precision
@@ -44,6 +45,7 @@ class TrainOutcome:
     train_seconds: float = 0.0
     images_seen: int = 0
     steps: int = 0  # optimizer steps taken
+    epochs_trained: float = 0.0  # fractional where a budget stops an epoch early
     lr: float | None = None
     best_epoch: int | None = None
     precision: str = "fp32"
@@ -67,6 +69,11 @@ class Run:
     epoch: int = 0
     best_val: float = math.inf
     best_state: dict[str, torch.Tensor] | None = None
+    deadline: float | None = None  # training seconds at which the current phase stops (train.budget_seconds)
+
+    def out_of_time(self, running: float = 0.0) -> bool:
+        """Whether the phase's deadline has passed, counting ``running`` seconds of the epoch under way."""
+        return self.deadline is not None and self.outcome.train_seconds + running >= self.deadline
 
     @property
     def device(self) -> torch.device:
@@ -98,12 +105,17 @@ def train(
     fit_and_prepare(run)
     if recipe.phases:
         run.outcome.lr = choose_lr(run)
-    for phase in recipe.phases:
+    for phase, deadline in zip(recipe.phases, phase_deadlines(recipe.phases, cfg.train.budget_seconds)):
+        run.deadline = deadline
         train_phase(run, phase)
     if recipe.phases and run.outcome.steps == 0:
-        raise CellFailure(
-            f"trained 0 steps: {len(splits.train)} training images give no batch of 2 or more (raise data.limit_train)"
+        budget = cfg.train.budget_seconds
+        why = (
+            f"train.budget_seconds {budget} was spent before the first step (raise it)"
+            if budget is not None and run.outcome.train_seconds >= budget
+            else f"{len(splits.train)} training images give no batch of 2 or more (raise data.limit_train)"
         )
+        raise CellFailure(f"trained 0 steps: {why}")
     return finish_run(run)
 
 
@@ -159,6 +171,8 @@ def train_phase(run: Run, phase: Phase) -> None:
     starts = batch_starts(len(run.splits.train), run.cfg.train.batch_size)
     schedule = make_schedule(run.cfg.train, optimizer, len(starts), phase.epochs)
     for _ in range(phase.epochs):
+        if run.out_of_time():
+            break
         run.epoch += 1
         train_epoch(run, phase, optimizer, schedule, starts)
 
@@ -173,21 +187,26 @@ def train_epoch(
     """One shuffled pass over the training split (timed), then the epoch's record and hook."""
     cfg, train_images = run.cfg, run.splits.train
     run.recipe.model.train()
-    total, seen = 0.0, 0
+    total, seen, steps = 0.0, 0, 0
     with timed(run.device) as timer:
         perm = torch.randperm(len(train_images), generator=run.gen, device=run.device)
         bar = tqdm(starts, desc=f"{run.desc} {phase.name} ep {run.epoch}/{cfg.train.epochs}", leave=False, disable=None)
         for step, i in enumerate(bar, 1):
+            if run.out_of_time(timer.elapsed()):
+                break
             inputs, target = run.batch(train_images[perm[i : i + cfg.train.batch_size]], phase.image_size)
             loss = train_step(run, optimizer, schedule, inputs, target)
             check_finite(loss, "train loss", run.epoch, step)
             total += loss * len(target)
             run.outcome.steps += 1
             seen += len(target)
+            steps += 1
             bar.set_postfix(loss=f"{total / seen:.4g}", refresh=False)
     run.outcome.train_seconds += timer.seconds
     run.outcome.images_seen += seen
-    record_epoch(run, phase, optimizer, total / max(seen, 1), timer.seconds)
+    run.outcome.epochs_trained += steps / len(starts)
+    if steps:  # a budget can end the phase before an epoch's first step
+        record_epoch(run, phase, optimizer, total / seen, timer.seconds)
 
 
 def train_step(
@@ -212,17 +231,21 @@ def train_step(
 def record_epoch(run: Run, phase: Phase, optimizer: torch.optim.Optimizer, train_loss: float, seconds: float) -> None:
     """Append the epoch's history row, keep the best-validation weights, call the epoch hook."""
     model = run.recipe.model
+    test_loss, test_mse = mean_losses(model, run.splits.test, run, phase.image_size)
+    if phase.image_size is not None:  # a reduced-size phase: the MSE at full size, comparable across techniques
+        test_mse = mean_losses(model, run.splits.test, run, None)[1]
     record = {
         "epoch": run.epoch,
         "phase": phase.name,
         "lr": optimizer.param_groups[-1]["lr"],
         "train_loss": train_loss,
-        "test_loss": mean_loss(model, run.splits.test, run, phase.image_size),
+        "test_loss": test_loss,
+        "test_mse": test_mse,
         "seconds": seconds,
     }
     check_finite(record["test_loss"], "test loss", run.epoch)
     if run.splits.val is not None:
-        record["val_loss"] = mean_loss(model, run.splits.val, run, phase.image_size)
+        record["val_loss"] = mean_losses(model, run.splits.val, run, phase.image_size)[0]
         check_finite(record["val_loss"], "validation loss", run.epoch)
         if record["val_loss"] < run.best_val:
             run.best_val, run.outcome.best_epoch = record["val_loss"], run.epoch
@@ -240,14 +263,17 @@ def check_finite(value: float, what: str, epoch: int, step: int | None = None) -
 
 
 @torch.no_grad()
-def mean_loss(model: nn.Module, images: torch.Tensor, run: Run, size: int | None) -> float:
-    """Image-weighted mean loss over a split, in eval mode (forward under the run's autocast, loss in fp32)."""
+def mean_losses(model: nn.Module, images: torch.Tensor, run: Run, size: int | None) -> tuple[float, float]:
+    """Image-weighted means over a split, in eval mode: the run's own loss and the pixel MSE of the clamped output
+    (forward under the run's autocast, both in fp32)."""
     model.eval()
-    total = 0.0
+    loss, mse = 0.0, 0.0
     for inputs, target in eval_batches(images, run.cfg, run.normalizer, size):
         with autocast(run.outcome.precision, run.device):
-            total += run.loss_fn(model(inputs).float(), target).item() * len(target)
-    return total / len(images)
+            output = model(inputs).float()
+            loss += run.loss_fn(output, target).item() * len(target)
+        mse += torch.mean((output.clamp(0, 1) - target) ** 2).item() * len(target)
+    return loss / len(images), mse / len(images)
 
 
 def finish_run(run: Run) -> TrainOutcome:
