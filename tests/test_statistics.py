@@ -13,6 +13,7 @@ from aebench.report.statistics import difference_lines, estimate, paired, seed_s
 from aebench.report.tables import Group
 
 SEEDS = range(5)
+OTHER_METRICS = {"mae": 0.1, "psnr": 20.0, "ssim": 0.5}  # equal for every technique and seed
 
 
 def rows(mse: dict[str, list[float]], accuracy: dict[str, list[float]] | None = None) -> pd.DataFrame:
@@ -20,7 +21,7 @@ def rows(mse: dict[str, list[float]], accuracy: dict[str, list[float]] | None = 
     accuracy = accuracy or {t: [0.8] * len(v) for t, v in mse.items()}
     return pd.DataFrame(
         [
-            {"dataset": "d", "technique": t, "seed": s, "status": "ok", "mse": m, "accuracy": a}
+            {"dataset": "d", "technique": t, "seed": s, "status": "ok", "mse": m, "accuracy": a, **OTHER_METRICS}
             for t in mse
             for s, m, a in zip(SEEDS, mse[t], accuracy[t])
         ]

@@ -10,13 +10,13 @@ evaluated at N px and is left out).
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
+from aebench.report.cellfiles import read_history, skipped
 from aebench.report.figures import Cell
 
 OWN_LOSS_TECHNIQUES = ("feature_loss",)  # their test_loss is not pixel MSE
@@ -24,9 +24,16 @@ REDUCED_SIZE_PHASE = re.compile(r"\d+px")  # progressive resizing's early phases
 
 
 def cell_config(folder: Path) -> dict:
-    """The cell's resolved config (plain YAML data, never executed), or {} where it is missing."""
+    """The cell's resolved config (plain YAML data, never executed), or {} where it is missing or damaged."""
     path = folder / "config.yaml"
-    return (yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        config = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        skipped(path, f"unreadable ({type(exc).__name__})")
+        return {}
+    return config if isinstance(config, dict) else {}
 
 
 def epoch_mse(record: dict, technique: str, config: dict) -> float | None:
@@ -39,16 +46,15 @@ def epoch_mse(record: dict, technique: str, config: dict) -> float | None:
 
 def cell_curve(cell: Cell) -> list[dict]:
     """The cell's points (seconds, mse); one point at its totals where it has no epochs (PCA)."""
-    path = cell.folder / "history.json"
-    history = json.loads(path.read_text()) if path.is_file() else []
+    history = read_history(cell.folder / "history.json")
     keys = {"group": cell.group.label, "technique": cell.technique, "seed": cell.seed}
     if not history:
         return [{**keys, "epoch": 0, "seconds": cell.train_seconds, "mse": cell.mse}]
     config = cell_config(cell.folder)
-    before = cell.train_seconds - sum(h["seconds"] for h in history)
+    before = cell.train_seconds - sum(h.get("seconds", 0.0) for h in history)
     points, elapsed = [], before
     for record in history:
-        elapsed += record["seconds"]
+        elapsed += record.get("seconds", 0.0)
         mse = epoch_mse(record, cell.technique, config)
         if mse is not None:
             points.append({**keys, "epoch": record["epoch"], "seconds": elapsed, "mse": mse})

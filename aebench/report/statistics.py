@@ -12,6 +12,7 @@ import pandas as pd
 from scipy import stats
 
 from aebench.results.schema import QUALITY, SPECS
+from aebench.results.summary import finished
 
 ALPHA = 0.05  # two-sided; a difference is "real" (significant) when p < ALPHA
 BASELINE = "baseline"
@@ -71,24 +72,23 @@ def paired(technique: pd.Series, baseline: pd.Series) -> Paired:
     return Paired(difference, float(stats.ttest_1samp(diff, 0.0).pvalue))
 
 
-def per_seed(rows: pd.DataFrame, technique: str, metric: str) -> pd.Series:
-    """One value per seed (the latest row wins) of a technique's ``ok`` rows."""
-    mine = rows[(rows["status"] == "ok") & (rows["technique"] == technique)]
-    return mine.groupby("seed")[metric].last().astype(float)
+def per_seed(ok: pd.DataFrame, technique: str, metric: str) -> pd.Series:
+    """One value per seed (the latest row wins) of a technique's finished rows."""
+    return ok[ok["technique"] == technique].groupby("seed")[metric].last().astype(float)
 
 
 def seed_statistics(rows: pd.DataFrame, metrics: tuple[str, ...] = STAT_METRICS) -> pd.DataFrame:
     """Long format, one row per (metric, technique) of one dataset's rows: the estimate and the paired
     difference from the baseline (NaN where there is no baseline or it is the baseline)."""
-    ok = rows[rows["status"] == "ok"]
+    ok = finished(rows)
     techniques = list(dict.fromkeys(ok["technique"]))
     records = []
     for metric in metrics:
         if metric not in ok or ok[metric].isna().all():
             continue
-        base = per_seed(rows, BASELINE, metric) if BASELINE in techniques else None
+        base = per_seed(ok, BASELINE, metric) if BASELINE in techniques else None
         for technique in techniques:
-            values = per_seed(rows, technique, metric)
+            values = per_seed(ok, technique, metric)
             e = estimate(values)
             p = paired(values, base) if base is not None and technique != BASELINE else None
             d = p.difference if p else Estimate(math.nan, math.nan, 0, math.nan, math.nan)

@@ -204,7 +204,7 @@ def train_epoch(
             bar.set_postfix(loss=f"{total / seen:.4g}", refresh=False)
     run.outcome.train_seconds += timer.seconds
     run.outcome.images_seen += seen
-    run.outcome.epochs_trained += steps / len(starts)
+    run.outcome.epochs_trained += steps / len(starts) if starts else 0.0
     if steps:  # a budget can end the phase before an epoch's first step
         record_epoch(run, phase, optimizer, total / seen, timer.seconds)
 
