@@ -2,9 +2,9 @@
 PYTHON ?= python3
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: help install demo test test-slow lint bench report
+.PHONY: help install demo test test-slow lint bench bench-offline report
 help:  ## show this help
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 install:  ## install aebench and its dependencies (editable, with test tools)
 	$(PYTHON) -m pip install -q -e ".[dev]"
@@ -19,13 +19,18 @@ test-slow:  ## run only the slow tests
 	$(PYTHON) -m pytest -q -m slow
 
 lint:  ## ruff check and ruff format --check (config in pyproject.toml)
-	$(PYTHON) -m ruff check aebench tests
-	$(PYTHON) -m ruff format --check aebench tests
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
 
 bench:  ## reproduce the study: MNIST and CIFAR-10 experiments, then the report
 	$(PYTHON) -m aebench run experiments/mnist.yaml
 	$(PYTHON) -m aebench run experiments/cifar.yaml
 	$(MAKE) report
+
+bench-offline:  ## the study's protocol on the offline Fashion-MNIST (latent 1000, and 32: baseline vs PCA), then the report
+	$(PYTHON) -m aebench run experiments/fashion.yaml
+	$(PYTHON) -m aebench run experiments/fashion.yaml --set name=fashion-latent32 --set model.latent=32 --set 'techniques=[baseline, pca]'
+	$(PYTHON) -m aebench report --results results/fashion results/fashion-latent32
 
 report:  ## regenerate report/ from every results folder
 	$(PYTHON) -m aebench report

@@ -8,10 +8,14 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aebench.errors import MachineFault, UserError
 from aebench.files import is_machine_fault
 from aebench.results.execution import add_execution_arguments
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger("aebench")
 DEFAULT_RESULTS = Path("results")
@@ -120,7 +124,25 @@ def cmd_run(args: argparse.Namespace) -> None:
         write_text(out / "summary.csv", table.to_csv(index=False))
         write_text(out / "summary.md", table.to_markdown(index=False) + "\n")
         print(table.to_string(index=False))
+        print_differences(frame[frame["experiment"] == config.name])
     print(f"\nresults: {out / 'results.jsonl'}  |  report: python -m aebench report --results {out}")
+
+
+def print_differences(frame: pd.DataFrame) -> None:
+    """Which differences from the baseline are real at the seeds run (paired t-test per dataset)."""
+    from aebench.report.statistics import ALPHA, BASELINE, difference_lines
+
+    for dataset, rows in frame.groupby("dataset", sort=False):
+        lines = difference_lines(rows)
+        if lines:
+            print(f"\n{dataset}: each technique minus {BASELINE} on the same seeds (real = paired t-test p < {ALPHA}):")
+            print("\n".join(lines))
+
+
+def relative(path: Path) -> str:
+    """A path as the repository sees it: relative to the working directory where it lies below it."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(Path.cwd())) if resolved.is_relative_to(Path.cwd()) else str(path)
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -134,7 +156,7 @@ def cmd_report(args: argparse.Namespace) -> None:
         if not (folder / "results.jsonl").is_file():
             raise UserError(f"{folder}: no results.jsonl here (pass a folder written by 'aebench run')")
     writable_folder(args.out, "--out")
-    command = f"python -m aebench report --results {' '.join(map(str, folders))} --out {args.out}"
+    command = f"python -m aebench report --results {' '.join(map(relative, folders))} --out {relative(args.out)}"
     path = write_report(folders, args.out, command=command)
     print(f"report written to {path}")
 

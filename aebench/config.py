@@ -66,6 +66,9 @@ class TrainConfig:
     precision: Literal["auto", "fp32", "bf16", "fp16"] = opt(
         "auto", "autocast dtype for forward passes; auto = bf16 where the device does it natively, else fp32"
     )
+    budget_seconds: Union[float, None] = opt(
+        None, "stop training after this many training seconds (evaluation excluded; epochs stay the cap)", min=1e-3
+    )
 
 
 @dataclass(frozen=True)

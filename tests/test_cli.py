@@ -15,6 +15,7 @@ import torch
 import yaml
 from helpers import DEMO, REPO, cell_dir
 
+from aebench import cli
 from aebench.cli import main
 from aebench.config import dump_cell
 from aebench.data import DATASETS
@@ -132,3 +133,12 @@ def test_missing_data_offline_stops_the_run_before_training(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(tmp_path / "data" / "MNIST" / "raw") in err[0] and "train-images-idx3-ubyte" in err[0]
     assert not (out / "results.jsonl").exists()  # the digits cells did not run first
+
+
+def test_report_command_paths_are_relative_to_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert cli.relative(tmp_path / "results" / "fashion") == "results/fashion"
+    assert cli.relative(Path("results/fashion")) == "results/fashion"
+    assert cli.relative(Path("/elsewhere/run")) == "/elsewhere/run"

@@ -314,3 +314,22 @@ def test_cli_bad_results_folder_exits_2_with_one_line(tmp_path: Path, capsys: py
     (tmp_path / "results.jsonl").write_text("")
     assert cli.main(["report", "--results", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
     assert "no rows" in capsys.readouterr().err
+
+
+def test_statistics_table_pairs_each_technique_with_the_baseline_on_shared_seeds(
+    report: Path, results: tuple[Path, list[dict]]
+) -> None:
+    table = pd.read_csv(report / "tables" / "statistics_study_mnist.csv").set_index(["metric", "technique"])
+    ok = pd.DataFrame([r for r in results[1] if r["status"] == "ok" and r["dataset"] == "mnist"])
+    mse = ok.pivot_table(index="seed", columns="technique", values="mse")
+    pca = table.loc[("mse", "pca")]
+    assert pca["paired_seeds"] == 2  # pca ran seeds 0 and 1, the baseline 0, 1 and 2
+    assert pca["diff_mean"] == pytest.approx((mse["pca"] - mse["baseline"]).dropna().mean())
+    assert pca["diff_low"] < pca["diff_mean"] < pca["diff_high"] and 0 <= pca["p_value"] <= 1
+    assert table.loc[("mse", "feature_loss"), "paired_seeds"] == 1 and np.isnan(
+        table.loc[("mse", "feature_loss"), "p_value"]
+    )
+    readme = (report / "README.md").read_text()
+    assert "## What this run shows" in readme and "statistics across seeds" in readme and "95 % CI of Δ" in readme
+    for name in ("paired_differences", "time_to_quality"):
+        assert f"figures/{name}.png" in readme and png_size(report / "figures" / f"{name}.png")[0] >= 300

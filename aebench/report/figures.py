@@ -15,6 +15,7 @@ import pandas as pd
 import seaborn as sns
 
 from aebench.report.cellfiles import read_arrays, read_history
+from aebench.report.statistics import ALPHA, BASELINE, seed_statistics
 from aebench.report.tables import REFERENCE_TECHNIQUES, Group, rows_of
 from aebench.results.schema import QUALITY, SPECS
 from aebench.results.summary import finished
@@ -41,6 +42,8 @@ class Cell:
     technique: str
     seed: int
     folder: Path
+    train_seconds: float
+    mse: float
 
 
 def save(fig: plt.Figure, out: Path, name: str, caption: str) -> Figure:
@@ -199,6 +202,73 @@ def training_curves(cells: list[Cell], colours: dict, out: Path) -> Figure | Non
     )
 
 
+def time_to_quality(points: pd.DataFrame, colours: dict, out: Path) -> Figure | None:
+    """Test MSE against cumulative training seconds, one line per technique (mean over seeds per epoch)."""
+    if points.empty:
+        return None
+    labels = list(dict.fromkeys(points["group"]))
+    fig, axes = plt.subplots(1, len(labels), figsize=(5.5 * len(labels), 4), squeeze=False, layout="constrained")
+    for ax, label in zip(axes[0], labels):
+        part = points[points["group"] == label].groupby(["technique", "epoch"], sort=False)[["seconds", "mse"]]
+        means, sds = part.mean().reset_index(), part.std().reset_index()
+        for technique, line in means.groupby("technique", sort=False):
+            spread = sds.loc[line.index, "mse"]
+            ax.errorbar(line["seconds"], line["mse"], yerr=spread, marker="o", ms=4, capsize=2,
+                        color=colours[technique], label=technique)  # fmt: skip
+        ax.set(title=label, xlabel="training seconds (evaluation excluded)", ylabel="test MSE (lower is better)")
+        ax.set_yscale("log")
+    fig.legend(*unique_legend(axes), loc="outside right center", frameon=False)
+    return save(
+        fig,
+        out,
+        "time_to_quality",
+        "Time to quality: test-set pixel MSE at full image size after each epoch against the training seconds "
+        "spent so far (mean over seeds, whiskers ± 1 sd; a fit-only technique such as PCA is one point). Where a "
+        "history predates the recorded test MSE, the test loss stands in for full-size epochs of cells trained on "
+        "plain pixel MSE; cells with their own loss (feature loss) and reduced-size epochs are then left out.",
+    )
+
+
+def paired_differences(ok: pd.DataFrame, groups: list[Group], colours: dict, out: Path) -> Figure | None:
+    """Each technique minus the baseline on the same seeds, with 95 % CIs; hollow markers are not significant."""
+    parts = []
+    for group in groups:
+        table = seed_statistics(rows_of(ok, group))
+        if not table.empty:
+            parts.append(table[table["paired_seeds"] > 0].assign(group=group.label))
+    found = pd.concat(parts) if parts else pd.DataFrame()
+    if found.empty:
+        return None
+    metrics = list(dict.fromkeys(found["metric"]))
+    labels = list(dict.fromkeys(found["group"]))
+    columns = min(3, len(metrics))
+    panels = [(label, metric) for label in labels for metric in metrics]
+    height = 0.9 + 0.35 * found["technique"].nunique()
+    fig, axes = plt.subplots(
+        -(-len(panels) // columns), columns, figsize=(4.2 * columns, height * -(-len(panels) // columns)),
+        squeeze=False, layout="constrained",
+    )  # fmt: skip
+    for ax in axes.flat[len(panels) :]:
+        ax.axis("off")
+    for ax, (label, metric) in zip(axes.flat, panels):
+        part = found[(found["group"] == label) & (found["metric"] == metric)].reset_index(drop=True)
+        for y, r in part.iterrows():
+            error = [[r["diff_mean"] - r["diff_low"]], [r["diff_high"] - r["diff_mean"]]]
+            ax.errorbar(r["diff_mean"], y, xerr=None if pd.isna(r["diff_low"]) else error, fmt="o", capsize=3,
+                        color=colours[r["technique"]], mfc=colours[r["technique"]] if r["significant"] else "white")  # fmt: skip
+        ax.axvline(0, color="grey", lw=1, ls="--")
+        ax.set_yticks(range(len(part)), part["technique"])
+        ax.set(title=f"{label}\nΔ {SPECS[metric].title()}", ylim=(-0.7, len(part) - 0.3))
+        ax.title.set_fontsize(8)
+    return save(
+        fig,
+        out,
+        "paired_differences",
+        f"Each technique minus the {BASELINE} on the same seeds (mean difference, whiskers: 95 % t-interval); "
+        f"filled markers: significant (paired t-test p < {ALPHA}), hollow: not significant at the seeds run.",
+    )
+
+
 def train_time(ok: pd.DataFrame, colours: dict, out: Path) -> Figure:
     labels = list(dict.fromkeys(ok["group"]))
     fig, ax = plt.subplots(figsize=(7, 1 + 0.45 * ok["technique"].nunique() * len(labels)), layout="constrained")
@@ -314,7 +384,7 @@ def first_seed_cells(cells: list[Cell], group: Group) -> list[Cell]:
 
 
 def all_figures(
-    frame: pd.DataFrame, groups: list[Group], cells: list[Cell], out: Path
+    frame: pd.DataFrame, groups: list[Group], cells: list[Cell], points: pd.DataFrame, out: Path
 ) -> tuple[list[Figure], list[Figure]]:
     """Every figure of the report: (static figures, training-snapshot GIFs)."""
     ok = labelled(finished(frame), groups)
@@ -329,7 +399,9 @@ def all_figures(
         figures = [
             metric_bars(ok, colours, out),
             accuracy_vs_mse(ok, colours, out),
+            paired_differences(ok, groups, colours, out),
             training_curves(cells, colours, out),
+            time_to_quality(points, colours, out),
             train_time(ok, colours, out),
         ]
         gifs = []
@@ -348,5 +420,5 @@ def rows_cells(frame: pd.DataFrame, groups: list[Group], folders: dict[tuple, Pa
         for row in rows_of(frame, group).to_dict("records"):
             folder = folders.get((row["experiment"], row["dataset"], row["technique"], row["seed"]))
             if row["status"] == "ok" and folder is not None and folder.is_dir():
-                cells.append(Cell(group, row["technique"], int(row["seed"]), folder))
+                cells.append(Cell(group, row["technique"], int(row["seed"]), folder, row["train_seconds"], row["mse"]))
     return cells

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from aebench.report.anchors import ANCHORS, CLEAN_ACCURACY
+from aebench.report.statistics import ALPHA, BASELINE, format_p, seed_statistics
 from aebench.results.schema import QUALITY, SPECS
 from aebench.results.summary import aggregate, format_mean_sd
 
@@ -136,6 +137,55 @@ def results_table(group: Group, rows: pd.DataFrame) -> Table | None:
     return table
 
 
+def interval_text(low: float, high: float, digits: int, sign: str = "") -> str:
+    return "–" if pd.isna(low) else f"[{low:{sign}.{digits}f}, {high:{sign}.{digits}f}]"
+
+
+def statistics_table(group: Group, rows: pd.DataFrame) -> Table | None:
+    """Per metric and technique: mean ± sd, its 95 % CI, and the paired difference from the baseline on the same
+    seeds with its 95 % CI and p-value; a difference with p >= ALPHA is marked "n.s." (not significant)."""
+    numbers = seed_statistics(rows)
+    if numbers.empty:
+        return None
+    numbers.insert(0, "dataset", group.dataset)
+    numbers.insert(0, "experiment", group.experiment)
+    table = Table(
+        name=f"statistics_{group.stem}",
+        caption=f"{group.label}: 95 % confidence intervals over seeds and paired differences from the {BASELINE}",
+        headers=["Metric", "Technique", "Seeds", "Mean ± sd", "95 % CI", f"Δ vs {BASELINE}", "95 % CI of Δ", "p", ""],
+        rows=[],
+        numbers=numbers,
+        align="llrrrrrrl",
+    )
+    previous = None
+    for i, r in enumerate(numbers.to_dict("records")):
+        spec = SPECS[r["metric"]]
+        if previous is not None and r["metric"] != previous:
+            table.rules_before.add(i)
+        previous = r["metric"]
+        tested = not pd.isna(r["p_value"])
+        table.rows.append(
+            [
+                spec.label,
+                r["technique"],
+                str(r["seeds"]),
+                format_mean_sd(r["mean"], r["sd"], spec.digits),
+                interval_text(r["ci_low"], r["ci_high"], spec.digits),
+                "–" if pd.isna(r["diff_mean"]) else f"{r['diff_mean']:+.{spec.digits}f}",
+                interval_text(r["diff_low"], r["diff_high"], spec.digits, "+"),
+                format_p(r["p_value"]),
+                ("" if r["significant"] else "n.s.") if tested else "",
+            ]
+        )
+        if tested and r["significant"]:
+            table.bold.add((i, 5))
+    table.footnotes.append(
+        f"Δ = technique minus {BASELINE} on the seeds both ran (paired t-test, two-sided); bold: p < {ALPHA}; "
+        f"n.s.: not significant at the seeds run. CIs use Student's t (none for one seed)."
+    )
+    return table
+
+
 def problems_table(frame: pd.DataFrame) -> Table | None:
     """Failed and skipped cells with their reasons."""
     bad = frame[frame["status"].isin(["failed", "skipped"])]
@@ -245,7 +295,15 @@ LATEX_SPECIAL = {
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
 }
-LATEX_UNICODE = {"±": r"$\pm$", "–": "--", "−": "$-$", "Δ": r"$\Delta$", "≥": r"$\geq$", "…": r"\dots{}"}
+LATEX_UNICODE = {
+    "±": r"$\pm$",
+    "–": "--",
+    "−": "$-$",
+    "Δ": r"$\Delta$",
+    "×": r"$\times$",
+    "≥": r"$\geq$",
+    "…": r"\dots{}",
+}
 
 
 def escape_latex(text: str) -> str:

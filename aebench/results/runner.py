@@ -124,6 +124,7 @@ def base_row(cell: CellConfig, device: torch.device, commit: str) -> dict[str, A
         "status": "ok",
         "reason": "",
         "epochs": cell.train.epochs,
+        "budget_seconds": cell.train.budget_seconds,
         "device": str(device),
         "precision": resolve_precision(cell.train.precision, device),
         "torch_version": torch.__version__,
@@ -213,6 +214,7 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path, result: 
             "peak_memory_mb": peak_memory_mb(ctx.device),
             "lr": outcome.lr,
             "best_epoch": outcome.best_epoch,
+            "epochs_trained": outcome.epochs_trained,
             "n_train": len(x_train),
             "n_test": len(data.x_test),
         }

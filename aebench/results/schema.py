@@ -53,6 +53,8 @@ EXTRA_FIELDS = [
     "compile_seconds",
     "lr",
     "best_epoch",
+    "budget_seconds",
+    "epochs_trained",
     "corruption",
     "aebench_version",
     "finished_at",

@@ -15,11 +15,12 @@ from aebench.config import CellConfig
 from aebench.data.pixels import Normalizer, make_batch, to_float
 from aebench.errors import CellFailure
 from aebench.training.batches import batch_starts, eval_batches
+from aebench.training.budget import phase_deadlines
 from aebench.training.losses import pixel_loss
 from aebench.training.optim import lr_range_test, make_optimizer, make_schedule, trainable_groups
 from aebench.training.precision import autocast, grad_scaler, resolve_precision
 from aebench.training.recipe import LabelledImages, Loss, Phase, Recipe
-from aebench.training.timing import timed
+from aebench.training.timing import Timer, timed
 
 EpochHook = Callable[[int, nn.Module], None]
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -44,6 +45,7 @@ class TrainOutcome:
     train_seconds: float = 0.0
     images_seen: int = 0
     steps: int = 0  # optimizer steps taken
+    epochs_trained: float = 0.0  # fractional where a budget stops an epoch early
     lr: float | None = None
     best_epoch: int | None = None
     precision: str = "fp32"
@@ -71,6 +73,14 @@ class Run:
     best_val: float = math.inf
     best_state: dict[str, torch.Tensor] | None = None
     compile_pending: bool = False  # the phase's next step compiles the model (timed apart from training)
+    deadline: float | None = None  # training seconds at which the current phase stops (train.budget_seconds)
+
+    def out_of_time(self, epoch_timer: Timer | None = None) -> bool:
+        """Whether the phase's deadline has passed, counting the running epoch's seconds (read only under a budget)."""
+        if self.deadline is None:
+            return False
+        running = epoch_timer.elapsed() if epoch_timer is not None else 0.0
+        return self.outcome.train_seconds + running >= self.deadline
 
     @property
     def device(self) -> torch.device:
@@ -102,12 +112,17 @@ def train(
     fit_and_prepare(run)
     if recipe.phases:
         run.outcome.lr = choose_lr(run)
-    for phase in recipe.phases:
+    for phase, deadline in zip(recipe.phases, phase_deadlines(recipe.phases, cfg.train.budget_seconds)):
+        run.deadline = deadline
         train_phase(run, phase)
     if recipe.phases and run.outcome.steps == 0:
-        raise CellFailure(
-            f"trained 0 steps: {len(splits.train)} training images give no batch of 2 or more (raise data.limit_train)"
+        budget = cfg.train.budget_seconds
+        why = (
+            f"train.budget_seconds {budget} was spent before the first step (raise it)"
+            if budget is not None and run.outcome.train_seconds >= budget
+            else f"{len(splits.train)} training images give no batch of 2 or more (raise data.limit_train)"
         )
+        raise CellFailure(f"trained 0 steps: {why}")
     return finish_run(run)
 
 
@@ -165,6 +180,8 @@ def train_phase(run: Run, phase: Phase) -> None:
     schedule = make_schedule(run.cfg.train, optimizer, len(starts), phase.epochs)
     run.compile_pending = run.cfg.train.compile
     for _ in range(phase.epochs):
+        if run.out_of_time():
+            break
         run.epoch += 1
         train_epoch(run, phase, optimizer, schedule, starts)
 
@@ -179,7 +196,7 @@ def train_epoch(
     """One shuffled pass over the training split (timed), then the epoch's record and hook.
 
     The loss, and the first step whose loss is not finite, are kept on the device and read once, after the pass:
-    no host sync inside the loop. With
+    no host sync inside the loop (under ``train.budget_seconds`` the clock is read before each step). With
     ``train.compile`` the phase's first step (which compiles) is timed apart, as ``compile_seconds``.
     """
     cfg, train_images, size = run.cfg, run.splits.train, phase.image_size
@@ -188,6 +205,7 @@ def train_epoch(
     first_bad = torch.zeros(2, device=run.device)  # (step, loss) of the first non-finite loss, kept on the device
     perm = torch.randperm(len(train_images), generator=run.gen, device=run.device)
     numbered = list(enumerate((perm[i : i + cfg.train.batch_size] for i in starts), 1))
+    steps_before = run.outcome.steps
 
     def step(number: int, idx: torch.Tensor) -> None:
         nonlocal total
@@ -195,30 +213,36 @@ def train_epoch(
         loss = train_step(run, optimizer, schedule, inputs, target)
         total += loss * len(target)
         new_bad = (first_bad[0] == 0) & ~torch.isfinite(loss)
-        first_bad.copy_(
-            torch.where(new_bad, torch.stack([torch.tensor(float(number), device=run.device), loss]), first_bad)
-        )
+        first_bad.copy_(torch.where(new_bad, torch.stack([loss.new_tensor(float(number)), loss]), first_bad))
         run.outcome.steps += 1
 
+    compiled = 0
     if run.compile_pending and numbered:
+        number, idx = numbered.pop(0)
         with timed(run.device) as compile_timer:
-            step(*numbered[0])
+            step(number, idx)
         run.outcome.compile_seconds = (run.outcome.compile_seconds or 0.0) + compile_timer.seconds
         run.compile_pending = False
-        run.outcome.images_seen -= len(numbered.pop(0)[1])  # not a training-speed step; its loss still counts
+        compiled = len(idx)  # not a training-speed step; its loss still counts
+    seen = 0
     with timed(run.device) as timer:
         bar = tqdm(
             numbered, desc=f"{run.desc} {phase.name} ep {run.epoch}/{cfg.train.epochs}", leave=False, disable=None
         )
         for number, idx in bar:
+            if run.out_of_time(timer):
+                break
             step(number, idx)
-    seen = sum(min(cfg.train.batch_size, len(train_images) - i) for i in starts)
+            seen += len(idx)
     bad_step, bad_loss = first_bad.tolist()
     if bad_step:
         check_finite(bad_loss, "train loss", run.epoch, int(bad_step))
+    steps = run.outcome.steps - steps_before
     run.outcome.train_seconds += timer.seconds
     run.outcome.images_seen += seen
-    record_epoch(run, phase, optimizer, total.item() / max(seen, 1), timer.seconds)
+    run.outcome.epochs_trained += steps / len(starts) if starts else 0.0
+    if steps:  # a budget can end the phase before an epoch's first step
+        record_epoch(run, phase, optimizer, total.item() / (seen + compiled), timer.seconds)
 
 
 def train_step(
@@ -244,17 +268,21 @@ def train_step(
 def record_epoch(run: Run, phase: Phase, optimizer: torch.optim.Optimizer, train_loss: float, seconds: float) -> None:
     """Append the epoch's history row, keep the best-validation weights, call the epoch hook."""
     model = run.recipe.model
+    test_loss, test_mse = mean_losses(model, run.splits.test, run, phase.image_size)
+    if phase.image_size is not None:  # a reduced-size phase: the MSE at full size, comparable across techniques
+        test_mse = mean_losses(model, run.splits.test, run, None)[1]
     record = {
         "epoch": run.epoch,
         "phase": phase.name,
         "lr": optimizer.param_groups[-1]["lr"],
         "train_loss": train_loss,
-        "test_loss": mean_loss(model, run.splits.test, run, phase.image_size),
+        "test_loss": test_loss,
+        "test_mse": test_mse,
         "seconds": seconds,
     }
     check_finite(record["test_loss"], "test loss", run.epoch)
     if run.splits.val is not None:
-        record["val_loss"] = mean_loss(model, run.splits.val, run, phase.image_size)
+        record["val_loss"] = mean_losses(model, run.splits.val, run, phase.image_size)[0]
         check_finite(record["val_loss"], "validation loss", run.epoch)
         if record["val_loss"] < run.best_val:
             run.best_val, run.outcome.best_epoch = record["val_loss"], run.epoch
@@ -272,14 +300,18 @@ def check_finite(value: float, what: str, epoch: int, step: int | None = None) -
 
 
 @torch.no_grad()
-def mean_loss(model: nn.Module, images: torch.Tensor, run: Run, size: int | None) -> float:
-    """Image-weighted mean loss over a split, in eval mode (forward under the run's autocast, loss in fp32)."""
+def mean_losses(model: nn.Module, images: torch.Tensor, run: Run, size: int | None) -> tuple[float, float]:
+    """Image-weighted means over a split, in eval mode: the run's own loss and the pixel MSE of the clamped output
+    (forward under the run's autocast, both in fp32)."""
     model.eval()
-    total = torch.zeros((), device=run.device)
+    loss = torch.zeros((), device=run.device)
+    mse = torch.zeros((), device=run.device)
     for inputs, target in eval_batches(images, run.cfg, run.normalizer, size):
         with autocast(run.outcome.precision, run.device):
-            total += run.loss_fn(model(inputs).float(), target) * len(target)
-    return total.item() / len(images)
+            output = model(inputs).float()
+            loss += run.loss_fn(output, target) * len(target)
+        mse += torch.mean((output.clamp(0, 1) - target) ** 2) * len(target)
+    return loss.item() / len(images), mse.item() / len(images)
 
 
 def finish_run(run: Run) -> TrainOutcome:

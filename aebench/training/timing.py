@@ -21,16 +21,24 @@ class Timer:
     """Seconds elapsed in a :func:`timed` block, set when the block ends."""
 
     seconds: float = 0.0
+    started: float = 0.0
+    device: torch.device | None = None
+
+    def elapsed(self) -> float:
+        """Seconds since the block began, read now on the same synchronised clock (for budgets checked inside)."""
+        if self.device is not None:
+            synchronize(self.device)
+        return time.perf_counter() - self.started
 
 
 @contextmanager
 def timed(device: torch.device) -> Iterator[Timer]:
     """Time the block on ``device``: synchronised before the clock starts and before it is read."""
-    timer = Timer()
+    timer = Timer(device=device)
     synchronize(device)
-    start = time.perf_counter()
+    timer.started = time.perf_counter()
     try:
         yield timer
     finally:
         synchronize(device)
-        timer.seconds = time.perf_counter() - start
+        timer.seconds = time.perf_counter() - timer.started
