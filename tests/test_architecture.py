@@ -13,14 +13,14 @@ from helpers import REPO
 PACKAGE = REPO / "aebench"
 # Lowest first: a module may import its own layer and the layers before it, never one after it.
 LAYERS = [
-    ("aebench", "aebench.errors", "aebench.config"),
+    ("aebench", "aebench.errors", "aebench.files", "aebench.config"),
     ("aebench.models",),
     ("aebench.data",),
     ("aebench.training",),
     ("aebench.techniques",),
     ("aebench.evaluation",),
     ("aebench.experiment",),
-    ("aebench.results",),
+    ("aebench.results", "aebench.bench"),
     ("aebench.report",),
     ("aebench.cli", "aebench.__main__"),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -94,12 +95,18 @@ def test_demo_cell_folders_rebuild_their_models(demo, technique: str) -> None:
     np.testing.assert_allclose(again, samples["output"], atol=atol)
 
 
-def test_list_names_every_registered_technique_and_dataset(tmp_path: Path) -> None:
-    proc = aebench("list", cwd=tmp_path)
+def test_list_names_every_technique_with_its_options_and_every_dataset_with_its_state(tmp_path: Path) -> None:
+    proc = aebench("list", "--data-root", str(tmp_path / "empty"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    first_words = [line.split()[0] for line in proc.stdout.splitlines() if line.startswith("  ")]
-    assert first_words == [*TECHNIQUES, *DATASETS]
+    lines = proc.stdout.splitlines()
+    names = [line.split()[0] for line in lines if line.startswith("  ") and not line.startswith("   ")]
+    assert names == [*TECHNIQUES, *DATASETS]
     assert all(info.description for info in TECHNIQUES.values())
+    options = [line.split()[0] for line in lines if line.startswith("   ")]
+    expected = [f.name for info in TECHNIQUES.values() for f in dataclasses.fields(info.params)]
+    assert options == expected and "trained_epochs" in options
+    state = {line.split()[0]: line.split()[1] for line in lines if line.split()[0] in DATASETS}
+    assert state["digits"] == "[found" and state["mnist"] == "[needs" and state["cifar10"] == "[needs"
 
 
 def test_a_user_error_in_a_subprocess_is_one_line_with_exit_2(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -181,7 +182,7 @@ def test_dry_run_prints_plan_without_loading_data(
         raise AssertionError("--dry-run loaded data")
 
     for name, spec in DATASETS.items():
-        monkeypatch.setitem(DATASETS, name, spec.__class__(spec.name, spec.description, no_loading))
+        monkeypatch.setitem(DATASETS, name, dataclasses.replace(spec, load=no_loading))
     path = experiment_file(datasets=["mnist", "digits"], techniques=["baseline", "pca"], seeds=[0, 1])
     assert (
         main(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import time
 from pathlib import Path
@@ -186,7 +187,7 @@ def test_dataset_cache_loads_each_dataset_once(monkeypatch) -> None:
     calls = []
     spec = DATASETS["digits"]
     monkeypatch.setitem(
-        DATASETS, "digits", spec.__class__("digits", spec.description, lambda root: calls.append(root) or indexed())
+        DATASETS, "digits", dataclasses.replace(spec, load=lambda root: calls.append(root) or indexed())
     )
     cache = DatasetCache(Path("/nowhere"))
     small = cache.prepared("digits", DataConfig(limit_train=5))

@@ -1,0 +1,46 @@
+"""The README's "add a technique" example is real code: it registers a technique that trains through the runner."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import REPO, TINY
+
+from aebench.experiment import parse_experiment
+from aebench.results.runner import run_experiment
+from aebench.techniques import TECHNIQUES
+
+MARKER = "<!-- example: add a technique -->"
+
+
+def readme_example() -> str:
+    text = (REPO / "README.md").read_text()
+    match = re.search(re.escape(MARKER) + r"\s*```python\n(.*?)```", text, flags=re.S)
+    assert match, f"README.md lost its example after {MARKER}"
+    return match.group(1)
+
+
+def test_the_readme_technique_registers_and_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    module_file = tmp_path / "linear_ae.py"
+    module_file.write_text(readme_example())
+    spec = importlib.util.spec_from_file_location("linear_ae_example", module_file)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, module)  # as an import would: dataclasses look their module up
+    try:
+        spec.loader.exec_module(module)
+        assert TECHNIQUES["linear_ae"].description.startswith("One Linear layer")
+        config = parse_experiment(
+            {**TINY, "techniques": ["linear_ae", "pca"], "overrides": {"linear_ae": {"bias": False}}}, "x"
+        )
+        rows = run_experiment(config, tmp_path / "out", Path("/nonexistent"), "cpu")
+    finally:
+        TECHNIQUES.pop("linear_ae", None)  # leave the registry as the other tests expect it
+    by_technique = {r["technique"]: r for r in rows}
+    assert by_technique["linear_ae"]["status"] == "ok", by_technique["linear_ae"]["reason"]
+    assert 0 < by_technique["linear_ae"]["mse"] < 1
+    assert by_technique["linear_ae"]["params"] == 2 * 64 * TINY["model"]["latent"]  # two bias-free 64 x 8 layers
