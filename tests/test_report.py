@@ -291,6 +291,18 @@ def test_reproducibility_stamp(report: Path) -> None:
         assert fact in readme
 
 
+def test_a_results_folder_notes_file_is_shown_verbatim(results: tuple[Path, list[dict]], tmp_path: Path) -> None:
+    notes = results[0] / "NOTES.md"
+    notes.write_text("Ran `make bench-offline` on a 2-core Xeon; 71 min in all.\n")
+    try:
+        assert cli.main(["report", "--results", str(results[0]), "--out", str(tmp_path)]) == 0
+    finally:
+        notes.unlink()
+    readme = (tmp_path / "README.md").read_text().split("### How these results were produced", 1)[1]
+    assert "Ran `make bench-offline` on a 2-core Xeon; 71 min in all." in readme
+    assert "71 min in all." in (tmp_path / "report.tex").read_text()
+
+
 def test_rerun_gives_identical_tables_and_figures(report: Path, results: tuple[Path, list[dict]]) -> None:
     def contents() -> dict[Path, bytes]:
         return {p.relative_to(report): p.read_bytes() for p in sorted(report.rglob("*")) if p.is_file()}

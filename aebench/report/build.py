@@ -6,7 +6,7 @@ Output (deterministic for the same results and command): ``README.md``, ``report
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -61,6 +61,21 @@ class Contents:
     gifs: list[Figure]
     facts: list[tuple[str, str]]
     command: str
+    notes: list[str] = field(default_factory=list)  # each results folder's NOTES.md, shown as written
+
+
+NOTES_FILE = "NOTES.md"  # beside results.jsonl: how the run was made (command, machine, total time), by its author
+NOTES_LIMIT = 20_000  # characters read from one notes file
+
+
+def run_notes(folders: list[Path]) -> list[str]:
+    """The ``NOTES.md`` of each results folder that has one (plain text, read as such; nothing is executed)."""
+    notes = []
+    for folder in folders:
+        path = Path(folder) / NOTES_FILE
+        if path.is_file():
+            notes.append(path.read_text(encoding="utf-8", errors="replace")[:NOTES_LIMIT].strip())
+    return notes
 
 
 def cell_folders(folders: list[Path]) -> dict[tuple, Path]:
@@ -185,6 +200,8 @@ def markdown(c: Contents) -> str:
     parts += ["## Reproducibility", ""] + [
         f"- **{key}**: `{value}`" if key.endswith("command") else f"- **{key}**: {value}" for key, value in facts
     ]
+    if c.notes:
+        parts += ["", "### How these results were produced", "", *(f"{note}\n" for note in c.notes)]
     return "\n".join(parts) + "\n"
 
 
@@ -240,7 +257,10 @@ def latex(c: Contents) -> str:
         ]
     parts += [r"\section*{Reproducibility}", r"\begin{itemize}"]
     parts += [rf"\item \textbf{{{escape_latex(key)}}}: {escape_latex(value)}" for key, value in facts]
-    parts += [r"\end{itemize}", r"\end{document}"]
+    parts += [r"\end{itemize}"]
+    if c.notes:
+        parts += [r"\subsection*{How these results were produced}", r"\begin{verbatim}", *c.notes, r"\end{verbatim}"]
+    parts += [r"\end{document}"]
     return "\n".join(parts) + "\n"
 
 
@@ -281,6 +301,7 @@ def write_report(folders: list[Path], out: Path, command: str) -> Path:
         gifs,
         stamp(frame, folders, command),
         command,
+        run_notes(folders),
     )
     (out / "report.tex").write_text(latex(contents))
     readme = out / "README.md"
