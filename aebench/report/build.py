@@ -138,15 +138,6 @@ def group_note(group: Group) -> str:
 
 def markdown(c: Contents) -> str:
     """The report as GitHub markdown, figures embedded as PNG."""
-    results, empty, problems, comparison, figures, gifs, facts = (
-        c.results,
-        c.empty,
-        c.problems,
-        c.comparison,
-        c.figures,
-        c.gifs,
-        c.facts,
-    )
     parts = [
         "# aebench report",
         "",
@@ -160,7 +151,7 @@ def markdown(c: Contents) -> str:
         "## Results",
         "",
     ]
-    for group, table in results:
+    for group, table in c.results:
         parts += [
             f"### {group.label}",
             "",
@@ -178,27 +169,27 @@ def markdown(c: Contents) -> str:
                 f"Numbers: [tables/{stats.name}.csv](tables/{stats.name}.csv)",
                 "",
             ]
-    parts += [f"### {g.label}\n\nNo successful cell.\n" for g in empty]
-    parts += ["## Failed and skipped cells", "", to_markdown(problems) if problems else "None.", ""]
+    parts += [f"### {g.label}\n\nNo successful cell.\n" for g in c.empty]
+    parts += ["## Failed and skipped cells", "", to_markdown(c.problems) if c.problems else "None.", ""]
     parts += ["## Comparison with the study", ""]
     parts += (
         [
             COMPARISON_NOTE,
             "",
-            to_markdown(comparison),
-            f"Numbers: [tables/{comparison.name}.csv](tables/{comparison.name}.csv)",
+            to_markdown(c.comparison),
+            f"Numbers: [tables/{c.comparison.name}.csv](tables/{c.comparison.name}.csv)",
             "",
         ]
-        if comparison
+        if c.comparison
         else ["No dataset and technique of the study (mnist, cifar10) in these results.", ""]
     )
     parts += ["## Figures", ""]
-    for figure in figures:
+    for figure in c.figures:
         parts += [f"![{figure.caption}]({figure.stem}.png)", "", f"{figure.caption} ([PDF]({figure.stem}.pdf))", ""]
-    if gifs:
-        parts += ["### Training snapshots", ""] + [f"![{g.caption}]({g.stem})\n\n{g.caption}\n" for g in gifs]
+    if c.gifs:
+        parts += ["### Training snapshots", ""] + [f"![{g.caption}]({g.stem})\n\n{g.caption}\n" for g in c.gifs]
     parts += ["## Reproducibility", ""] + [
-        f"- **{key}**: `{value}`" if key.endswith("command") else f"- **{key}**: {value}" for key, value in facts
+        f"- **{key}**: `{value}`" if key.endswith("command") else f"- **{key}**: {value}" for key, value in c.facts
     ]
     if c.notes:
         parts += ["", "### How these results were produced", "", *(f"{note}\n" for note in c.notes)]
@@ -207,15 +198,6 @@ def markdown(c: Contents) -> str:
 
 def latex(c: Contents) -> str:
     """The report as a standalone LaTeX document, figures included as PDF."""
-    results, empty, problems, comparison, figures, gifs, facts = (
-        c.results,
-        c.empty,
-        c.problems,
-        c.comparison,
-        c.figures,
-        c.gifs,
-        c.facts,
-    )
     parts = [
         r"\documentclass{article}",
         r"\usepackage[margin=2cm]{geometry}",
@@ -229,19 +211,19 @@ def latex(c: Contents) -> str:
         "",
         r"\section*{Results}",
     ]
-    for group, table in results:
+    for group, table in c.results:
         parts += [escape_latex(group_note(group)), to_latex(table)]
         parts += [to_latex(c.statistics[group])] if group in c.statistics else []
-    parts += [escape_latex(f"{g.label}: no successful cell.") + "\n" for g in empty]
-    parts += [r"\section*{Failed and skipped cells}", to_latex(problems) if problems else "None.", ""]
+    parts += [escape_latex(f"{g.label}: no successful cell.") + "\n" for g in c.empty]
+    parts += [r"\section*{Failed and skipped cells}", to_latex(c.problems) if c.problems else "None.", ""]
     parts += [r"\section*{Comparison with the study}"]
     parts += (
-        [escape_latex(COMPARISON_NOTE), "", to_latex(comparison)]
-        if comparison
+        [escape_latex(COMPARISON_NOTE), "", to_latex(c.comparison)]
+        if c.comparison
         else [escape_latex("No dataset and technique of the study (mnist, cifar10) in these results."), ""]
     )
     parts += [r"\section*{Figures}"]
-    for figure in figures:
+    for figure in c.figures:
         parts += [
             r"\begin{figure}[htbp]",
             r"\centering",
@@ -250,13 +232,13 @@ def latex(c: Contents) -> str:
             r"\end{figure}",
             "",
         ]
-    if gifs:
+    if c.gifs:
         parts += [
-            escape_latex("Training snapshots (animated GIFs, see README.md): " + ", ".join(g.stem for g in gifs)),
+            escape_latex("Training snapshots (animated GIFs, see README.md): " + ", ".join(g.stem for g in c.gifs)),
             "",
         ]
     parts += [r"\section*{Reproducibility}", r"\begin{itemize}"]
-    parts += [rf"\item \textbf{{{escape_latex(key)}}}: {escape_latex(value)}" for key, value in facts]
+    parts += [rf"\item \textbf{{{escape_latex(key)}}}: {escape_latex(value)}" for key, value in c.facts]
     parts += [r"\end{itemize}"]
     if c.notes:
         parts += [r"\subsection*{How these results were produced}", r"\begin{verbatim}", *c.notes, r"\end{verbatim}"]
