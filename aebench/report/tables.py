@@ -27,6 +27,11 @@ class Group:
     label: str
     corruption: str
 
+    def tag(self, numbers: pd.DataFrame) -> None:
+        """Prefix a table's numbers with this group's experiment and dataset columns (in place)."""
+        numbers.insert(0, "dataset", self.dataset)
+        numbers.insert(0, "experiment", self.experiment)
+
     @property
     def stem(self) -> str:
         return f"{self.experiment}_{self.dataset}".replace("/", "-")
@@ -96,8 +101,7 @@ def results_table(group: Group, rows: pd.DataFrame) -> Table | None:
     numbers = technique_stats(rows)
     if numbers.empty:
         return None
-    numbers.insert(0, "dataset", group.dataset)
-    numbers.insert(0, "experiment", group.experiment)
+    group.tag(numbers)
     table = Table(
         name=f"results_{group.stem}",
         caption=f"{group.label}: mean ± sd over seeds (experiment {group.experiment}, corruption: {group.corruption})",
@@ -147,8 +151,7 @@ def statistics_table(group: Group, rows: pd.DataFrame) -> Table | None:
     numbers = seed_statistics(rows)
     if numbers.empty:
         return None
-    numbers.insert(0, "dataset", group.dataset)
-    numbers.insert(0, "experiment", group.experiment)
+    group.tag(numbers)
     table = Table(
         name=f"statistics_{group.stem}",
         caption=f"{group.label}: 95 % confidence intervals over seeds and paired differences from the {BASELINE}",
