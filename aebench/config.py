@@ -28,9 +28,15 @@ class ConfigError(UserError):
     """A config value is missing, unknown, mistyped or out of range."""
 
 
-def opt(default: Any, help: str, min: float | None = None, max: float | None = None) -> Any:
-    """A dataclass field with a one-line help text and optional inclusive bounds."""
-    meta = {"help": help, "min": min, "max": max}
+def opt(
+    default: Any, help: str, min: float | None = None, max: float | None = None, added: bool = False
+) -> Any:
+    """A dataclass field with a one-line help text and optional inclusive bounds.
+
+    ``added=True`` marks a field added after results were first written: at its default it stays out of the
+    config hash, so adding it leaves every existing results folder resumable (see ``hashed``).
+    """
+    meta = {"help": help, "min": min, "max": max, "added": added}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -148,8 +154,8 @@ class CellConfig:
 
     @property
     def config_hash(self) -> str:
-        """Stable short hash of the resolved cell config."""
-        text = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        """Stable short hash of the resolved cell config (fields marked ``added`` left out at their default)."""
+        text = json.dumps(hashed(self), sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -260,6 +266,22 @@ def to_plain(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {k: to_plain(v) for k, v in obj.items()}
     return obj
+
+
+def hashed(obj: Any) -> Any:
+    """``to_plain(obj)`` less the fields marked ``added`` that hold their default: what the config hash covers."""
+    if dataclasses.is_dataclass(obj):
+        return {
+            f.name: hashed(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if not (f.metadata.get("added") and getattr(obj, f.name) == default_of(f))
+        }
+    return to_plain(obj)
+
+
+def default_of(f: dataclasses.Field) -> Any:
+    """A dataclass field's default value."""
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
 def dump_cell(cell: CellConfig) -> str:

@@ -29,7 +29,7 @@ from aebench.files import fault_text, is_machine_fault, writable_folder, write_n
 from aebench.results.checkpoint import save_checkpoint
 from aebench.results.lock import results_lock
 from aebench.results.preflight import preflight
-from aebench.results.schema import EXTRA_FIELDS, ROW_FIELDS, cell_folder
+from aebench.results.schema import EXTRA_FIELDS, METRIC_VERSION, ROW_FIELDS, cell_folder
 from aebench.results.snapshots import Snapshots, save_latents
 from aebench.results.store import append_row, cell_key, finished_keys, read_rows
 from aebench.techniques import get_technique
@@ -132,6 +132,9 @@ def base_row(cell: CellConfig, device: torch.device, commit: str) -> dict[str, A
         "config_hash": cell.config_hash,
         "corruption": cell.data.corruption.kind,
         "aebench_version": aebench.__version__,
+        "latent": cell.model.latent,
+        "metric_version": METRIC_VERSION,
+        **get_technique(cell.technique).facts(),
     }
 
 
@@ -217,6 +220,9 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path, result: 
             "epochs_trained": outcome.epochs_trained,
             "n_train": len(x_train),
             "n_test": len(data.x_test),
+            "channels": data.channels,
+            "image_size": data.image_size,
+            "native_pixels": ctx.data.raw(cell.dataset).x_train[0].numel(),  # bounds the data's rank
         }
     )
 

@@ -11,6 +11,7 @@ from aebench.config import SAFE_NAME
 RESULTS_FILE = "results.jsonl"
 CELL_KEYS = ["experiment", "dataset", "technique", "seed"]
 DONE_STATUSES = ("ok", "skipped")
+METRIC_VERSION = 2  # 1: aebench's own zero-padded SSIM (before 0.x); 2: torchmetrics, reflection-padded windows
 SAFE_HASH = re.compile(r"[0-9A-Za-z]{1,64}")  # config hashes: 12 hex digits when aebench writes them
 
 
@@ -58,6 +59,14 @@ EXTRA_FIELDS = [
     "corruption",
     "aebench_version",
     "finished_at",
+    "role",
+    "own_loss",
+    "needs_weights",
+    "channels",
+    "image_size",
+    "latent",
+    "native_pixels",
+    "metric_version",
 ]  # written, not required
 
 

@@ -14,7 +14,7 @@ def conv_autoencoder(ctx: BuildContext, **decoder_kwargs: object) -> Autoencoder
     )
 
 
-@register_technique("baseline")
+@register_technique("baseline", role="baseline")
 def baseline(ctx: BuildContext) -> Recipe:
     """Conv encoder (12, 24 channels, adaptive max-pool) -> linear latent -> nearest-upsample conv decoder."""
     return Recipe(conv_autoencoder(ctx), single_phase(ctx))

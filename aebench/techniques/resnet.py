@@ -88,7 +88,7 @@ def discriminative_groups(spread: float, decoder_mult: float) -> Any:
     return groups
 
 
-@register_technique("resnet_pretrained", params=PretrainedResNetParams)
+@register_technique("resnet_pretrained", params=PretrainedResNetParams, weights="ImageNet ResNet-34")
 def resnet_pretrained(ctx: BuildContext) -> Recipe:
     """ImageNet ResNet-34 encoder (concat pool latent 1024) + baseline decoder; frozen 1/3, then discriminative LRs."""
     p: PretrainedResNetParams = ctx.params
