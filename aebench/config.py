@@ -28,9 +28,7 @@ class ConfigError(UserError):
     """A config value is missing, unknown, mistyped or out of range."""
 
 
-def opt(
-    default: Any, help: str, min: float | None = None, max: float | None = None, added: bool = False
-) -> Any:
+def opt(default: Any, help: str, min: float | None = None, max: float | None = None, added: bool = False) -> Any:
     """A dataclass field with a one-line help text and optional inclusive bounds.
 
     ``added=True`` marks a field added after results were first written: at its default it stays out of the

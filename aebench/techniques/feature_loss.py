@@ -50,7 +50,12 @@ class FeatureLossParams:
             )
 
 
-@register_technique("feature_loss", params=FeatureLossParams, own_loss=True, weights="ImageNet weights of the feature_net (vgg16_bn, resnet18; none for trained)")
+@register_technique(
+    "feature_loss",
+    params=FeatureLossParams,
+    own_loss=True,
+    weights="ImageNet weights of the feature_net (vgg16_bn, resnet18; none for trained)",
+)
 def feature_loss(ctx: BuildContext) -> Recipe:
     """Baseline with loss = pixel + weighted VGG16-BN feature MSE + Gram MSE (layers before the first 3 max-pools)."""
     p: FeatureLossParams = ctx.params

@@ -9,7 +9,6 @@ from typing import Literal
 from aebench.errors import UserError
 from aebench.training.recipe import BuildContext, NoParams, Recipe
 
-
 Role = Literal["baseline", "compared", "reference"]
 
 
