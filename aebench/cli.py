@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aebench.errors import MachineFault, UserError
+from aebench.execution.options import add_execution_arguments
 from aebench.files import is_machine_fault
-from aebench.results.execution import add_execution_arguments
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -91,13 +91,13 @@ def cmd_list(args: argparse.Namespace) -> None:
 
 def cmd_run(args: argparse.Namespace) -> None:
     from aebench.data import default_data_root
+    from aebench.execution.options import make_executor
+    from aebench.execution.runner import run_experiment
+    from aebench.execution.tracking import make_tracker
     from aebench.experiment import load_experiment
     from aebench.files import write_text
-    from aebench.results.execution import make_executor
-    from aebench.results.runner import run_experiment
     from aebench.results.store import cell_key, finished_keys, load_results, read_rows
     from aebench.results.summary import summary_table
-    from aebench.results.tracking import make_tracker
 
     config = load_experiment(args.experiment, args.sets)
     out = args.out or DEFAULT_RESULTS / config.name
@@ -164,8 +164,8 @@ def cmd_report(args: argparse.Namespace) -> None:
 def cmd_bench(args: argparse.Namespace) -> None:
     from aebench.bench.run import BenchSettings, bench_experiment, markdown_table, write_json
     from aebench.data import default_data_root
+    from aebench.execution.runner import resolve_device
     from aebench.experiment import load_experiment
-    from aebench.results.runner import resolve_device
     from aebench.techniques import TECHNIQUES
 
     if args.steps < 1 or args.repeats < 1:

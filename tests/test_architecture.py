@@ -15,12 +15,14 @@ PACKAGE = REPO / "aebench"
 LAYERS = [
     ("aebench", "aebench.errors", "aebench.files", "aebench.config"),
     ("aebench.models",),
+    ("aebench.hub",),
     ("aebench.data",),
     ("aebench.training",),
     ("aebench.techniques",),
     ("aebench.evaluation",),
     ("aebench.experiment",),
-    ("aebench.results", "aebench.bench"),
+    ("aebench.results",),
+    ("aebench.execution", "aebench.bench"),
     ("aebench.report",),
     ("aebench.cli", "aebench.__main__"),
 ]

@@ -10,8 +10,8 @@ from helpers import TINY
 
 from aebench.data import DatasetCache
 from aebench.data.pixels import Normalizer
+from aebench.execution.runner import run_experiment
 from aebench.experiment import parse_experiment
-from aebench.results.runner import run_experiment
 from aebench.techniques import get_technique
 from aebench.training import loop, timing
 from aebench.training.budget import phase_deadlines

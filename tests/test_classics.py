@@ -18,9 +18,9 @@ from aebench.cli import main
 from aebench.config import ConfigError, TrainConfig
 from aebench.data.pixels import Normalizer
 from aebench.errors import UserError
+from aebench.execution.runner import validation_split
 from aebench.experiment import load_experiment, parse_experiment
 from aebench.models.mlp import even_widths
-from aebench.results.runner import validation_split
 from aebench.techniques import get_technique
 from aebench.training.batches import eval_batches
 from aebench.training.loop import Splits, train

@@ -20,8 +20,8 @@ from aebench import cli
 from aebench.cli import main
 from aebench.config import dump_cell
 from aebench.data import DATASETS
+from aebench.execution.checkpoint import load_checkpoint
 from aebench.experiment import load_experiment
-from aebench.results.checkpoint import load_checkpoint
 from aebench.results.schema import ROW_FIELDS
 from aebench.techniques import TECHNIQUES
 

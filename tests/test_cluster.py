@@ -16,9 +16,9 @@ import pytest
 import yaml
 from helpers import REPO, TINY
 
+from aebench.execution.ray_executor import RayExecutor
+from aebench.execution.runner import CellResult, LocalExecutor, run_experiment
 from aebench.experiment import load_experiment
-from aebench.results.ray_executor import RayExecutor
-from aebench.results.runner import CellResult, LocalExecutor, run_experiment
 from aebench.results.store import read_rows
 
 ray = pytest.importorskip("ray", reason="the [ray] extra is not installed (pip install -e '.[ray]')")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from aebench.cli import main
-from aebench.results.tracking import flatten
+from aebench.execution.tracking import flatten
 
 
 @pytest.mark.parametrize(

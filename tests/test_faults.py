@@ -26,12 +26,12 @@ from aebench.data.formats import read_cifar_batch
 from aebench.data.pixels import Normalizer
 from aebench.errors import CellFailure, UserError
 from aebench.evaluation.classifier import ClassifierCache, classifier_key
+from aebench.execution.checkpoint import load_checkpoint
+from aebench.execution.lock import results_lock
+from aebench.execution.runner import run_experiment
 from aebench.experiment import parse_experiment
 from aebench.files import atomic_write
 from aebench.report.build import write_report
-from aebench.results.checkpoint import load_checkpoint
-from aebench.results.lock import results_lock
-from aebench.results.runner import run_experiment
 from aebench.results.schema import RESULTS_FILE, ROW_FIELDS
 from aebench.results.store import append_row, current_rows, load_results, read_rows
 from aebench.results.summary import summary_table

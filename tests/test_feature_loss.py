@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from aebench.config import TrainConfig, build
+from aebench.hub.weights import timm_body
 from aebench.models.feature_nets import SmallVGG
-from aebench.models.weights import timm_body
 from aebench.techniques import TECHNIQUES
 from aebench.techniques.feature_loss import FeatureLossParams
 from aebench.training.feature_loss import FeatureLoss, gram

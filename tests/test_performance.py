@@ -14,8 +14,8 @@ from aebench import cli
 from aebench.data import DatasetCache
 from aebench.data.pixels import Normalizer
 from aebench.evaluation import classifier as classifier_module
+from aebench.execution.runner import run_experiment
 from aebench.experiment import load_experiment, parse_experiment
-from aebench.results.runner import run_experiment
 from aebench.results.store import read_rows
 from aebench.techniques import get_technique
 from aebench.training import precision as precision_module

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from helpers import REPO, TINY
 
+from aebench.execution.runner import run_experiment
 from aebench.experiment import parse_experiment
-from aebench.results.runner import run_experiment
 from aebench.techniques import TECHNIQUES
 
 MARKER = "<!-- example: add a technique -->"

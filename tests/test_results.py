@@ -13,8 +13,8 @@ import pytest
 from helpers import cell_dir
 
 from aebench.errors import SkipCell
+from aebench.execution.runner import run_experiment
 from aebench.experiment import load_experiment
-from aebench.results.runner import run_experiment
 from aebench.results.schema import RESULTS_FILE, ROW_FIELDS, SPECS
 from aebench.results.store import append_row, finished_keys, load_results, read_rows
 from aebench.results.summary import summary_table

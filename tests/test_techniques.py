@@ -13,9 +13,9 @@ import torch.nn.functional as F
 
 from aebench.config import CellConfig, ClassifierConfig, DataConfig, ModelConfig, TrainConfig, build
 from aebench.data.pixels import Normalizer
+from aebench.execution.checkpoint import load_checkpoint, save_checkpoint
+from aebench.hub.weights import timm_body
 from aebench.models.pixel_shuffle import PixelShuffleBlock
-from aebench.models.weights import timm_body
-from aebench.results.checkpoint import load_checkpoint, save_checkpoint
 from aebench.techniques import TECHNIQUES
 from aebench.training.loop import Splits, train
 from aebench.training.recipe import BuildContext, Recipe

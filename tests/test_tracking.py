@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from helpers import TINY
 
+from aebench.execution.runner import run_experiment
+from aebench.execution.tracking import make_tracker
 from aebench.experiment import ExperimentConfig, parse_experiment
-from aebench.results.runner import run_experiment
 from aebench.results.schema import cell_folder
-from aebench.results.tracking import make_tracker
 
 mlflow = pytest.importorskip("mlflow", reason="the [track] extra is not installed (pip install -e '.[track]')")
 event_accumulator = pytest.importorskip(

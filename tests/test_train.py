@@ -11,8 +11,8 @@ from helpers import TINY, cell_dir
 
 from aebench.data import DatasetCache
 from aebench.data.pixels import Normalizer
+from aebench.execution.runner import run_experiment
 from aebench.experiment import load_experiment, parse_experiment
-from aebench.results.runner import run_experiment
 from aebench.techniques import get_technique
 from aebench.training.loop import Splits, train
 from aebench.training.recipe import BuildContext, Phase, Recipe

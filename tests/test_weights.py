@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from aebench.errors import SkipCell, UserError
-from aebench.models.weights import read_state_dict, timm_body
+from aebench.hub.weights import read_state_dict, timm_body
 
 ARCH = "resnet18.tv_in1k"  # small and quick to build; the loading path is the same as ResNet-34's
 
@@ -79,8 +79,8 @@ def test_unreachable_hub_skips_without_trying_to_download(monkeypatch: pytest.Mo
 def test_runner_records_offline_cells_as_skipped(experiment_file, tmp_path: Path) -> None:
     from helpers import TINY
 
+    from aebench.execution.runner import run_experiment
     from aebench.experiment import load_experiment
-    from aebench.results.runner import run_experiment
 
     pretrained = experiment_file({**TINY, "techniques": ["resnet_pretrained"]}, name="a.yaml")
     study_classifier = experiment_file({**TINY, "classifier": {"model": "resnet34"}}, name="b.yaml")

@@ -12,7 +12,7 @@ import torch
 from aebench.data.formats import CIFAR_FILES, IDX_FILES, check_split, find_file, read_cifar_batch, read_idx
 from aebench.data.registry import SUBSET_SEED, ImageData, register_dataset
 from aebench.errors import UserError
-from aebench.models.weights import host_reachable
+from aebench.hub.weights import host_reachable
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 

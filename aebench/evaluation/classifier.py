@@ -14,9 +14,9 @@ from torch import nn
 from aebench.config import CellConfig, ClassifierConfig, CorruptionConfig, to_plain
 from aebench.data.pixels import Normalizer, make_batch
 from aebench.files import atomic_write
+from aebench.hub.weights import timm_body
 from aebench.models.classifier import CompactCNN, fastai_head
 from aebench.models.resnet import ConcatPoolEncoder, FeatureStages
-from aebench.models.weights import timm_body
 from aebench.training.fit import fit_classifier
 
 log = logging.getLogger(__name__)

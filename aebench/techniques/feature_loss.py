@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Literal, Union
 
 from aebench.config import ConfigError, opt
+from aebench.hub.weights import timm_body
 from aebench.models.feature_nets import SmallVGG
 from aebench.models.resnet import FeatureStages
-from aebench.models.weights import timm_body
 from aebench.techniques.baseline import conv_autoencoder
 from aebench.techniques.registry import register_technique
 from aebench.training.feature_loss import FeatureLoss, imagenet_stats, train_feature_net

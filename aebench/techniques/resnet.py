@@ -8,10 +8,10 @@ from typing import Any, Union
 from torch import nn
 
 from aebench.config import ConfigError, opt
+from aebench.hub.weights import timm_body
 from aebench.models.autoencoder import Autoencoder
 from aebench.models.conv import ConvDecoder
 from aebench.models.resnet import ConcatPoolEncoder, FeatureStages
-from aebench.models.weights import timm_body
 from aebench.techniques.registry import register_technique
 from aebench.training.recipe import BuildContext, Phase, Recipe, single_phase, split_epochs
 

@@ -24,13 +24,13 @@ from aebench.data.pixels import Normalizer
 from aebench.errors import CellFailure, MachineFault, SkipCell, UserError
 from aebench.evaluation.classifier import ClassifierCache
 from aebench.evaluation.evaluate import evaluate
+from aebench.execution.checkpoint import save_checkpoint
+from aebench.execution.lock import results_lock
+from aebench.execution.preflight import preflight
+from aebench.execution.snapshots import Snapshots, save_latents
 from aebench.experiment import ExperimentConfig
 from aebench.files import fault_text, is_machine_fault, writable_folder, write_npz, write_text
-from aebench.results.checkpoint import save_checkpoint
-from aebench.results.lock import results_lock
-from aebench.results.preflight import preflight
 from aebench.results.schema import EXTRA_FIELDS, METRIC_VERSION, ROW_FIELDS, cell_folder
-from aebench.results.snapshots import Snapshots, save_latents
 from aebench.results.store import append_row, cell_key, finished_keys, read_rows
 from aebench.techniques import get_technique
 from aebench.training.loop import Splits, TrainOutcome, train

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from aebench.errors import UserError
-from aebench.results.runner import CellResult, Tracker
+from aebench.execution.runner import CellResult, Tracker
+from aebench.execution.snapshots import grid
 from aebench.results.schema import METRICS, cell_folder
-from aebench.results.snapshots import grid
 
 TRACK_HINT = "pip install -e '.[track]'"
 HISTORY_SCALARS = {"train_loss": "loss/train", "test_loss": "loss/test", "val_loss": "loss/val", "lr": "lr"}

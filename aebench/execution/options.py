@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from aebench.errors import UserError
 
 if TYPE_CHECKING:
-    from aebench.results.runner import Executor
+    from aebench.execution.runner import Executor
 
 RAY_ONLY = ("address", "max_parallel", "cpus_per_cell", "gpus_per_cell")
 
@@ -46,7 +46,7 @@ def make_executor(args: argparse.Namespace) -> Executor:
         given = [name for name in RAY_ONLY if getattr(args, name) not in (None, 0.0)]
         if given:
             raise UserError(f"--{given[0].replace('_', '-')} applies to --executor ray only")
-        from aebench.results.runner import LocalExecutor
+        from aebench.execution.runner import LocalExecutor
 
         return LocalExecutor()
     if args.max_parallel is not None and args.max_parallel < 1:
@@ -55,7 +55,7 @@ def make_executor(args: argparse.Namespace) -> Executor:
         raise UserError(f"--cpus-per-cell must be above 0 (got {args.cpus_per_cell})")
     if args.gpus_per_cell < 0:
         raise UserError(f"--gpus-per-cell must be 0 or more (got {args.gpus_per_cell})")
-    from aebench.results.ray_executor import RayExecutor, import_ray
+    from aebench.execution.ray_executor import RayExecutor, import_ray
 
     import_ray()  # missing Ray: one line saying how to install it, before any data loads
     return RayExecutor(args.address, args.max_parallel, args.cpus_per_cell, args.gpus_per_cell)

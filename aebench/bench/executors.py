@@ -1,6 +1,6 @@
 """Benchmark: one sweep of small digits cells through the local executor and through Ray, side by side.
 
-    python -m aebench.results.executor_bench [--cells 8] [--epochs 5] [--repeats 2] [--max-parallel 2]
+    python -m aebench.bench.executors [--cells 8] [--epochs 5] [--repeats 2] [--max-parallel 2]
 
 Both run in this process, in alternating order, each into a fresh results folder (so both train the
 downstream classifier). Ray's start and its workers' first imports are reported apart from the warm runs.
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
+from aebench.execution.ray_executor import RayExecutor, import_ray
+from aebench.execution.runner import Executor, LocalExecutor, run_experiment
 from aebench.experiment import ExperimentConfig, parse_experiment
-from aebench.results.ray_executor import RayExecutor, import_ray
-from aebench.results.runner import Executor, LocalExecutor, run_experiment
 
 
 def sweep(cells: int, epochs: int) -> ExperimentConfig:

@@ -20,7 +20,7 @@ import torch
 import aebench
 from aebench.config import CellConfig
 from aebench.errors import UserError
-from aebench.results.runner import CellJob, CellResult, RunContext, describe, failed_result, run_cell
+from aebench.execution.runner import CellJob, CellResult, RunContext, describe, failed_result, run_cell
 
 log = logging.getLogger(__name__)
 

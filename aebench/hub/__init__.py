@@ -1,0 +1,1 @@
+"""What aebench fetches from the network: host checks and pretrained weights (local files or the hub)."""
