@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--results", type=Path, nargs="+", help="results folders (default: every folder under results/)"
     )
     report.add_argument("--out", type=Path, default=Path("report"), help="report folder (default: report/)")
+    report.add_argument(
+        "--force", action="store_true", help="write even where --out holds the report of other results"
+    )
 
     listing = sub.add_parser("list", help="registered techniques (with their options) and datasets (found or not)")
     listing.add_argument("--data-root", type=Path, help="dataset folder to look in (default: as for run)")
@@ -130,12 +133,12 @@ def cmd_run(args: argparse.Namespace) -> None:
 
 def print_differences(frame: pd.DataFrame) -> None:
     """Which differences from the baseline are real at the seeds run (paired t-test per dataset)."""
-    from aebench.report.statistics import ALPHA, BASELINE, difference_lines
+    from aebench.report.statistics import ALPHA, baseline_of, difference_lines
 
     for dataset, rows in frame.groupby("dataset", sort=False):
         lines = difference_lines(rows)
         if lines:
-            print(f"\n{dataset}: each technique minus {BASELINE} on the same seeds (real = paired t-test p < {ALPHA}):")
+            print(f"\n{dataset}: each technique minus {baseline_of(rows)} on the same seeds (real = Holm p < {ALPHA}):")
             print("\n".join(lines))
 
 
@@ -148,6 +151,7 @@ def relative(path: Path) -> str:
 def cmd_report(args: argparse.Namespace) -> None:
     from aebench.files import writable_folder
     from aebench.report.build import write_report
+    from aebench.techniques import TECHNIQUES
 
     folders = args.results or sorted(p.parent for p in DEFAULT_RESULTS.glob("*/results.jsonl"))
     if not folders:
@@ -157,7 +161,8 @@ def cmd_report(args: argparse.Namespace) -> None:
             raise UserError(f"{folder}: no results.jsonl here (pass a folder written by 'aebench run')")
     writable_folder(args.out, "--out")
     command = f"python -m aebench report --results {' '.join(map(relative, folders))} --out {relative(args.out)}"
-    path = write_report(folders, args.out, command=command)
+    facts = {name: info.facts() for name, info in TECHNIQUES.items()}  # for rows written before rows carried them
+    path = write_report(folders, args.out, command=command, facts=facts, force=args.force)
     print(f"report written to {path}")
 
 

@@ -19,7 +19,7 @@ import torch
 
 import aebench
 from aebench.config import CellConfig, dump_cell
-from aebench.data import DatasetCache, ImageData
+from aebench.data import DatasetCache, ImageData, get_dataset
 from aebench.data.pixels import Normalizer
 from aebench.errors import CellFailure, MachineFault, SkipCell, UserError
 from aebench.evaluation.classifier import ClassifierCache
@@ -201,7 +201,8 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path, result: 
     bad = [name for name, value in evaluation.metrics.items() if not math.isfinite(value)]
     if bad:
         raise CellFailure(f"non-finite metric {', '.join(bad)} after {outcome.steps} steps (diverged: lower train.lr)")
-    save_latents(recipe.model, data.x_test, data.y_test, cell, normalizer, folder / "latents.npz")
+    names = get_dataset(cell.dataset).classes
+    save_latents(recipe.model, data.x_test, data.y_test, cell, normalizer, folder / "latents.npz", names)
     save_checkpoint(folder / "checkpoint.pt", cell.technique, build_ctx, recipe.model)
     write_text(folder / "history.json", json.dumps(outcome.history, indent=1, allow_nan=False))
     write_npz(folder / "samples.npz", **evaluation.samples)
@@ -221,6 +222,7 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path, result: 
             "n_train": len(x_train),
             "n_test": len(data.x_test),
             "channels": data.channels,
+            "classes": data.num_classes,
             "image_size": data.image_size,
             "native_pixels": ctx.data.raw(cell.dataset).x_train[0].numel(),  # bounds the data's rank
         }

@@ -11,7 +11,12 @@ from aebench.config import SAFE_NAME
 RESULTS_FILE = "results.jsonl"
 CELL_KEYS = ["experiment", "dataset", "technique", "seed"]
 DONE_STATUSES = ("ok", "skipped")
-METRIC_VERSION = 2  # 1: aebench's own zero-padded SSIM (before 0.x); 2: torchmetrics, reflection-padded windows
+METRIC_VERSION = 2  # written into every row; what each version computes:
+METRIC_DEFINITIONS = {
+    1: "SSIM by aebench's own code over valid (unpadded) 11x11 Gaussian windows (sigma 1.5), K = (0.01, 0.03)",
+    2: "SSIM by torchmetrics: an 11x11 Gaussian window (sigma 1.5), K = (0.01, 0.03), each image padded by 5 px of "
+    "reflection and the SSIM map averaged over every pixel",
+}  # MAE, MSE, PSNR (per image, peak 1, capped at 100 dB) and accuracy are the same in every version
 SAFE_HASH = re.compile(r"[0-9A-Za-z]{1,64}")  # config hashes: 12 hex digits when aebench writes them
 
 
@@ -67,6 +72,9 @@ EXTRA_FIELDS = [
     "latent",
     "native_pixels",
     "metric_version",
+    "classes",
+    "mse_mean_image",
+    "output_spread",
 ]  # written, not required
 
 

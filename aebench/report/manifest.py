@@ -1,0 +1,79 @@
+"""What a report folder's owner wrote: ``.aebench-report.json`` lists the results folders a report was made
+from and every file it wrote. A new report replaces its own files only: it refuses a folder holding another
+results' report (or report files no manifest accounts for) unless forced, and removes only the files its
+previous manifest lists that it no longer writes."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from aebench.errors import UserError
+
+MANIFEST = ".aebench-report.json"
+REPORT_NAMES = ("README.md", "report.tex", "tables", "figures")  # what a report writes at its top level
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Results folders (relative to the report folder) and the files written (relative, sorted)."""
+
+    results: tuple[str, ...]
+    files: tuple[str, ...]
+
+
+def relative(path: Path, out: Path) -> str:
+    return Path(os.path.relpath(Path(path).resolve(), out.resolve())).as_posix()
+
+
+def read_manifest(out: Path) -> Manifest | None:
+    """The folder's manifest, None where there is none; a damaged one is a user error (ownership unknown)."""
+    path = out / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+        return Manifest(tuple(map(str, data["results"])), tuple(map(str, data["files"])))
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        raise UserError(f"{path}: damaged report manifest; pass --force to replace the report there") from None
+
+
+def claim(out: Path, folders: list[Path], force: bool) -> Manifest | None:
+    """Check that ``out`` may take a report of ``folders``; returns the previous manifest (None: none)."""
+    previous = read_manifest(out)
+    if force:
+        return previous
+    if previous is None:
+        found = [name for name in REPORT_NAMES if (out / name).exists()]
+        if found:
+            raise UserError(
+                f"{out}: holds {', '.join(found)} that no aebench report manifest accounts for; pass --force to "
+                "write the report there anyway, or --out another folder"
+            )
+        return None
+    mine = {relative(f, out) for f in folders}
+    others = [r for r in previous.results if r not in mine]
+    if others:
+        raise UserError(
+            f"{out}: holds the report of other results ({', '.join(others)}); pass --force to replace it, "
+            "or --out another folder"
+        )
+    return previous
+
+
+def finish(out: Path, previous: Manifest | None, folders: list[Path], written: list[Path]) -> None:
+    """Remove what the previous report wrote and this one did not, then record this report's manifest."""
+    files = sorted({relative(p, out) for p in written} | {MANIFEST})
+    for name in sorted(set(previous.files if previous else ()) - set(files)):
+        stale = out / name
+        if ".." in Path(name).parts or not stale.is_file() or stale.is_symlink():
+            continue  # only plain files inside the report folder are ever removed
+        stale.unlink()
+        for parent in stale.parents:
+            if parent == out or not parent.is_relative_to(out) or any(parent.iterdir()):
+                break
+            parent.rmdir()
+    manifest = {"results": [relative(f, out) for f in folders], "files": files}
+    (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
