@@ -49,9 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--results", type=Path, nargs="+", help="results folders (default: every folder under results/)"
     )
     report.add_argument("--out", type=Path, default=Path("report"), help="report folder (default: report/)")
-    report.add_argument(
-        "--force", action="store_true", help="write even where --out holds the report of other results"
-    )
+    report.add_argument("--force", action="store_true", help="write even where --out holds the report of other results")
 
     listing = sub.add_parser("list", help="registered techniques (with their options) and datasets (found or not)")
     listing.add_argument("--data-root", type=Path, help="dataset folder to look in (default: as for run)")

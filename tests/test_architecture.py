@@ -31,6 +31,7 @@ REPORT_MAY_IMPORT = (
     "aebench.errors",
     "aebench.report",
     "aebench.results.schema",
+    "aebench.results.settings",
     "aebench.results.store",
     "aebench.results.summary",
 )

@@ -11,6 +11,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.axis
 import matplotlib.pyplot as plt
 import seaborn as sns
 from matplotlib.text import Text
@@ -48,8 +49,11 @@ def save(drawn: Drawn, out: Path) -> Figure:
 
 
 def palette(techniques: list[str]) -> dict[str, tuple]:
-    """One fixed colour per technique, shared by every figure of the report."""
-    return dict(zip(techniques, sns.color_palette("tab10" if len(techniques) <= 10 else "husl", len(techniques))))
+    """One fixed colour per technique, shared by every figure of the report (tab10 without its grey, which
+    marks flagged techniques; husl beyond nine)."""
+    tab = [c for i, c in enumerate(sns.color_palette("tab10", 10)) if i != 7]
+    colours = tab if len(techniques) <= len(tab) else sns.color_palette("husl", len(techniques))
+    return dict(zip(techniques, colours))
 
 
 def style() -> object:
@@ -57,23 +61,33 @@ def style() -> object:
     return sns.axes_style("whitegrid")
 
 
+def tick_labels(axis: matplotlib.axis.Axis) -> list[Text]:
+    """The tick labels an axis draws: those of the ticks inside its view interval."""
+    low, high = sorted(axis.get_view_interval())
+    slack = (high - low) * 1e-9
+    return [
+        label for loc, label in zip(axis.get_ticklocs(), axis.get_ticklabels()) if low - slack <= loc <= high + slack
+    ]
+
+
 def drawn_texts(fig: plt.Figure) -> list[Text]:
     """Every non-empty text the figure draws: titles, axis and tick labels, offsets, legends, annotations."""
     fig.canvas.draw()
-    texts: list[Text] = [*fig.texts, *([fig._suptitle] if fig._suptitle else [])]
+    texts: list[Text] = list(fig.texts)
     for ax in fig.axes:
         if not ax.get_visible():
             continue
         if ax.axison:
             texts += [ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label]
             texts += [ax.xaxis.get_offset_text(), ax.yaxis.get_offset_text()]
-            texts += [*ax.get_xticklabels(), *ax.get_yticklabels()]
+            texts += [*tick_labels(ax.xaxis), *tick_labels(ax.yaxis)]
         texts += list(ax.texts)
         if ax.get_legend():
             texts += [*ax.get_legend().get_texts(), ax.get_legend().get_title()]
     for legend in fig.legends:
         texts += [*legend.get_texts(), legend.get_title()]
-    return [t for t in texts if t.get_visible() and t.get_text().strip()]
+    unique = list({id(t): t for t in texts}.values())
+    return [t for t in unique if t.get_visible() and t.get_text().strip()]
 
 
 def text_overlaps(fig: plt.Figure, slack: float = 1.0) -> list[str]:

@@ -48,22 +48,17 @@ def slug(text: str) -> str:
 
 
 def groups(frame: pd.DataFrame) -> list[Group]:
-    """The groups of the finished rows in first-seen order. A dataset in one group is labelled by its name, else
-    by its experiment too; an experiment and dataset at several settings adds what differs between them."""
+    """The groups of the finished rows in first-seen order, labelled by the dataset, with the experiment where the
+    dataset appears in several, and what differs where one experiment ran the dataset at several settings."""
     ok = finished(frame)
     keys = list(dict.fromkeys(zip(ok["experiment"], ok["dataset"], ok["setting"])))
     out, stems = [], set()
     for experiment, dataset, setting in keys:
         siblings = [s for e, d, s in keys if (e, d) == (experiment, dataset) and s != setting]
         differs = setting.differences(siblings) if siblings else ""
-        label = dataset if sum(d == dataset for _, d, _ in keys) == 1 else f"{dataset} ({experiment})"
-        label = (
-            f"{label[:-1]}, {differs})"
-            if differs and label.endswith(")")
-            else f"{label} ({differs})"
-            if differs
-            else label
-        )
+        experiments = {e for e, d, _ in keys if d == dataset}
+        tags = [experiment] * (len(experiments) > 1) + [differs] * bool(differs)
+        label = f"{dataset} ({', '.join(tags)})" if tags else dataset
         stem = slug(f"{experiment}_{dataset}" + (f"_{differs}" if differs else ""))
         while stem in stems:
             stem += "-"

@@ -191,15 +191,21 @@ def statistics_table(group: Group, numbers: pd.DataFrame, baseline: str | None) 
 
 
 def problems_table(frame: pd.DataFrame) -> Table | None:
-    """Failed and skipped cells with their reasons."""
+    """Failed and skipped cells with their reasons, the seeds of one technique that share a reason on one line."""
     bad = frame[frame["status"].isin(["failed", "skipped"])]
     if bad.empty:
         return None
-    numbers = bad[["experiment", "dataset", "technique", "seed", "status", "reason"]].reset_index(drop=True)
+    keys = ["experiment", "dataset", "technique", "status", "reason"]
+    numbers = (
+        bad.groupby(keys, sort=False)["seed"]
+        .agg(lambda seeds: ", ".join(str(s) for s in sorted(seeds)))
+        .reset_index()[["experiment", "dataset", "technique", "seed", "status", "reason"]]
+        .rename(columns={"seed": "seeds"})
+    )
     return Table(
         name="problems",
         caption="Failed and skipped cells (failed cells keep a traceback in their cell folder's error.log)",
-        headers=["Experiment", "Dataset", "Technique", "Seed", "Status", "Reason"],
+        headers=["Experiment", "Dataset", "Technique", "Seeds", "Status", "Reason"],
         rows=[[str(v) for v in r] for r in numbers.itertuples(index=False)],
         numbers=numbers,
         align="lllrll",
@@ -291,11 +297,12 @@ def to_markdown(table: Table) -> str:
 
 LATEX_SPECIAL = {
     "\\": r"\textbackslash{}",
+    "/": r"/\allowbreak{}",
     "&": r"\&",
     "%": r"\%",
     "$": r"\$",
     "#": r"\#",
-    "_": r"\_",
+    "_": r"\_\allowbreak{}",
     "{": r"\{",
     "}": r"\}",
     "~": r"\textasciitilde{}",
@@ -385,7 +392,7 @@ def to_latex(table: Table) -> str:
         ]
         body.append(" & ".join(cells) + r" \\")
     body.append(r"\bottomrule")
-    spec = table.align[:-1] + r"p{0.45\textwidth}" if table.wrap_last else table.align
+    spec = table.align[:-1] + r">{\raggedright\arraybackslash}p{0.4\textwidth}" if table.wrap_last else table.align
     tabular = "\n".join([rf"\begin{{tabular}}{{{spec}}}", *body, r"\end{tabular}"])
     if not table.wrap_last:
         tabular = r"\resizebox{\ifdim\width>\textwidth\textwidth\else\width\fi}{!}{%" + "\n" + tabular + "\n}"
