@@ -14,8 +14,9 @@ from typing import Any
 import pandas as pd
 
 from aebench.errors import UserError
+from aebench.files import read_text, safe_folder, write_text
 from aebench.report.anchors import STUDY
-from aebench.report.cellfiles import Cell, group_cells
+from aebench.report.cellfiles import Cell, group_cells, reason, skipped
 from aebench.report.curves import curves
 from aebench.report.document import Contents, Section, latex, markdown
 from aebench.report.figures import palette, save, style
@@ -39,16 +40,22 @@ from aebench.results.schema import METRIC_DEFINITIONS
 from aebench.results.summary import finished
 
 NOTES_FILE = "NOTES.md"  # beside results.jsonl: how the run was made (command, machine, total time), by its author
-NOTES_LIMIT = 20_000  # characters read from one notes file
+NOTES_LIMIT = 20_000  # characters shown from one notes file
+NOTES_BYTES = 2**20  # a larger notes file is skipped
 
 
 def run_notes(folders: list[Path]) -> list[str]:
-    """The ``NOTES.md`` of each results folder that has one (plain text, read as such; nothing is executed)."""
+    """The ``NOTES.md`` of each results folder that has one (plain text, read as such; nothing is executed; a link,
+    a non-regular or an oversized file is skipped with a warning)."""
     notes = []
     for folder in folders:
         path = Path(folder) / NOTES_FILE
-        if path.is_file():
-            notes.append(path.read_text(encoding="utf-8", errors="replace")[:NOTES_LIMIT].strip())
+        try:
+            notes.append(read_text(path, NOTES_BYTES)[:NOTES_LIMIT].strip())
+        except FileNotFoundError:
+            continue
+        except (UserError, OSError) as exc:
+            skipped(path, reason(path, exc))
     return notes
 
 
@@ -196,7 +203,7 @@ def write_report(
     if frame.empty:
         raise UserError(f"{', '.join(map(str, folders))}: results.jsonl has no rows yet (run an experiment first)")
     previous = claim(out, folders, force)
-    (out / "tables").mkdir(parents=True, exist_ok=True)
+    safe_folder(out, out / "tables")
     found = groups(frame)
     cells = group_cells(frame, found)
     points = curves(cells)
@@ -205,7 +212,7 @@ def write_report(
     comparison = comparison_table([(s.group, s.table) for s in sections])
     tables = [t for s in sections for t in (s.table, s.statistics) if t] + [t for t in (problems, comparison) if t]
     for table in tables:
-        table.numbers.to_csv(out / "tables" / f"{table.name}.csv", index=False)
+        write_text(out / "tables" / f"{table.name}.csv", table.numbers.to_csv(index=False))
     techniques = list(dict.fromkeys(t for s in sections for t in s.table.numbers["technique"].iloc[:-1]))
     colours = palette(techniques)
     gifs = []
@@ -223,9 +230,9 @@ def write_report(
         run_notes(folders),
         definitions(sections),
     )
-    (out / "report.tex").write_text(latex(contents, STUDY))
+    write_text(out / "report.tex", latex(contents, STUDY))
     readme = out / "README.md"
-    readme.write_text(markdown(contents, STUDY))
+    write_text(readme, markdown(contents, STUDY))
     written = [readme, out / "report.tex", *(out / "tables" / f"{t.name}.csv" for t in tables)]
     written += [out / f"{f.stem}.{ext}" for s in sections for f in s.figures for ext in ("png", "pdf")]
     written += [out / g.stem for g in gifs]

@@ -12,10 +12,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from aebench.errors import UserError
+from aebench.files import UnsafePath, inside, read_bytes, read_npz
 from aebench.report.groups import Group, rows_of
 from aebench.results.settings import cell_config
 from aebench.results.summary import finished
 
+HISTORY_LIMIT = 16 * 2**20  # bytes of a history.json (aebench writes about 200 per epoch)
 log = logging.getLogger(__name__)
 
 
@@ -23,14 +26,19 @@ def skipped(path: Path, why: str) -> None:
     log.warning("%s: %s; skipped in the report", path, why)
 
 
+def reason(path: Path, exc: Exception) -> str:
+    """Why a file could not be read: aebench's own one line (a link, too large, ...) or the error's type."""
+    return str(exc).removeprefix(f"{path}: ") if isinstance(exc, UserError) else f"unreadable ({type(exc).__name__})"
+
+
 def read_history(path: Path) -> list[dict[str, Any]]:
     """The per-epoch records of ``history.json`` (a list of objects with numeric ``epoch`` and ``test_loss``)."""
-    if not path.is_file():
-        return []
     try:
-        records = json.loads(path.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        skipped(path, f"unreadable ({type(exc).__name__})")
+        records = json.loads(read_bytes(path, HISTORY_LIMIT).decode("utf-8"))
+    except FileNotFoundError:
+        return []
+    except (UserError, OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        skipped(path, reason(path, exc))
         return []
     if not isinstance(records, list) or not all(
         isinstance(r, dict) and isinstance(r.get("epoch"), int) and isinstance(r.get("test_loss"), (int, float))
@@ -45,16 +53,20 @@ def read_arrays(
     path: Path, shapes: dict[str, int], optional: bool = False, text: bool = False
 ) -> dict[str, np.ndarray] | None:
     """The named numeric arrays (``text``: string arrays) of an ``.npz``; ``shapes`` maps each name to its number
-    of dimensions. None when the file is absent, damaged, holds object arrays (never unpickled) or lacks a name
-    (with no warning for ``optional`` arrays, which older files lack)."""
-    if not path.is_file():
-        return None
+    of dimensions. None when the file is absent, a link, damaged, oversized, holds object arrays (never
+    unpickled) or lacks a name (with no warning for ``optional`` arrays, which older files lack)."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if optional and not set(shapes) <= set(archive.files):
-                return None
-            arrays = {name: archive[name] for name in shapes}
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        arrays = read_npz(path, list(shapes))
+    except FileNotFoundError:
+        return None
+    except UserError as exc:  # a link, a non-regular or an oversized file
+        skipped(path, reason(path, exc))
+        return None
+    except KeyError:
+        if not optional:
+            skipped(path, f"lacks {', '.join(shapes)}")
+        return None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         skipped(path, f"unreadable ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
         return None
     for name, ndim in shapes.items():
@@ -80,11 +92,17 @@ class Cell:
 
 
 def group_cells(frame: pd.DataFrame, groups: list[Group]) -> list[Cell]:
-    """The finished cells whose folder exists, group by group, in row order."""
+    """The finished cells whose folder exists, group by group, in row order (a folder that is a link, or lies
+    behind one, is left out with a warning: its files are never read)."""
     cells = []
     for group in groups:
         for row in finished(rows_of(frame, group)).to_dict("records"):
             folder = Path(row["cell_dir"])
+            try:
+                inside(Path(row["results_folder"]), folder)
+            except UnsafePath as exc:
+                skipped(folder, reason(folder, exc))
+                continue
             if folder.is_dir():
                 own = row.get("own_loss")
                 cells.append(

@@ -16,6 +16,8 @@ import matplotlib.pyplot as plt
 import seaborn as sns
 from matplotlib.text import Text
 
+from aebench.files import atomic_write, safe_folder
+
 PNG_META = {"Software": None}
 PDF_META = {"Creator": None, "Producer": None, "CreationDate": None}
 FLAGGED = "#a0a0a0"  # every flagged technique's colour
@@ -40,11 +42,16 @@ class Drawn:
 
 
 def save(drawn: Drawn, out: Path) -> Figure:
-    """Write ``figures/<name>.png`` and ``.pdf`` and close the figure."""
-    (out / "figures").mkdir(parents=True, exist_ok=True)
-    drawn.fig.savefig(out / "figures" / f"{drawn.name}.png", dpi=PNG_DPI, metadata=PNG_META)
-    drawn.fig.savefig(out / "figures" / f"{drawn.name}.pdf", metadata=PDF_META)
-    plt.close(drawn.fig)
+    """Write ``figures/<name>.png`` and ``.pdf`` (atomically, never through a link) and close the figure."""
+    folder = safe_folder(out, out / "figures")
+    fig = drawn.fig
+    try:
+        atomic_write(
+            folder / f"{drawn.name}.png", lambda tmp: fig.savefig(tmp, format="png", dpi=PNG_DPI, metadata=PNG_META)
+        )
+        atomic_write(folder / f"{drawn.name}.pdf", lambda tmp: fig.savefig(tmp, format="pdf", metadata=PDF_META))
+    finally:
+        plt.close(fig)
     return Figure(f"figures/{drawn.name}", drawn.caption)
 
 

@@ -3,19 +3,21 @@ coloured by class name, and training-snapshot GIFs."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
-from aebench.report.cellfiles import Cell, read_arrays
+from aebench.errors import UserError
+from aebench.files import read_bytes, safe_folder, write_bytes
+from aebench.report.cellfiles import Cell, read_arrays, reason, skipped
 from aebench.report.figures import Drawn, Figure
 from aebench.report.groups import Group
 from aebench.report.sanity import Flags
 
 MAX_LATENT_POINTS = 5000
+GIF_LIMIT = 64 * 2**20  # bytes of a snapshots.gif copied into the report
 COLOURS = sns.color_palette("tab10", 10)  # one per class label (mod 10)
 SAMPLE_ARRAYS = {"input": 4, "target": 4, "output": 4}  # (N, C, H, W) in [0, 1]
 
@@ -121,18 +123,20 @@ def latents(group: Group, cells: list[Cell]) -> Drawn | None:
 
 
 def snapshots(cells: list[Cell], out: Path) -> list[Figure]:
-    """Copy each technique's ``snapshots.gif`` (first seed) into ``figures/snapshots/``."""
+    """Copy each technique's ``snapshots.gif`` (first seed) into ``figures/snapshots/``; a link, a non-regular or
+    an oversized file is skipped with a warning."""
     copied = []
     for cell in cells:
         gif = cell.folder / "snapshots.gif"
-        if gif.is_file():
-            name = f"{cell.group.stem}_{cell.technique}_seed{cell.seed}.gif"
-            (out / "figures" / "snapshots").mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(gif, out / "figures" / "snapshots" / name)
-            copied.append(
-                Figure(
-                    f"figures/snapshots/{name}",
-                    f"{cell.group.label} / {cell.technique}: reconstructions during training",
-                )
-            )
+        try:
+            data = read_bytes(gif, GIF_LIMIT)
+        except FileNotFoundError:
+            continue
+        except (UserError, OSError) as exc:
+            skipped(gif, reason(gif, exc))
+            continue
+        name = f"{cell.group.stem}_{cell.technique}_seed{cell.seed}.gif"
+        write_bytes(safe_folder(out, out / "figures" / "snapshots") / name, data)
+        caption = f"{cell.group.label} / {cell.technique}: reconstructions during training"
+        copied.append(Figure(f"figures/snapshots/{name}", caption))
     return copied

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aebench.errors import UserError
+from aebench.files import UnsafePath, inside, read_bytes, write_text
 
 MANIFEST = ".aebench-report.json"
+MANIFEST_LIMIT = 16 * 2**20  # bytes of a manifest (a report of 1,000 figures writes about 100 KB)
 REPORT_NAMES = ("README.md", "report.tex", "tables", "figures")  # what a report writes at its top level
 
 
@@ -31,12 +33,12 @@ def relative(path: Path, out: Path) -> str:
 def read_manifest(out: Path) -> Manifest | None:
     """The folder's manifest, None where there is none; a damaged one is a user error (ownership unknown)."""
     path = out / MANIFEST
-    if not path.is_file():
-        return None
     try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
+        data = json.loads(read_bytes(path, MANIFEST_LIMIT).decode("utf-8"))
         return Manifest(tuple(map(str, data["results"])), tuple(map(str, data["files"])))
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+    except FileNotFoundError:
+        return None
+    except (UserError, OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
         raise UserError(f"{path}: damaged report manifest; pass --force to replace the report there") from None
 
 
@@ -68,12 +70,16 @@ def finish(out: Path, previous: Manifest | None, folders: list[Path], written: l
     files = sorted({relative(p, out) for p in written} | {MANIFEST})
     for name in sorted(set(previous.files if previous else ()) - set(files)):
         stale = out / name
-        if ".." in Path(name).parts or not stale.is_file() or stale.is_symlink():
-            continue  # only plain files inside the report folder are ever removed
+        try:
+            inside(out, stale)
+        except UnsafePath:
+            continue  # only plain files inside the report folder, reached through no link, are ever removed
+        if not stale.is_file():
+            continue
         stale.unlink()
         for parent in stale.parents:
             if parent == out or not parent.is_relative_to(out) or any(parent.iterdir()):
                 break
             parent.rmdir()
     manifest = {"results": [relative(f, out) for f in folders], "files": files}
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+    write_text(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")

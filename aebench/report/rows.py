@@ -58,7 +58,9 @@ def load(folders: list[Path], facts: Mapping[str, Mapping[str, Any]] | None = No
             cell = cell_folder(folder, row["dataset"], row["technique"], row["seed"], row["config_hash"])
             setting = setting_of(row, cell_config(cell))
             fill_facts(row, facts or {}, filled)
-            rows.append({**row, "setting": setting, "setting_key": repr(setting), "cell_dir": cell})
+            rows.append(
+                {**row, "setting": setting, "setting_key": repr(setting), "cell_dir": cell, "results_folder": folder}
+            )
     per_config = current_rows(rows, key=lambda r: (*cell_of(r), r["config_hash"]))
     chosen = current_rows(per_config, key=lambda r: (*cell_of(r), r["setting_key"]))
     kept = {id(r) for r in chosen}

@@ -14,21 +14,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from aebench.errors import UserError
+from aebench.files import read_bytes
+from aebench.safe_yaml import MAX_YAML_CHARS, load_yaml
 
 log = logging.getLogger(__name__)
 CONFIG_FILE = "config.yaml"
 
 
 def cell_config(folder: Path) -> dict[str, Any]:
-    """A cell's resolved config (plain YAML data, never executed), or {} where it is missing or damaged."""
+    """A cell's resolved config (plain YAML data, never executed, read within bounds), or {} where it is missing,
+    a link, oversized or damaged (with a warning: its row's setting then comes from the row alone)."""
     path = Path(folder) / CONFIG_FILE
-    if not path.is_file():
-        return {}
     try:
-        config = yaml.safe_load(path.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        log.warning("%s: unreadable (%s); its row's setting is read from the row alone", path, type(exc).__name__)
+        config = load_yaml(read_bytes(path, MAX_YAML_CHARS).decode("utf-8"), str(path))
+    except FileNotFoundError:
+        return {}
+    except (UserError, OSError, UnicodeDecodeError) as exc:  # a link, an oversized file, beyond the YAML bounds...
+        why = str(exc).removeprefix(f"{path}: ") if isinstance(exc, UserError) else type(exc).__name__
+        log.warning("%s: %s; its row's setting is read from the row alone", path, why)
         return {}
     return config if isinstance(config, dict) else {}
 
