@@ -15,7 +15,7 @@ from aebench.execution.options import add_execution_arguments
 from aebench.files import is_machine_fault
 
 if TYPE_CHECKING:
-    import pandas as pd
+    from aebench.experiment import ExperimentConfig
 
 log = logging.getLogger("aebench")
 DEFAULT_RESULTS = Path("results")
@@ -41,7 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a config key, dotted (repeatable), e.g. --set train.epochs=2",
     )
-    run.add_argument("--dry-run", action="store_true", help="print the cell plan and exit")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the cell plan (done, todo, will skip and why; data on disk) and exit",
+    )
+    run.add_argument(
+        "--retry-skipped", action="store_true", help="rerun cells recorded skipped (weights or data now at hand)"
+    )
     add_execution_arguments(run)
 
     report = sub.add_parser("report", help="regenerate tables and figures from results (never retrains)")
@@ -97,50 +104,55 @@ def cmd_run(args: argparse.Namespace) -> None:
     from aebench.execution.tracking import make_tracker
     from aebench.experiment import load_experiment
     from aebench.files import write_text
-    from aebench.results.store import load_results
-    from aebench.results.summary import summary_table
+    from aebench.report.console import run_summary
 
     config = load_experiment(args.experiment, args.sets)
     out = args.out or DEFAULT_RESULTS / config.name
     require_device(args.device)
     if args.dry_run:
-        from aebench.execution.planning import plan
-
-        planned = plan(config, out)
-        print(f"{config.name}: {len(planned)} cells -> {out / 'results.jsonl'}")
-        for p in planned:
-            cell = p.cell
-            print(
-                f"  {'done' if p.done else 'todo'}  {cell.dataset:<14} {cell.technique:<22} seed {cell.seed}  [{cell.config_hash}]"
-            )
+        print_plan(config, out, args.data_root or default_data_root(), args.retry_skipped)
         return
     if args.data_root is not None and args.data_root.exists() and not args.data_root.is_dir():
         raise UserError(f"--data-root {args.data_root}: is a file, not a folder")
     data_root = args.data_root or default_data_root()
     executor, tracker = make_executor(args), make_tracker(args.track, out, config.name)
-    run_experiment(config, out, data_root, args.device, executor, tracker)
+    run_experiment(config, out, data_root, args.device, executor, tracker, args.retry_skipped)
     current = {(c.experiment, c.dataset, c.technique, c.seed): c.config_hash for c in config.cells()}
-    frame = load_results([out], current)
-    table = summary_table(frame[frame["experiment"] == config.name])
-    if table.empty:
-        print("no successful cells; see the reasons in", out / "results.jsonl")
-    else:
-        write_text(out / "summary.csv", table.to_csv(index=False))
-        write_text(out / "summary.md", table.to_markdown(index=False) + "\n")
-        print(table.to_string(index=False))
-        print_differences(frame[frame["experiment"] == config.name])
+    summary = run_summary(out, current, technique_facts())
+    if not summary.table.empty:
+        write_text(out / "summary.csv", summary.table.to_csv(index=False))
+        write_text(out / "summary.md", summary.table.to_markdown(index=False) + "\n")
+    print(summary.text)
     print(f"\nresults: {out / 'results.jsonl'}  |  report: python -m aebench report --results {out}")
 
 
-def print_differences(frame: pd.DataFrame) -> None:
-    """Which differences from the baseline are real at the seeds run (paired t-test per dataset)."""
-    from aebench.report.statistics import ALPHA, baseline_of, difference_lines
+def technique_facts() -> dict[str, dict[str, object]]:
+    """Each registered technique's facts at its default parameters, for rows written before rows carried them."""
+    from aebench.techniques import TECHNIQUES
 
-    for dataset, rows in frame.groupby("dataset", sort=False):
-        lines = difference_lines(rows)
-        if lines:
-            print(f"\n{dataset}: each technique minus {baseline_of(rows)} on the same seeds (real = Holm p < {ALPHA}):")
-            print("\n".join(lines))
+    return {name: info.facts(info.params()) for name, info in TECHNIQUES.items()}
+
+
+def print_plan(config: ExperimentConfig, out: Path, data_root: Path, retry_skipped: bool) -> None:
+    """``--dry-run``: each cell done or todo (and, where the run will record it skipped, why), and whether each
+    dataset is on disk."""
+    from aebench.data import get_dataset
+    from aebench.execution.planning import expected_skip, plan
+
+    planned = plan(config, out, retry_skipped)
+    print(f"{config.name}: {len(planned)} cells -> {out / 'results.jsonl'}")
+    for name in config.datasets:
+        where = (
+            "on disk"
+            if get_dataset(name).on_disk(data_root)
+            else ("not on disk: the run downloads it, or stops before training (exit 2) where the host does not answer")
+        )
+        print(f"  data  {name:<14} {where} (data root {data_root})")
+    for p in planned:
+        cell, why = p.cell, None if p.done else expected_skip(p.cell)
+        state = "done" if p.done else "skip" if why else "todo"
+        tail = f"  will be recorded skipped: {why}" if why else ""
+        print(f"  {state}  {cell.dataset:<14} {cell.technique:<22} seed {cell.seed}  [{cell.config_hash}]{tail}")
 
 
 def relative(path: Path) -> str:
@@ -152,7 +164,6 @@ def relative(path: Path) -> str:
 def cmd_report(args: argparse.Namespace) -> None:
     from aebench.files import writable_folder
     from aebench.report.build import write_report
-    from aebench.techniques import TECHNIQUES
 
     folders = args.results or sorted(p.parent for p in DEFAULT_RESULTS.glob("*/results.jsonl"))
     if not folders:
@@ -162,8 +173,7 @@ def cmd_report(args: argparse.Namespace) -> None:
             raise UserError(f"{folder}: no results.jsonl here (pass a folder written by 'aebench run')")
     writable_folder(args.out, "--out")
     command = f"python -m aebench report --results {' '.join(map(relative, folders))} --out {relative(args.out)}"
-    facts = {name: info.facts() for name, info in TECHNIQUES.items()}  # for rows written before rows carried them
-    path = write_report(folders, args.out, command=command, facts=facts, force=args.force)
+    path = write_report(folders, args.out, command=command, facts=technique_facts(), force=args.force)
     print(f"report written to {path}")
 
 

@@ -35,6 +35,7 @@ from aebench.report.plots import (
 )
 from aebench.report.rows import load
 from aebench.report.statistics import seed_statistics
+from aebench.results.store import read_rows
 from aebench.results.summary import finished
 from aebench.techniques import TECHNIQUES, register_technique
 from aebench.training.recipe import BuildContext, Recipe, single_phase
@@ -221,3 +222,9 @@ def test_no_technique_name_is_written_into_the_report_code() -> None:
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names:
                 found.append(f"{path.name}:{node.lineno}: {node.value!r}")
     assert found == []
+
+
+def test_a_skipped_row_naming_the_weights_it_needs_reads_back(tmp_path: Path) -> None:
+    row = make_row("exp", "digits", "resnet_pretrained", 0, "skipped", needs_weights="ImageNet weights of the arch")
+    write_results(tmp_path, [row])
+    assert [r["status"] for r in read_rows(tmp_path)] == ["skipped"]

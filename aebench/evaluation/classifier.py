@@ -37,13 +37,16 @@ def clean_config(cell: CellConfig) -> CellConfig:
     return dataclasses.replace(cell, data=data)
 
 
+RESNET_BODY = "resnet34.tv_in1k"  # the timm body of ``classifier.model: resnet34`` (the study's classifier)
+
+
 def make_classifier(cfg: ClassifierConfig, channels: int, num_classes: int, pretrained: bool) -> nn.Module:
     """``cnn``: the compact CNN; ``resnet34``: the study's ImageNet ResNet-34 body, concat pool and fastai head
     (``pretrained`` False for a random init that cached weights replace)."""
     if cfg.model == "cnn":
         return CompactCNN(channels, num_classes)
     fix = "download it once online, or set classifier.weights: /path/resnet34.pth (a state_dict), or use classifier.model: cnn"
-    body = timm_body("resnet34.tv_in1k", [-1], channels, pretrained, cfg.weights, fix)
+    body = timm_body(RESNET_BODY, [-1], channels, pretrained, cfg.weights, fix)
     pool = ConcatPoolEncoder(FeatureStages(body, [-1]))
     return nn.Sequential(pool, fastai_head(pool.latent, num_classes))
 

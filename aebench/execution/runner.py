@@ -149,21 +149,13 @@ def run_cell(cell: CellConfig, ctx: RunContext) -> CellResult:
     try:
         train_and_evaluate(cell, ctx, folder, result)
     except SkipCell as exc:
-        row.update(status="skipped", reason=str(exc))
-        log.warning("skipped %s/%s seed %d: %s", cell.dataset, cell.technique, cell.seed, exc)
+        row.update(status="skipped", reason=str(exc))  # logged once, by the driver (log_row)
     except Exception as exc:  # a failing cell must not lose the others; its traceback is kept
         if is_machine_fault(exc):  # disk full, read-only: no later cell can do better, stop the sweep
             raise MachineFault(f"{folder}: {fault_text(exc)}; finished cells are kept in results.jsonl") from None
         write_text(folder / "error.log", traceback.format_exc())
         row.update(status="failed", reason=f"{type(exc).__name__}: {exc}".splitlines()[0])
-        log.error(
-            "failed %s/%s seed %d: %s (traceback in %s)",
-            cell.dataset,
-            cell.technique,
-            cell.seed,
-            row["reason"],
-            folder / "error.log",
-        )
+        log.error("failed %s: traceback in %s", describe(cell), folder / "error.log")  # the reason: log_row
     row["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     return result
 
@@ -233,9 +225,9 @@ def describe(cell: CellConfig | dict[str, Any]) -> str:
     return f"{fields['dataset']} / {fields['technique']} / seed {fields['seed']}"
 
 
-def cells_to_run(config: ExperimentConfig, out: Path) -> list[CellConfig]:
+def cells_to_run(config: ExperimentConfig, out: Path, retry_skipped: bool = False) -> list[CellConfig]:
     """The experiment's cells that ``plan`` finds todo in ``out/results.jsonl``."""
-    planned = plan(config, out)
+    planned = plan(config, out, retry_skipped)
     todo = [p.cell for p in planned if not p.done]
     if len(todo) < len(planned):
         log.info(
@@ -248,7 +240,7 @@ def log_row(number: int, total: int, row: dict[str, Any]) -> None:
     """One line per finished cell: its metrics when ok, else its status and reason."""
     head = f"[{number}/{total}] {describe(row)}"
     if row["status"] != "ok":
-        log.info("%s: %s %s", head, row["status"], row["reason"])
+        log.warning("%s: %s: %s", head, row["status"], row["reason"])
         return
     log.info(
         "%s: mse %.5f  mae %.4f  acc %.4f  (clean %.4f)  train %.1fs",
@@ -290,8 +282,10 @@ def run_experiment(
     device: str,
     executor: Executor | None = None,
     tracker: Tracker | None = None,
+    retry_skipped: bool = False,
 ) -> list[dict[str, Any]]:
-    """Run every cell not already finished in ``out/results.jsonl``; returns the rows written now.
+    """Run every cell not already finished in ``out/results.jsonl`` (``retry_skipped``: cells recorded skipped
+    run again too); returns the rows written now.
 
     The folder is locked for the run (a second run on it is a UserError naming the holder), and every dataset
     and cell setting is checked before any training (``preflight``), so bad input fails before compute is spent.
@@ -300,7 +294,7 @@ def run_experiment(
     """
     writable_folder(out, "--out")
     with results_lock(out):
-        todo = cells_to_run(config, out)
+        todo = cells_to_run(config, out, retry_skipped)
         preflight(todo, DatasetCache(data_root))
         torch.backends.cudnn.benchmark = True  # CUDA: the fastest convolution kernels per shape (no effect on CPU)
         job = CellJob(out, data_root, device, git_commit())

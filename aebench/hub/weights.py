@@ -38,6 +38,24 @@ def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
 
 
+def hub_weights_missing(name: str) -> str | None:
+    """Why timm model ``name``'s pretrained weights could not be had now, without downloading anything: not
+    cached, and the hub offline or unreachable (None: cached, or the hub answers)."""
+    import timm
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    repo = timm.models.get_pretrained_cfg(name).hf_hub_id if timm.is_model(name) else None
+    if not repo:
+        return f"timm has no hub weights for '{name}'"
+    if any(isinstance(try_to_load_from_cache(repo, f), str) for f in HUB_FILES):
+        return None
+    if hub_offline():
+        return f"pretrained weights {repo} are not cached and HF_HUB_OFFLINE is set"
+    if not host_reachable(constants.ENDPOINT):
+        return f"pretrained weights {repo} are not cached and {constants.ENDPOINT} is unreachable"
+    return None
+
+
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """A state_dict from a ``.safetensors`` file or a torch pickle (``.pth``/``.pt``/``.bin``), tensors only."""
     if not path.is_file():

@@ -48,13 +48,20 @@ def fit_only(row: dict[str, Any], folder: Path) -> bool:
     return row.get("status") == "ok" and not read_history(folder / "history.json")
 
 
-def load(folders: list[Path], facts: Mapping[str, Mapping[str, Any]] | None = None) -> Loaded:
+def load(
+    folders: list[Path],
+    facts: Mapping[str, Mapping[str, Any]] | None = None,
+    current: Mapping[tuple, str] | None = None,
+) -> Loaded:
     """All rows of ``folders``: per cell and config hash its latest finished row (else its latest), then per cell
-    and setting the row of the latest config (the others are ``superseded``)."""
+    and setting the row of the latest config (the others are ``superseded``). ``current`` (cell key -> config
+    hash) keeps only those cells at those configs: a run's own cells."""
     filled: dict[str, int] = {}
     rows = []
     for folder in map(Path, folders):
         for row in read_rows(folder):
+            if current is not None and current.get(cell_of(row)) != row["config_hash"]:
+                continue
             cell = cell_folder(folder, row["dataset"], row["technique"], row["seed"], row["config_hash"])
             setting = setting_of(row, cell_config(cell))
             fill_facts(row, facts or {}, filled)

@@ -82,13 +82,14 @@ EXTRA_FIELDS = [
 NUMBER_FIELDS = (
     *(m.name for m in METRICS), "eval_seconds", "epochs", "params", "peak_memory_mb", "n_train", "n_test",
     "mse_input", "compile_seconds", "lr", "best_epoch", "budget_seconds", "epochs_trained",
-    "channels", "image_size", "latent", "native_pixels", "metric_version",
+    "channels", "image_size", "latent", "native_pixels", "metric_version", "classes", "mse_mean_image",
+    "output_spread",
 )  # fmt: skip
 TEXT_FIELDS = (
     "reason", "device", "precision", "torch_version", "git_commit", "corruption", "aebench_version", "finished_at",
-    "role",
+    "role", "needs_weights",
 )  # fmt: skip
-FLAG_FIELDS = ("own_loss", "needs_weights")
+FLAG_FIELDS = ("own_loss",)
 STATUSES = ("ok", "failed", "skipped")
 
 

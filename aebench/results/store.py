@@ -181,9 +181,9 @@ def cell_key(row: dict[str, Any]) -> tuple:
     return (*(row[k] for k in CELL_KEYS), row["config_hash"])
 
 
-def finished_keys(rows: Iterable[dict[str, Any]]) -> set[tuple]:
-    """Cells that need no rerun (failed ones are retried)."""
-    return {cell_key(r) for r in rows if r.get("status") in DONE_STATUSES}
+def finished_keys(rows: Iterable[dict[str, Any]], statuses: tuple[str, ...] = DONE_STATUSES) -> set[tuple]:
+    """Cells that need no rerun: those with a row of one of ``statuses`` (failed ones are retried)."""
+    return {cell_key(r) for r in rows if r.get("status") in statuses}
 
 
 def cell_of(row: dict[str, Any]) -> tuple:
