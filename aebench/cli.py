@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from aebench.experiment import ExperimentConfig
 
 log = logging.getLogger("aebench")
-DEFAULT_RESULTS = Path("results")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,44 +97,26 @@ def cmd_list(args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    from aebench.data import default_data_root
+    from aebench import api
     from aebench.execution.options import make_executor
-    from aebench.execution.runner import run_experiment
-    from aebench.execution.tracking import make_tracker
     from aebench.experiment import load_experiment
-    from aebench.files import write_text
-    from aebench.report.console import run_summary
 
     config = load_experiment(args.experiment, args.sets)
-    out = args.out or DEFAULT_RESULTS / config.name
-    require_device(args.device)
+    out = api.results_folder(config, args.out)
+    api.check_device(args.device)
     if args.dry_run:
-        print_plan(config, out, args.data_root or default_data_root(), args.retry_skipped)
+        print_plan(config, out, api.data_folder(args.data_root), args.retry_skipped)
         return
-    if args.data_root is not None and args.data_root.exists() and not args.data_root.is_dir():
-        raise UserError(f"--data-root {args.data_root}: is a file, not a folder")
-    data_root = args.data_root or default_data_root()
-    executor, tracker = make_executor(args), make_tracker(args.track, out, config.name)
-    run_experiment(config, out, data_root, args.device, executor, tracker, args.retry_skipped)
-    current = {(c.experiment, c.dataset, c.technique, c.seed): c.config_hash for c in config.cells()}
-    summary = run_summary(out, current, technique_facts())
-    if not summary.table.empty:
-        write_text(out / "summary.csv", summary.table.to_csv(index=False))
-        write_text(out / "summary.md", summary.table.to_markdown(index=False) + "\n")
-    print(summary.text)
+    summary = api.run_summarized(
+        config, out, args.data_root, args.device, make_executor(args), args.track, args.retry_skipped
+    )
+    print(summary.text())
     print(f"\nresults: {out / 'results.jsonl'}  |  report: python -m aebench report --results {out}")
 
 
-def technique_facts() -> dict[str, dict[str, object]]:
-    """Each registered technique's facts at its default parameters, for rows written before rows carried them."""
-    from aebench.techniques import TECHNIQUES
-
-    return {name: info.facts(info.params()) for name, info in TECHNIQUES.items()}
-
-
 def print_plan(config: ExperimentConfig, out: Path, data_root: Path, retry_skipped: bool) -> None:
-    """``--dry-run``: each cell done or todo (and, where the run will record it skipped, why), and whether each
-    dataset is on disk."""
+    """``--dry-run``: each cell done or todo as the run will find it (and, where the run will record it skipped,
+    why), and whether each dataset is on disk."""
     from aebench.data import get_dataset
     from aebench.execution.planning import expected_skip, plan
 
@@ -155,29 +136,14 @@ def print_plan(config: ExperimentConfig, out: Path, data_root: Path, retry_skipp
         print(f"  {state}  {cell.dataset:<14} {cell.technique:<22} seed {cell.seed}  [{cell.config_hash}]{tail}")
 
 
-def relative(path: Path) -> str:
-    """A path as the repository sees it: relative to the working directory where it lies below it."""
-    resolved = path.resolve()
-    return str(resolved.relative_to(Path.cwd())) if resolved.is_relative_to(Path.cwd()) else str(path)
-
-
 def cmd_report(args: argparse.Namespace) -> None:
-    from aebench.files import writable_folder
-    from aebench.report.build import write_report
+    from aebench import api
 
-    folders = args.results or sorted(p.parent for p in DEFAULT_RESULTS.glob("*/results.jsonl"))
-    if not folders:
-        raise UserError(f"no results found under {DEFAULT_RESULTS}/ (run an experiment first, or pass --results DIR)")
-    for folder in folders:
-        if not (folder / "results.jsonl").is_file():
-            raise UserError(f"{folder}: no results.jsonl here (pass a folder written by 'aebench run')")
-    writable_folder(args.out, "--out")
-    command = f"python -m aebench report --results {' '.join(map(relative, folders))} --out {relative(args.out)}"
-    path = write_report(folders, args.out, command=command, facts=technique_facts(), force=args.force)
-    print(f"report written to {path}")
+    print(f"report written to {api.report(args.results, args.out, force=args.force)}")
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
+    from aebench.api import check_device
     from aebench.bench.run import BenchSettings, bench_experiment, markdown_table, write_json
     from aebench.data import default_data_root
     from aebench.execution.runner import resolve_device
@@ -191,7 +157,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     if args.dataset:
         sets.append(f"datasets=[{args.dataset}]")
     config = load_experiment(args.experiment, sets)
-    require_device(args.device)
+    check_device(args.device)
     device = resolve_device(args.device)
     settings = BenchSettings(steps=args.steps, repeats=args.repeats)
     report = bench_experiment(config, args.data_root or default_data_root(), device, settings)
@@ -199,14 +165,6 @@ def cmd_bench(args: argparse.Namespace) -> None:
     print(markdown_table(report))
     if args.json:
         write_json(report, args.json)
-
-
-def require_device(name: str) -> None:
-    """``--device cuda`` where there is none is a user error."""
-    import torch
-
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA device is available here (use --device cpu or auto)")
 
 
 COMMANDS = {"run": cmd_run, "report": cmd_report, "list": cmd_list, "bench": cmd_bench}

@@ -16,12 +16,12 @@ import torch
 import yaml
 from helpers import DEMO, REPO, cell_dir
 
-from aebench import cli
 from aebench.cli import main
 from aebench.config import dump_cell
 from aebench.data import DATASETS
 from aebench.execution.checkpoint import load_checkpoint
 from aebench.experiment import load_experiment
+from aebench.report.make import relative
 from aebench.results.schema import ROW_FIELDS
 from aebench.techniques import TECHNIQUES
 
@@ -48,11 +48,14 @@ def test_demo_exits_0_and_prints_the_summary(demo) -> None:
     proc, _ = demo
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
-    header = proc.stdout.splitlines()[0].split()
-    assert header[:3] == ["dataset", "technique", "mae"] and "accuracy" in header
+    lines = proc.stdout.splitlines()
     config = load_experiment(DEMO)
+    assert lines[0].startswith(f"{config.datasets[0]}: 1 epoch · training images ")  # the table's setting first
+    assert "test images" in lines[0]
+    header = lines[1].split()
+    assert header[:2] == ["technique", "mae"] and "accuracy" in header and header[-1] == "flags"
     for technique in config.techniques:
-        assert any(line.split()[:2] == [config.datasets[0], technique] for line in proc.stdout.splitlines())
+        assert any(line.split()[:1] == [technique] for line in lines[2:])
 
 
 def test_demo_writes_one_ok_row_per_planned_cell(demo) -> None:
@@ -146,6 +149,6 @@ def test_report_command_paths_are_relative_to_the_working_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    assert cli.relative(tmp_path / "results" / "fashion") == "results/fashion"
-    assert cli.relative(Path("results/fashion")) == "results/fashion"
-    assert cli.relative(Path("/elsewhere/run")) == "/elsewhere/run"
+    assert relative(tmp_path / "results" / "fashion") == "results/fashion"
+    assert relative(Path("results/fashion")) == "results/fashion"
+    assert relative(Path("/elsewhere/run")) == "/elsewhere/run"

@@ -1,0 +1,54 @@
+"""What a run leaves besides its rows: the summary (``summary.csv``, ``summary.md``) by the report's rules, one
+table per comparison group with its setting, the paired tests against the baseline (Holm-adjusted), the sanity
+flags, and the cells that did not finish, listed once; written by the runner for the command line and the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aebench.experiment import ExperimentConfig
+from aebench.files import write_text
+from aebench.techniques import default_facts
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass
+class RunSummary:
+    """The experiment's rows (one per cell, of its current config), the table of every comparison group (setting
+    columns first) and the printed summary."""
+
+    rows: pd.DataFrame
+    table: pd.DataFrame
+    summary: str
+
+    def markdown(self) -> str:
+        """``summary.md``: the table, then the summary as printed."""
+        return self.table.to_markdown(index=False) + f"\n\n```\n{self.summary}\n```\n"
+
+    def text(self) -> str:
+        """What ``aebench run`` prints at the end."""
+        return self.summary
+
+
+def summarize(config: ExperimentConfig, out: Path) -> RunSummary:
+    """The summary of ``config``'s rows in ``out`` (each cell's row of its current config hash)."""
+    from aebench.report.console import run_summary
+    from aebench.results.store import load_results
+
+    current = {(c.experiment, c.dataset, c.technique, c.seed): c.config_hash for c in config.cells()}
+    frame = load_results([out], current)
+    rows = frame[frame["experiment"] == config.name].reset_index(drop=True)
+    summary = run_summary(out, current, default_facts())
+    return RunSummary(rows, summary.table, summary.text)
+
+
+def write_summary(summary: RunSummary, out: Path) -> None:
+    """``summary.csv`` (the table) and ``summary.md`` (the table and the summary); nothing without a table."""
+    if summary.table.empty:
+        return
+    write_text(out / "summary.csv", summary.table.to_csv(index=False))
+    write_text(out / "summary.md", summary.markdown())
