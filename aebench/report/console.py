@@ -14,7 +14,7 @@ import pandas as pd
 from aebench.report.cellfiles import group_cells
 from aebench.report.groups import Group, groups, rows_of
 from aebench.report.images import first_seed_cells, samples_of
-from aebench.report.rows import load
+from aebench.report.rows import load, training_rates
 from aebench.report.sanity import Flags, sanity_flags
 from aebench.report.statistics import ALPHA, baseline_of, difference_lines
 from aebench.results.summary import finished, summary_table
@@ -30,7 +30,7 @@ class Summary:
 
 def group_table(group: Group, ok: pd.DataFrame, flags: Flags) -> pd.DataFrame:
     """mean ± sd per technique of one group, with the group's setting and each technique's flags."""
-    table = summary_table(ok).drop(columns=["dataset"])
+    table = summary_table(training_rates(ok)).drop(columns=["dataset"])
     table["flags"] = ["; ".join(f.label for f in flags.of(t)) for t in table["technique"]]
     group.tag(table)
     return table

@@ -10,6 +10,7 @@ import pandas as pd
 
 from aebench.report.anchors import ANCHORS, CLEAN_ACCURACY
 from aebench.report.groups import Group
+from aebench.report.rows import training_rates
 from aebench.report.sanity import ALL, Flag, Flags
 from aebench.report.statistics import ALPHA, format_p
 from aebench.results.schema import QUALITY, SPECS
@@ -49,8 +50,7 @@ def technique_stats(rows: pd.DataFrame, flags: Flags) -> pd.DataFrame:
     """One row per technique (baseline, compared, references): role, seeds, flags and ``<metric>_mean`` /
     ``<metric>_sd``, plus the clean ceiling row. A fit-only cell's images/s (no training epoch) is left out."""
     ok = finished(rows)
-    rates = ok["images_per_second"].where(~ok["fit_only"].astype(bool))
-    stats = aggregate(ok.assign(images_per_second=rates), [c.name for c in COLUMNS])
+    stats = aggregate(training_rates(ok), [c.name for c in COLUMNS])
     if stats.empty:
         return pd.DataFrame()
     stats = stats.droplevel("dataset")
@@ -392,7 +392,7 @@ def to_latex(table: Table) -> str:
         ]
         body.append(" & ".join(cells) + r" \\")
     body.append(r"\bottomrule")
-    spec = table.align[:-1] + r">{\raggedright\arraybackslash}p{0.4\textwidth}" if table.wrap_last else table.align
+    spec = table.align[:-1] + r">{\raggedright\arraybackslash}p{0.33\textwidth}" if table.wrap_last else table.align
     tabular = "\n".join([rf"\begin{{tabular}}{{{spec}}}", *body, r"\end{tabular}"])
     if not table.wrap_last:
         tabular = r"\resizebox{\ifdim\width>\textwidth\textwidth\else\width\fi}{!}{%" + "\n" + tabular + "\n}"
