@@ -191,6 +191,9 @@ def test_study_comparison_is_ours_minus_published(report: Path, results: tuple[P
             )
         assert record["study"] == pytest.approx(study)
         assert record["delta"] == pytest.approx(record["ours_mean"] - study)
+    comparison_text = (report / "README.md").read_text().split("## Comparison with the study", 1)[1]
+    assert "Ours, mnist: 2 epochs · training images 1,000 · test images 200" in comparison_text
+    assert "the study: 15 epochs" in comparison_text
 
 
 def test_latex_environments_are_balanced(report: Path) -> None:

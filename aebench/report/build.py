@@ -19,7 +19,7 @@ from aebench.report.anchors import STUDY
 from aebench.report.cellfiles import Cell, group_cells, reason, skipped
 from aebench.report.curves import curves
 from aebench.report.document import Contents, Section, latex, markdown
-from aebench.report.figures import palette, save, style
+from aebench.report.figures import Drawn, palette, save, style
 from aebench.report.findings import findings
 from aebench.report.groups import Group, groups, rows_of
 from aebench.report.images import first_seed_cells, latents, reconstructions, samples_of, snapshots
@@ -120,15 +120,15 @@ def section(group: Group, frame: pd.DataFrame, cells: list[Cell], points: pd.Dat
     )
 
 
-def draw(s: Section, frame: pd.DataFrame, cells: list[Cell], points: pd.DataFrame, colours: dict, out: Path) -> None:
-    """Draw and save the section's figures."""
+def drawn(s: Section, frame: pd.DataFrame, cells: list[Cell], points: pd.DataFrame, colours: dict) -> list[Drawn]:
+    """The section's figures, drawn (not yet saved), in the order the report shows them."""
     ok = finished(rows_of(frame, s.group))
     order = list(s.table.numbers["technique"].iloc[:-1])  # the table's order, less the clean-images row
     view = View(s.group, ok, s.flags, colours, order, seed_statistics(rows_of(frame, s.group), s.flags))
     mine = [c for c in cells if c.group == s.group]
     firsts = first_seed_cells(cells, s.group)
     with style():
-        drawn = [
+        figures = [
             metric_bars(view),
             accuracy_vs_mse(view),
             paired_differences(view),
@@ -137,7 +137,7 @@ def draw(s: Section, frame: pd.DataFrame, cells: list[Cell], points: pd.DataFram
             reconstructions(s.group, firsts, s.flags, order) if firsts else None,
             latents(s.group, firsts) if firsts else None,
         ]
-    s.figures = [save(d, out) for d in drawn if d is not None]
+    return [f for f in figures if f is not None]
 
 
 def definitions(sections: list[Section]) -> list[str]:
@@ -217,7 +217,7 @@ def write_report(
     colours = palette(techniques)
     gifs = []
     for s in sections:
-        draw(s, frame, cells, points, colours, out)
+        s.figures = [save(d, out) for d in drawn(s, frame, cells, points, colours)]
         gifs += snapshots(first_seed_cells(cells, s.group), out)
     contents = Contents(
         sections,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from aebench.report.anchors import ANCHORS, CLEAN_ACCURACY
+from aebench.report.anchors import ANCHORS, CLEAN_ACCURACY, STUDY_RUN
 from aebench.report.groups import Group
 from aebench.report.rows import training_rates
 from aebench.report.sanity import ALL, Flag, Flags
@@ -141,7 +141,8 @@ def statistics_table(group: Group, numbers: pd.DataFrame, baseline: str | None) 
     against = baseline or "baseline"
     table = Table(
         name=f"statistics_{group.stem}",
-        caption=f"{group.label}: 95 % confidence intervals over seeds and paired differences from {against}",
+        caption=f"{group.label}: 95 % confidence intervals over seeds and paired differences from {against}; "
+        f"{group.setting.line()}",
         headers=[
             "Metric",
             "Technique",
@@ -270,9 +271,16 @@ def comparison_table(tables: list[tuple[Group, Table]]) -> Table | None:
         numbers=numbers,
         align="lllrrr",
         footnotes=[
-            f"Study, {d} {t}: {ANCHORS[(d, t)].note}."
-            for d, t in dict.fromkeys(zip(numbers["dataset"], numbers["technique"]))
-            if (d, t) in ANCHORS and ANCHORS[(d, t)].note
+            *(
+                f"Ours, {group.label}: {group.setting.line()}; the study: {STUDY_RUN}."
+                for group, _ in tables
+                if group.dataset in CLEAN_ACCURACY
+            ),
+            *(
+                f"Study, {d} {t}: {ANCHORS[(d, t)].note}."
+                for d, t in dict.fromkeys(zip(numbers["dataset"], numbers["technique"]))
+                if (d, t) in ANCHORS and ANCHORS[(d, t)].note
+            ),
         ],
     )
 
