@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from aebench.experiment import ExperimentConfig
 
 log = logging.getLogger("aebench")
+DEFAULT_BENCH_EXPERIMENT = Path("experiments/fashion.yaml")  # what ``aebench bench`` takes its settings from
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,7 +68,11 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="training speed vs a naive loop, FLOPs/img, fraction of peak, memory")
     bench.add_argument("--technique", default="all", help="a technique name, or all (default)")
     bench.add_argument("--dataset", help="dataset (default: the experiment's first)")
-    bench.add_argument("--experiment", type=Path, default=Path("experiments/fashion.yaml"), help="settings source")
+    bench.add_argument(
+        "--experiment",
+        type=Path,
+        help=f"settings source (default: {DEFAULT_BENCH_EXPERIMENT}, here or in the checkout)",
+    )
     bench.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     bench.add_argument(
         "--data-root", type=Path, help="dataset folder (default: $AEBENCH_DATA or ~/.cache/aebench/data)"
@@ -156,7 +161,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     sets = [*args.sets, f"techniques={techniques}", "seeds=[0]"]
     if args.dataset:
         sets.append(f"datasets=[{args.dataset}]")
-    config = load_experiment(args.experiment, sets)
+    config = load_experiment(args.experiment or default_experiment(), sets)
     check_device(args.device)
     device = resolve_device(args.device)
     settings = BenchSettings(steps=args.steps, repeats=args.repeats)
@@ -165,6 +170,19 @@ def cmd_bench(args: argparse.Namespace) -> None:
     print(markdown_table(report))
     if args.json:
         write_json(report, args.json)
+
+
+def default_experiment() -> Path:
+    """``experiments/fashion.yaml`` below the working directory, else the one in the aebench checkout."""
+    from aebench.about import PACKAGE_DIR
+
+    for path in (DEFAULT_BENCH_EXPERIMENT, PACKAGE_DIR.parent / DEFAULT_BENCH_EXPERIMENT):
+        if path.is_file():
+            return path
+    raise UserError(
+        f"no --experiment given, and {DEFAULT_BENCH_EXPERIMENT} is neither here nor in {PACKAGE_DIR.parent} "
+        "(pass --experiment FILE)"
+    )
 
 
 COMMANDS = {"run": cmd_run, "report": cmd_report, "list": cmd_list, "bench": cmd_bench}

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from aebench.config import CellConfig, ClassifierConfig, CorruptionConfig, to_plain
+from aebench.config import CLASSIFIER_BODIES, CellConfig, ClassifierConfig, CorruptionConfig, to_plain
 from aebench.data.pixels import Normalizer, make_batch
 from aebench.files import atomic_write
 from aebench.hub.weights import timm_body
@@ -37,16 +37,13 @@ def clean_config(cell: CellConfig) -> CellConfig:
     return dataclasses.replace(cell, data=data)
 
 
-RESNET_BODY = "resnet34.tv_in1k"  # the timm body of ``classifier.model: resnet34`` (the study's classifier)
-
-
 def make_classifier(cfg: ClassifierConfig, channels: int, num_classes: int, pretrained: bool) -> nn.Module:
     """``cnn``: the compact CNN; ``resnet34``: the study's ImageNet ResNet-34 body, concat pool and fastai head
     (``pretrained`` False for a random init that cached weights replace)."""
     if cfg.model == "cnn":
         return CompactCNN(channels, num_classes)
     fix = "download it once online, or set classifier.weights: /path/resnet34.pth (a state_dict), or use classifier.model: cnn"
-    body = timm_body(RESNET_BODY, [-1], channels, pretrained, cfg.weights, fix)
+    body = timm_body(CLASSIFIER_BODIES[cfg.model], [-1], channels, pretrained, cfg.weights, fix)
     pool = ConcatPoolEncoder(FeatureStages(body, [-1]))
     return nn.Sequential(pool, fastai_head(pool.latent, num_classes))
 

@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from aebench.config import CellConfig
+from aebench.config import CLASSIFIER_BODIES, CellConfig
 from aebench.errors import UserError
-from aebench.evaluation.classifier import RESNET_BODY
 from aebench.experiment import ExperimentConfig
-from aebench.hub.weights import hub_weights_missing
+from aebench.hub.network import timm_weights_missing
 from aebench.results.schema import DONE_STATUSES
 from aebench.results.store import cell_key, finished_keys, read_rows
 from aebench.techniques import get_technique
@@ -40,7 +39,7 @@ def plan(config: ExperimentConfig, out: Path, retry_skipped: bool = False) -> li
 
 @cache
 def weights_missing(name: str) -> str | None:
-    return hub_weights_missing(name)
+    return timm_weights_missing(name)
 
 
 def expected_skip(cell: CellConfig) -> str | None:
@@ -51,6 +50,7 @@ def expected_skip(cell: CellConfig) -> str | None:
     local = getattr(cell.params, info.weights.param, None) if info.weights else None
     if body is not None and not local and (why := weights_missing(body[0])):
         return f"{why} (set overrides.{cell.technique}.{info.weights.param}: a local state_dict)"
-    if cell.classifier.model == "resnet34" and not cell.classifier.weights and (why := weights_missing(RESNET_BODY)):
+    body_name = CLASSIFIER_BODIES.get(cell.classifier.model)
+    if body_name and not cell.classifier.weights and (why := weights_missing(body_name)):
         return f"{why} (set classifier.weights: a local state_dict)"
     return None

@@ -6,9 +6,6 @@ copy, loading raises :class:`SkipCell` within seconds, saying how to provide the
 
 from __future__ import annotations
 
-import os
-import socket
-import urllib.parse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -16,44 +13,9 @@ import torch
 from torch import nn
 
 from aebench.errors import SkipCell, UserError
+from aebench.hub.network import HUB_FILES, host_reachable, hub_offline
 
-
-def host_reachable(url: str, timeout: float = 3.0) -> bool:
-    """Whether a TCP connection to the URL's host opens within ``timeout`` seconds."""
-    parts = urllib.parse.urlparse(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parts.hostname, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-HUB_FILES = ("model.safetensors", "pytorch_model.bin")
 WRAPPER_KEYS = ("state_dict", "model")  # common checkpoint layouts that nest the state_dict
-
-
-def hub_offline() -> bool:
-    """Whether the user asked Hugging Face libraries to stay offline."""
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
-
-
-def hub_weights_missing(name: str) -> str | None:
-    """Why timm model ``name``'s pretrained weights could not be had now, without downloading anything: not
-    cached, and the hub offline or unreachable (None: cached, or the hub answers)."""
-    import timm
-    from huggingface_hub import constants, try_to_load_from_cache
-
-    repo = timm.models.get_pretrained_cfg(name).hf_hub_id if timm.is_model(name) else None
-    if not repo:
-        return f"timm has no hub weights for '{name}'"
-    if any(isinstance(try_to_load_from_cache(repo, f), str) for f in HUB_FILES):
-        return None
-    if hub_offline():
-        return f"pretrained weights {repo} are not cached and HF_HUB_OFFLINE is set"
-    if not host_reachable(constants.ENDPOINT):
-        return f"pretrained weights {repo} are not cached and {constants.ENDPOINT} is unreachable"
-    return None
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
