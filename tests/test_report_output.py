@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -208,3 +210,16 @@ def test_a_skipped_row_naming_the_weights_it_needs_reads_back(tmp_path: Path) ->
     row = make_row("exp", "digits", "resnet_pretrained", 0, "skipped", needs_weights="ImageNet weights of the arch")
     write_results(tmp_path, [row])
     assert [r["status"] for r in read_rows(tmp_path)] == ["skipped"]
+
+
+def test_make_report_takes_every_committed_results_folder_mnist_first(tmp_path: Path) -> None:
+    for name in ("fashion", "mnist-latent32", "cifar", "mnist", "no-results-yet"):
+        (tmp_path / "report" / "results" / name).mkdir(parents=True)
+    for name in ("fashion", "mnist-latent32", "cifar", "mnist"):
+        (tmp_path / "report" / "results" / name / "results.jsonl").write_text("")
+    shutil.copy(REPO / "Makefile", tmp_path / "Makefile")
+    done = subprocess.run(["make", "-n", "report"], cwd=tmp_path, capture_output=True, text=True, check=True)
+    command = done.stdout.strip().splitlines()[-1]
+    folders = command.split("--results ", 1)[1].split(" --out")[0].split()
+    assert folders == [f"report/results/{n}" for n in ("mnist", "mnist-latent32", "cifar", "fashion")]
+    assert command.endswith("--out report")
