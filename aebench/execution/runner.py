@@ -223,6 +223,7 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path, result: 
             "channels": data.channels,
             "image_size": data.image_size,
             "native_pixels": ctx.data.raw(cell.dataset).x_train[0].numel(),  # bounds the data's rank
+            "measured": recipe.measured() if recipe.measured else None,
         }
     )
 

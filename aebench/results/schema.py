@@ -67,6 +67,7 @@ EXTRA_FIELDS = [
     "latent",
     "native_pixels",
     "metric_version",
+    "measured",  # what the technique measured while training, e.g. {"first_step_pixel": ...}; null for most
 ]  # written, not required
 
 

@@ -11,7 +11,7 @@ from aebench.models.feature_nets import SmallVGG
 from aebench.models.resnet import FeatureStages
 from aebench.techniques.baseline import conv_autoencoder
 from aebench.techniques.registry import register_technique
-from aebench.training.feature_loss import FeatureLoss, imagenet_stats, train_feature_net
+from aebench.training.feature_loss import FeatureLoss, TermScale, imagenet_stats, train_feature_net
 from aebench.training.losses import pixel_loss
 from aebench.training.recipe import BuildContext, LabelledImages, Recipe, single_phase
 
@@ -40,6 +40,12 @@ class FeatureLossParams:
     trained_epochs: int = opt(
         5, "feature_net trained: classifier epochs of the small CNN (counted as training time)", min=1
     )
+    term_scale: TermScale = opt(
+        "none",
+        "none: the weights above as they are (tuned for VGG16-BN); auto: each term divided by its first-step value, "
+        "pixel, feature and Gram terms then start equal, layers keep their relative weights (any feature net)",
+        added=True,
+    )
 
     def __post_init__(self) -> None:
         if not self.layer_weights:
@@ -57,7 +63,10 @@ class FeatureLossParams:
     weights="ImageNet weights of the feature_net (vgg16_bn, resnet18; none for trained)",
 )
 def feature_loss(ctx: BuildContext) -> Recipe:
-    """Baseline with loss = pixel + weighted VGG16-BN feature MSE + Gram MSE (layers before the first 3 max-pools)."""
+    """Baseline with loss = pixel + weighted VGG16-BN feature MSE + Gram MSE (layers before the first 3 max-pools).
+
+    The first step's unweighted terms go into the row's ``measured`` field; ``term_scale: auto`` calibrates by them.
+    """
     p: FeatureLossParams = ctx.params
     model = conv_autoencoder(ctx)
     if not ctx.load_weights:  # a checkpoint is being restored: the loss network is not needed
@@ -72,9 +81,12 @@ def feature_loss(ctx: BuildContext) -> Recipe:
         body = timm_body(TIMM_FEATURE_NETS[p.feature_net], layers, 3, True, p.weights, fix)
         net, channels = FeatureStages(body, layers), 3
     mean, std = imagenet_stats(channels) if p.feature_normalize == "imagenet" else (None, None)
-    loss = FeatureLoss(net, p.layer_weights, p.gram_weight, pixel_loss(ctx.train.loss), channels, mean, std)
+    loss = FeatureLoss(
+        net, p.layer_weights, p.gram_weight, pixel_loss(ctx.train.loss), channels, mean, std, p.term_scale
+    )
 
     def prepare(data: LabelledImages, seed: int) -> None:
         train_feature_net(loss, data, seed, p.trained_epochs, ctx.train.batch_size, precision=ctx.train.precision)
 
-    return Recipe(model, single_phase(ctx), loss=loss, prepare=prepare if p.feature_net == "trained" else None)
+    prepared = prepare if p.feature_net == "trained" else None
+    return Recipe(model, single_phase(ctx), loss=loss, prepare=prepared, measured=loss.measured)
