@@ -96,19 +96,22 @@ def cmd_run(args: argparse.Namespace) -> None:
     from aebench.execution.tracking import make_tracker
     from aebench.experiment import load_experiment
     from aebench.files import write_text
-    from aebench.results.store import cell_key, finished_keys, load_results, read_rows
+    from aebench.results.store import load_results
     from aebench.results.summary import summary_table
 
     config = load_experiment(args.experiment, args.sets)
     out = args.out or DEFAULT_RESULTS / config.name
     require_device(args.device)
     if args.dry_run:
-        done = finished_keys(read_rows(out)) if out.is_dir() else set()
-        cells = config.cells()
-        print(f"{config.name}: {len(cells)} cells -> {out / 'results.jsonl'}")
-        for cell in cells:
-            state = "done" if cell_key({**cell.to_dict(), "config_hash": cell.config_hash}) in done else "todo"
-            print(f"  {state}  {cell.dataset:<14} {cell.technique:<22} seed {cell.seed}  [{cell.config_hash}]")
+        from aebench.execution.planning import plan
+
+        planned = plan(config, out)
+        print(f"{config.name}: {len(planned)} cells -> {out / 'results.jsonl'}")
+        for p in planned:
+            cell = p.cell
+            print(
+                f"  {'done' if p.done else 'todo'}  {cell.dataset:<14} {cell.technique:<22} seed {cell.seed}  [{cell.config_hash}]"
+            )
         return
     if args.data_root is not None and args.data_root.exists() and not args.data_root.is_dir():
         raise UserError(f"--data-root {args.data_root}: is a file, not a folder")

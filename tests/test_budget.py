@@ -13,10 +13,11 @@ from aebench.data.pixels import Normalizer
 from aebench.execution.runner import run_experiment
 from aebench.experiment import parse_experiment
 from aebench.techniques import get_technique
-from aebench.training import loop, timing
+from aebench.training import timing
 from aebench.training.budget import phase_deadlines
 from aebench.training.loop import Splits, train
 from aebench.training.recipe import BuildContext, Phase
+from aebench.training.step import TrainStep
 
 STEP_SECONDS = 1.0  # what one training step costs on the fake clock
 
@@ -26,13 +27,13 @@ def step_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     """``timed()``'s clock advances by STEP_SECONDS per training step and by nothing else."""
     now = [0.0]
     monkeypatch.setattr(timing, "time", SimpleNamespace(perf_counter=lambda: now[0]))
-    real_step = loop.train_step
+    real_step = TrainStep.__call__
 
     def step(*args, **kwargs) -> float:
         now[0] += STEP_SECONDS
         return real_step(*args, **kwargs)
 
-    monkeypatch.setattr(loop, "train_step", step)
+    monkeypatch.setattr(TrainStep, "__call__", step)
 
 
 def budget_cell(technique: str, budget: float, epochs: int = 20):

@@ -19,7 +19,7 @@ from aebench.experiment import load_experiment, parse_experiment
 from aebench.results.store import read_rows
 from aebench.techniques import get_technique
 from aebench.training import precision as precision_module
-from aebench.training.loop import Splits, train, train_step
+from aebench.training.loop import Splits, train
 from aebench.training.precision import grad_scaler, resolve_precision
 from aebench.training.recipe import BuildContext
 
@@ -69,7 +69,7 @@ def test_a_training_step_leaves_its_loss_on_the_device() -> None:
     cell, splits, normalizer, recipe = tiny_training("fp32")
     run = start_run(recipe, splits, cell, normalizer, "", None)
     optimizer = make_optimizer(cell.train, [{"params": list(recipe.model.parameters()), "lr": 1e-3}])
-    loss = train_step(run, optimizer, None, *run.batch(splits.train[:16]))
+    loss = run.step(optimizer, *run.batch(splits.train[:16]))
     assert isinstance(loss, torch.Tensor) and loss.ndim == 0 and not loss.requires_grad
 
 

@@ -170,3 +170,31 @@ def test_rerun_writes_nothing_when_all_cells_are_done(experiment_file, tmp_path:
     before = (out / RESULTS_FILE).read_bytes()
     assert run(path, out) == []
     assert (out / RESULTS_FILE).read_bytes() == before
+
+
+def test_the_dry_run_plans_what_the_run_then_does(
+    experiment_file, tmp_path: Path, throwaway_techniques, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aebench.cli import main
+
+    path, out = experiment_file(techniques=["boom", "skipper", "pca"]), tmp_path / "out"
+    run(path, out)
+    capsys.readouterr()
+    assert main(["-q", "run", str(path), "--dry-run", "--out", str(out)]) == 0
+    states = {line.split()[2]: line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]}
+    assert states == {"boom": "todo", "skipper": "done", "pca": "done"}  # failed is retried; ok, skipped are kept
+    assert [r["technique"] for r in run(path, out)] == [t for t, state in states.items() if state == "todo"]
+
+
+def test_a_folder_of_another_experiment_is_refused_by_the_run_and_the_dry_run(
+    experiment_file, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aebench.cli import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    append_row(out, row(experiment="other", config_hash="ab12"))
+    path = experiment_file(techniques=["pca"])
+    for extra in (["--dry-run"], []):
+        assert main(["-q", "run", str(path), "--out", str(out), *extra]) == 2
+        assert "holds results of experiment 'other'" in capsys.readouterr().err

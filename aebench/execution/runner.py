@@ -21,17 +21,18 @@ import aebench
 from aebench.config import CellConfig, dump_cell
 from aebench.data import DatasetCache, ImageData
 from aebench.data.pixels import Normalizer
-from aebench.errors import CellFailure, MachineFault, SkipCell, UserError
+from aebench.errors import CellFailure, MachineFault, SkipCell
 from aebench.evaluation.classifier import ClassifierCache
 from aebench.evaluation.evaluate import evaluate
 from aebench.execution.checkpoint import save_checkpoint
 from aebench.execution.lock import results_lock
+from aebench.execution.planning import plan
 from aebench.execution.preflight import preflight
 from aebench.execution.snapshots import Snapshots, save_latents
 from aebench.experiment import ExperimentConfig
 from aebench.files import fault_text, is_machine_fault, writable_folder, write_npz, write_text
 from aebench.results.schema import EXTRA_FIELDS, METRIC_VERSION, ROW_FIELDS, cell_folder
-from aebench.results.store import append_row, cell_key, finished_keys, read_rows
+from aebench.results.store import append_row
 from aebench.techniques import get_technique
 from aebench.training.loop import Splits, TrainOutcome, train
 from aebench.training.memory import peak_memory_mb, reset_peak_memory
@@ -242,17 +243,12 @@ def describe(cell: CellConfig | dict[str, Any]) -> str:
 
 
 def cells_to_run(config: ExperimentConfig, out: Path) -> list[CellConfig]:
-    """The experiment's cells not already finished (``ok`` or ``skipped``) in ``out/results.jsonl``."""
-    rows = read_rows(out)
-    others = sorted({r["experiment"] for r in rows} - {config.name})
-    if others:  # one experiment per results folder: its rows, summary and report belong together
-        raise UserError(f"{out} holds results of experiment '{others[0]}', not '{config.name}': pass another --out")
-    done = finished_keys(rows)
-    cells = config.cells()
-    todo = [c for c in cells if cell_key({**c.to_dict(), "config_hash": c.config_hash}) not in done]
-    if len(todo) < len(cells):
+    """The experiment's cells that ``plan`` finds todo in ``out/results.jsonl``."""
+    planned = plan(config, out)
+    todo = [p.cell for p in planned if not p.done]
+    if len(todo) < len(planned):
         log.info(
-            "%d of %d cells already in %s; skipping them", len(cells) - len(todo), len(cells), out / "results.jsonl"
+            "%d of %d cells already in %s; skipping them", len(planned) - len(todo), len(planned), out / "results.jsonl"
         )
     return todo
 

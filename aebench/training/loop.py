@@ -18,8 +18,9 @@ from aebench.training.batches import batch_starts, eval_batches
 from aebench.training.budget import phase_deadlines
 from aebench.training.losses import pixel_loss
 from aebench.training.optim import lr_range_test, make_optimizer, make_schedule, trainable_groups
-from aebench.training.precision import autocast, grad_scaler, resolve_precision
-from aebench.training.recipe import LabelledImages, Loss, Phase, Recipe
+from aebench.training.precision import autocast
+from aebench.training.recipe import LabelledImages, Phase, Recipe
+from aebench.training.step import TrainStep
 from aebench.training.timing import Timer, timed
 
 EpochHook = Callable[[int, nn.Module], None]
@@ -62,10 +63,8 @@ class Run:
     splits: Splits
     cfg: CellConfig
     normalizer: Normalizer
-    loss_fn: Loss
-    forward: nn.Module
+    step: TrainStep  # forward (compiled or not), loss, precision and gradient scaler
     gen: torch.Generator
-    scaler: torch.amp.GradScaler
     desc: str
     on_epoch_end: EpochHook | None
     outcome: TrainOutcome = field(default_factory=TrainOutcome)
@@ -91,12 +90,20 @@ class Run:
         inputs, target = make_batch(images, self.cfg.data, self.gen, train=True, size=size)
         return self.normalizer(inputs), target
 
-    def random_batch(self) -> Batch:
+    def random_batch(self, size: int | None = None) -> Batch:
         """A batch drawn with replacement (the LR range test's stream)."""
         idx = torch.randint(
             len(self.splits.train), (self.cfg.train.batch_size,), generator=self.gen, device=self.device
         )
-        return self.batch(self.splits.train[idx])
+        return self.batch(self.splits.train[idx], size)
+
+    def free_step(self, lr: float) -> Callable[[], torch.Tensor]:
+        """A training step as ``train`` takes it, on batches drawn at random (augmentation included), in the
+        recipe's last phase (its parameter groups and image size) at a constant ``lr``: what the bench times."""
+        phase = self.recipe.phases[-1]
+        optimizer = make_optimizer(self.cfg.train, trainable_groups(self.recipe.model, phase, lr))
+        self.recipe.model.train()
+        return lambda: self.step(optimizer, *self.random_batch(phase.image_size))
 
 
 def train(
@@ -137,11 +144,9 @@ def start_run(
     if isinstance(loss_fn, nn.Module):  # e.g. a feature loss holding a network
         loss_fn.to(device)
     forward = torch.compile(model) if cfg.train.compile else model  # shares the model's parameters
-    precision = resolve_precision(cfg.train.precision, device)
-    run = Run(
-        recipe, splits, cfg, normalizer, loss_fn, forward, gen, grad_scaler(precision, device), desc, on_epoch_end
-    )
-    run.outcome.precision = precision
+    step = TrainStep.create(forward, loss_fn, cfg.train.precision, device)
+    run = Run(recipe, splits, cfg, normalizer, step, gen, desc, on_epoch_end)
+    run.outcome.precision = step.precision
     run.outcome.compile_seconds = 0.0 if cfg.train.compile else None
     return run
 
@@ -167,7 +172,7 @@ def choose_lr(run: Run) -> float:
     if run.cfg.train.lr != "auto":
         return float(run.cfg.train.lr)
     with timed(run.device) as timer:
-        lr = lr_range_test(run.recipe.model, run.loss_fn, run.random_batch, lambda g: make_optimizer(run.cfg.train, g))
+        lr = lr_range_test(run.recipe.model, run.step, run.random_batch, lambda g: make_optimizer(run.cfg.train, g))
     run.outcome.train_seconds += timer.seconds
     return lr
 
@@ -209,9 +214,8 @@ def train_epoch(
 
     def step(number: int, idx: torch.Tensor) -> None:
         nonlocal total
-        inputs, target = run.batch(train_images[idx], size)
-        loss = train_step(run, optimizer, schedule, inputs, target)
-        total += loss * len(target)
+        loss = run.step(optimizer, *run.batch(train_images[idx], size), schedule)
+        total += loss * len(idx)
         new_bad = (first_bad[0] == 0) & ~torch.isfinite(loss)
         first_bad.copy_(torch.where(new_bad, torch.stack([loss.new_tensor(float(number)), loss]), first_bad))
         run.outcome.steps += 1
@@ -245,26 +249,6 @@ def train_epoch(
         record_epoch(run, phase, optimizer, total.item() / (seen + compiled), timer.seconds)
 
 
-def train_step(
-    run: Run,
-    optimizer: torch.optim.Optimizer,
-    schedule: torch.optim.lr_scheduler.LRScheduler | None,
-    inputs: torch.Tensor,
-    target: torch.Tensor,
-) -> torch.Tensor:
-    """Forward (autocast), loss in fp32, backward, optimizer and schedule step; returns the batch loss as a
-    detached device scalar (reading it would make the host wait for the device)."""
-    with autocast(run.outcome.precision, run.device):
-        loss = run.loss_fn(run.forward(inputs).float(), target)
-    optimizer.zero_grad(set_to_none=True)
-    run.scaler.scale(loss).backward()
-    run.scaler.step(optimizer)
-    run.scaler.update()
-    if schedule is not None:
-        schedule.step()
-    return loss.detach()
-
-
 def record_epoch(run: Run, phase: Phase, optimizer: torch.optim.Optimizer, train_loss: float, seconds: float) -> None:
     """Append the epoch's history row, keep the best-validation weights, call the epoch hook."""
     model = run.recipe.model
@@ -274,6 +258,7 @@ def record_epoch(run: Run, phase: Phase, optimizer: torch.optim.Optimizer, train
     record = {
         "epoch": run.epoch,
         "phase": phase.name,
+        "image_size": phase.image_size or run.splits.train.shape[-1],  # the side this epoch trained at
         "lr": optimizer.param_groups[-1]["lr"],
         "train_loss": train_loss,
         "test_loss": test_loss,
@@ -307,9 +292,9 @@ def mean_losses(model: nn.Module, images: torch.Tensor, run: Run, size: int | No
     loss = torch.zeros((), device=run.device)
     mse = torch.zeros((), device=run.device)
     for inputs, target in eval_batches(images, run.cfg, run.normalizer, size):
-        with autocast(run.outcome.precision, run.device):
+        with autocast(run.step.precision, run.device):
             output = model(inputs).float()
-            loss += run.loss_fn(output, target) * len(target)
+            loss += run.step.loss_fn(output, target) * len(target)
         mse += torch.mean((output.clamp(0, 1) - target) ** 2) * len(target)
     return loss.item() / len(images), mse.item() / len(images)
 
