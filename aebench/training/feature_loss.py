@@ -123,7 +123,10 @@ class FeatureLoss(nn.Module):
         """The first call's unweighted terms by name (``first_step_pixel``, ``first_step_feature1``, ...)."""
         if self.first_terms is None:
             return {}
-        names = ["pixel", *(f"{kind}{i}" for i in range(1, len(self.layer_weights) + 1) for kind in ("feature", "gram"))]
+        names = [
+            "pixel",
+            *(f"{kind}{i}" for i in range(1, len(self.layer_weights) + 1) for kind in ("feature", "gram")),
+        ]
         return {f"first_step_{name}": value for name, value in zip(names, self.first_terms)}
 
 
