@@ -76,18 +76,18 @@ def test_mnist_claim_holds_then_fails_when_another_technique_wins_a_measure() ->
     holds = study_comparison(MNIST, rows_for("mnist", mnist_values()), {})
     assert "**Holds**" in claim(holds) and "pca" not in claim(holds)  # the reference does not compete
     worse = study_comparison(MNIST, rows_for("mnist", mnist_values(pixel_shuffle={"mse": 0.0005})), {})
-    assert "**Does not hold**" in claim(worse) and "MSE: pixel_shuffle is better" in claim(worse)
+    assert "**Does not hold**" in claim(worse) and "MSE: pixel_shuffle 0.000500 beats baseline" in claim(worse)
 
 
 def test_a_claim_without_its_technique_or_with_it_flagged_is_untested() -> None:
     values = mnist_values()
     del values["baseline"]
     gone = study_comparison(MNIST, rows_for("mnist", values), {})
-    assert "**Untested here**: baseline was not run" in claim(gone)
+    assert "**Untested here**: no usable result of baseline (not run)." in claim(gone)
     flagged = study_comparison(
         MNIST, rows_for("mnist", mnist_values()), {}, flagged={"baseline": "output ignores input"}
     )
-    assert "**Untested here**: baseline is flagged (output ignores input)" in claim(flagged)
+    assert "**Untested here**: no usable result of baseline (flagged: output ignores input)." in claim(flagged)
     assert "baseline" not in flagged.ordering.numbers["ours"].iloc[0]  # nor ranked
     assert "Flagged, no claim: baseline (output ignores input)." in flagged.caveats
 
@@ -98,7 +98,9 @@ def test_a_claim_held_by_the_means_only_says_it_is_not_significant() -> None:
     noise = rows["technique"].eq("pixel_shuffle") & rows["seed"].eq(0)
     rows.loc[noise, "mse"] *= 0.96  # one seed of pixel_shuffle beats the baseline: the margin is noise
     sentence = claim(study_comparison(MNIST, rows, {}))
-    assert "**Holds** (by the means; not significant" in sentence and "MSE against pixel_shuffle" in sentence
+    assert "**Holds** (by the means; MSE against pixel_shuffle not significant at p < 0.05)" in sentence
+    one_seed = claim(study_comparison(MNIST, rows[rows["seed"] == 0], {}))
+    assert "not testable with 1 paired seed" in one_seed
 
 
 def cifar_values(feature_mse: float) -> dict[str, dict[str, float]]:
@@ -154,7 +156,7 @@ def test_caveats_name_a_shorter_smaller_run_and_only_then() -> None:
 
 def test_caveats_name_each_setting_that_differs_from_the_study() -> None:
     values = cifar_values(ANCHORS[("cifar10", "baseline")].mse)
-    configs = {t: STUDY_LIKE for t in values}
+    configs = dict.fromkeys(values, STUDY_LIKE)
     assert not any(
         "Configured differently" in c for c in study_comparison(CIFAR, rows_for("cifar10", values), configs).caveats
     )
@@ -178,7 +180,9 @@ def test_measured_terms_are_quoted_and_absent_techniques_named() -> None:
     )
     caveats = study_comparison(CIFAR, rows, {}).caveats
     assert "Measured by feature_loss while training (mean over 3 seeds): first_step_pixel 0.07." in caveats
-    assert "Not compared: resnet_pretrained has no finished cell (skipped: no weights)." in caveats
+    (gaps,) = [c for c in caveats if c.startswith("Not compared, no usable result here:")]
+    assert "resnet_pretrained (skipped: no weights)" in gaps and "resnet_scratch (not run)" in gaps
+    assert "feature_loss" not in gaps
 
 
 def test_no_comparison_outside_the_study_datasets() -> None:

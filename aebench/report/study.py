@@ -183,8 +183,8 @@ def ordering_table(group: Group, ok: pd.DataFrame, usable: list[str]) -> Table |
                 "metric": metric,
                 "techniques": len(both),
                 "spearman": rho,
-                "ours": " > ".join(ranked({t: ours[t] for t in both}, metric)),
-                "study": " > ".join(ranked({t: theirs[t] for t in both}, metric)),
+                "ours": ", ".join(ranked({t: ours[t] for t in both}, metric)),
+                "study": ", ".join(ranked({t: theirs[t] for t in both}, metric)),
             }
         )
     if not any(r["techniques"] for r in records):
@@ -225,12 +225,41 @@ def spearman(a: list[float], b: list[float]) -> float:
 def absent(technique: str, rows: pd.DataFrame, flagged: Mapping[str, str]) -> str:
     """Why a technique has no usable result here: flagged, skipped or failed (with the reason), or not run."""
     if technique in flagged:
-        return f"{technique} is flagged ({flagged[technique]})"
+        return f"flagged: {flagged[technique]}"
     mine = rows[rows["technique"] == technique]
     if mine.empty:
-        return f"{technique} was not run"
+        return "not run"
     last = mine.iloc[-1]
-    return f"{technique} has no finished cell ({last['status']}: {last['reason']})"
+    return f"{last['status']}: {last['reason']}" if last["status"] != "ok" else "no finished seed"
+
+
+def rank_evidence(claim: Claim, ok: pd.DataFrame, usable: list[str], metric: str) -> tuple[bool, str, str] | None:
+    """Whether ``claim.best`` has the best mean on ``metric``; the evidence against the runner-up (or the winner);
+    and, when the paired test does not back the verdict, why (None: nothing to rank)."""
+    values = means(ok, usable, metric)
+    if claim.best not in values or len(values) < 2:
+        return None
+    order = ranked(values, metric)
+    best = order[0] == claim.best
+    other = order[1] if best else order[0]
+    test = paired(per_seed(ok, claim.best, metric), per_seed(ok, other, metric))
+    spec, n = SPECS[metric], test.difference.n
+    seeds = f"{n} paired seed{'s' if n != 1 else ''}"
+    ours, theirs = f"{values[claim.best]:.{spec.digits}f}", f"{values[other]:.{spec.digits}f}"
+    test_text = f"Δ {test.difference.mean:+.{spec.digits}f}, p={format_p(test.p_value)}, {seeds}"
+    text = (
+        f"{spec.label}: {claim.best} best at {ours}, next {other} {theirs} ({test_text})"
+        if best
+        else f"{spec.label}: {other} {theirs} beats {claim.best} {ours} ({test_text})"
+    )
+    doubt = (
+        f"{spec.label} not testable with {seeds}"
+        if math.isnan(test.p_value)
+        else f"{spec.label} against {other} not significant at p < {ALPHA}"
+        if test.p_value >= ALPHA
+        else ""
+    )
+    return best, text, doubt
 
 
 def claim_sentence(
@@ -239,49 +268,33 @@ def claim_sentence(
     """'The study on MNIST: "…". **Holds** / **Does not hold** / **Untested here**: the evidence.'"""
     head = f'The study on {study.name}: "{claim.words}".'
     if claim.best not in usable:
-        return f"{head} **Untested here**: {absent(claim.best, rows, flagged)}."
+        return f"{head} **Untested here**: no usable result of {claim.best} ({absent(claim.best, rows, flagged)})."
     if len(usable) < 2:
         return f"{head} **Untested here**: {claim.best} is the only technique of the study with a usable result."
-    evidence, holds, doubtful = [], True, []
+    verdicts, evidence, doubts = [], [], []
     for metric in claim.metrics:
-        values = means(ok, usable, metric)
-        if claim.best not in values or len(values) < 2:
+        found = rank_evidence(claim, ok, usable, metric)
+        if found is None:
             return f"{head} **Untested here**: no {SPECS[metric].label} to rank {claim.best} by."
-        order = ranked(values, metric)
-        other = order[1] if order[0] == claim.best else order[0]
-        test = paired(per_seed(ok, claim.best, metric), per_seed(ok, other, metric))
-        if not (test.p_value < ALPHA):
-            doubtful.append(f"{SPECS[metric].label} against {other}")
-        digits = SPECS[metric].digits
-        pair = f"{claim.best} {values[claim.best]:.{digits}f}, {other} {values[other]:.{digits}f}"
-        test_text = (
-            f"Δ {test.difference.mean:+.{digits}f}, p={format_p(test.p_value)}, {test.difference.n} paired seeds"
-        )
-        if order[0] == claim.best:
-            evidence.append(f"{SPECS[metric].label}: best ({pair}, the next; {test_text})")
-        else:
-            holds = False
-            evidence.append(f"{SPECS[metric].label}: {other} is better ({pair}; {test_text})")
+        verdicts.append(found[0])
+        evidence.append(found[1])
+        doubts += [found[2]] if found[2] else []
     if claim.equal_metric is not None and claim.equal_to is not None:
-        equal = equal_evidence(claim, ok, usable, rows, flagged)
+        equal = equal_evidence(claim, ok, usable)
         if equal is None:
-            return f"{head} **Untested here**: {absent(claim.equal_to, rows, flagged)}, so the equal-MSE part cannot be checked."
-        holds, text = holds and equal[0], equal[1]
-        evidence.append(text)
-    verdict = "Holds" if holds else "Does not hold"
-    margin = f" (by the means; not significant at p < {ALPHA}: {', '.join(doubtful)})" if doubtful else ""
+            why = absent(claim.equal_to, rows, flagged)
+            label = SPECS[claim.equal_metric].label
+            return f"{head} **Untested here**: no usable result of {claim.equal_to} ({why}) to check equal {label} against."
+        verdicts.append(equal[0])
+        evidence.append(equal[1])
+    verdict = "Holds" if all(verdicts) else "Does not hold"
+    margin = f" (by the means; {'; '.join(doubts)})" if doubts else ""
     missing = [t for (d, t) in ANCHORS if d == claim.dataset and t not in usable]
-    scope = (
-        f" Ranked among {', '.join(usable)}; the study also had {', '.join(missing)}, without a usable result here."
-        if missing
-        else ""
-    )
+    scope = f" Ranked among {', '.join(usable)}; without a usable result here: {', '.join(missing)}." if missing else ""
     return f"{head} **{verdict}**{margin}: {'; '.join(evidence)}.{scope}"
 
 
-def equal_evidence(
-    claim: Claim, ok: pd.DataFrame, usable: list[str], rows: pd.DataFrame, flagged: Mapping[str, str]
-) -> tuple[bool, str] | None:
+def equal_evidence(claim: Claim, ok: pd.DataFrame, usable: list[str]) -> tuple[bool, str] | None:
     """Whether ``claim.best``'s mean on ``claim.equal_metric`` lies within EQUAL_TOLERANCE of ``claim.equal_to``'s."""
     metric, other = claim.equal_metric, claim.equal_to
     values = means(ok, [t for t in (claim.best, other) if t in usable], metric)
@@ -332,9 +345,8 @@ def caveats(
         f"Train time: ours on {devices or 'unknown'}, the study's on {study.hardware}; the ratio measures the hardware as much as the technique."
     )
     out += setting_differences(present, configs)
-    out += [
-        f"Not compared: {absent(t, rows, flagged)}." for (d, t) in ANCHORS if d == group.dataset and t not in present
-    ]
+    gaps = [f"{t} ({absent(t, rows, flagged)})" for (d, t) in ANCHORS if d == group.dataset and t not in present]
+    out += [f"Not compared, no usable result here: {', '.join(gaps)}."] if gaps else []
     out += [f"Flagged, no claim: {t} ({why})." for t, why in flagged.items() if t in present]
     out += [f"Protocol: {text}." for text in PROTOCOL_DIFFERENCES]
     out += measured_lines(ok, present)
