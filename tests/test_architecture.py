@@ -29,6 +29,8 @@ LAYERS = [
 # The report reads results files and metric specs: nothing that trains.
 REPORT_MAY_IMPORT = (
     "aebench.errors",
+    "aebench.files",
+    "aebench.safe_yaml",
     "aebench.report",
     "aebench.results.schema",
     "aebench.results.store",

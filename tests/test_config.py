@@ -77,7 +77,7 @@ ERROR_CASES = [
     ),
     ("missing required key", with_changes(datasets=None), [], ["'datasets'"]),
     ("no seeds", with_changes(seeds=[]), [], ["'seeds'"]),
-    ("negative seed", with_changes(seeds=[0, -1]), [], ["'seeds'", ">= 0"]),
+    ("negative seed", with_changes(seeds=[0, -1]), [], ["'seeds'", "0..4294967295"]),
     ("invalid YAML", "name: x\ntrain: {epochs: 1\n", [], ["invalid YAML", "line"]),
     ("empty file", "", [], ["empty"]),
     ("not a mapping", "- just\n- a list\n", [], ["mapping"]),

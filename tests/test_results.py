@@ -198,3 +198,26 @@ def test_a_folder_of_another_experiment_is_refused_by_the_run_and_the_dry_run(
     for extra in (["--dry-run"], []):
         assert main(["-q", "run", str(path), "--out", str(out), *extra]) == 2
         assert "holds results of experiment 'other'" in capsys.readouterr().err
+
+
+def test_preflight_builds_each_model_from_the_context_the_run_saves(
+    experiment_file, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One construction path: preflight's PCA has the run's normaliser statistics, not defaults."""
+    import torch
+    from helpers import TINY
+
+    from aebench.config import to_plain
+    from aebench.execution import preflight as preflight_module
+
+    contexts = []
+    real = preflight_module.build_recipe
+    monkeypatch.setattr(
+        preflight_module, "build_recipe", lambda t, ctx, seed=None: contexts.append(ctx) or real(t, ctx, seed)
+    )
+    path = experiment_file(techniques=["pca"], data={**TINY["data"], "normalize": "dataset"})
+    out = tmp_path / "out"
+    run(path, out)
+    saved = torch.load(cell_dir(out, "pca") / "checkpoint.pt", weights_only=True)["context"]
+    (checked,) = contexts
+    assert checked.input_mean != (0.0,) and {**to_plain(checked), "load_weights": True} == saved

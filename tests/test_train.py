@@ -8,22 +8,18 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import TINY, cell_dir
+from helpers import TINY, built, cell_dir
 
 from aebench.data import DatasetCache
 from aebench.data.pixels import Normalizer
 from aebench.execution.runner import run_experiment
 from aebench.experiment import load_experiment, parse_experiment
-from aebench.techniques import get_technique
 from aebench.training.loop import Splits, train
-from aebench.training.recipe import BuildContext, Phase, Recipe
+from aebench.training.recipe import Phase, Recipe
 
 
-def baseline_recipe(channels: int, size: int, latent: int = 8) -> Recipe:
-    cell = parse_experiment(TINY, "test").cells()[0]
-    return get_technique("baseline").build(
-        BuildContext(in_channels=channels, image_size=size, latent=latent, train=cell.train)
-    )
+def baseline_recipe(channels: int, size: int) -> Recipe:
+    return built(parse_experiment(TINY, "test").cells()[0], (channels, size))
 
 
 @pytest.mark.parametrize("size", [8, 28, 32])

@@ -32,7 +32,7 @@ from aebench.data.pixels import Normalizer
 from aebench.data.registry import subset
 from aebench.errors import SkipCell, UserError
 from aebench.experiment import ExperimentConfig
-from aebench.techniques import get_technique
+from aebench.techniques import build_recipe
 from aebench.training.batches import eval_batches
 from aebench.training.loop import Splits, start_run
 from aebench.training.memory import peak_memory_mb, reset_peak_memory
@@ -111,14 +111,10 @@ def bench_cell(
     """The numbers of one technique; a technique that cannot be built or has no gradient step is skipped."""
     row = BenchRow(cell.technique)
     data = cache.prepared(cell.dataset, dataclasses.replace(cell.data, limit_train=settings.images)).to(device)
-    normalizer = Normalizer.create(cell.data.normalize, data.x_train)
-    ctx = BuildContext(
-        data.channels, data.image_size, cell.model.latent, cell.train, cell.params,
-        tuple(normalizer.state()["mean"]), tuple(normalizer.state()["std"]),
-    )  # fmt: skip
-    torch.manual_seed(cell.seed)
+    ctx = BuildContext.for_cell(cell, data.x_train)
+    normalizer = ctx.normalizer(device)
     try:
-        recipe = get_technique(cell.technique).build(ctx)
+        recipe = build_recipe(cell.technique, ctx, cell.seed)
     except (SkipCell, UserError) as exc:  # weights not at hand, or a technique that does not fit these images
         return dataclasses.replace(row, status="skipped", reason=str(exc))
     if not recipe.phases:

@@ -20,7 +20,6 @@ import torch
 import aebench
 from aebench.config import CellConfig, dump_cell
 from aebench.data import DatasetCache, ImageData
-from aebench.data.pixels import Normalizer
 from aebench.errors import CellFailure, MachineFault, SkipCell
 from aebench.evaluation.classifier import ClassifierCache
 from aebench.evaluation.evaluate import evaluate
@@ -33,7 +32,7 @@ from aebench.experiment import ExperimentConfig
 from aebench.files import fault_text, is_machine_fault, writable_folder, write_npz, write_text
 from aebench.results.schema import EXTRA_FIELDS, METRIC_VERSION, ROW_FIELDS, cell_folder
 from aebench.results.store import append_row
-from aebench.techniques import get_technique
+from aebench.techniques import build_recipe, get_technique
 from aebench.training.loop import Splits, TrainOutcome, train
 from aebench.training.memory import peak_memory_mb, reset_peak_memory
 from aebench.training.precision import resolve_precision
@@ -135,7 +134,7 @@ def base_row(cell: CellConfig, device: torch.device, commit: str) -> dict[str, A
         "aebench_version": aebench.__version__,
         "latent": cell.model.latent,
         "metric_version": METRIC_VERSION,
-        **get_technique(cell.technique).facts(),
+        **get_technique(cell.technique).facts(cell.params),
     }
 
 
@@ -175,20 +174,11 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path, result: 
     """Fill ``result`` with the cell's metrics, history and samples; its files go to ``folder``, its state after
     each epoch to ``resume`` (picked up there when an earlier run was interrupted)."""
     data: ImageData = ctx.data.prepared(cell.dataset, cell.data).to(ctx.device)
-    normalizer = Normalizer.create(cell.data.normalize, data.x_train)
     x_train, x_val = validation_split(data.x_train, cell.train.validation_fraction, cell.seed)
     y_train, _ = validation_split(data.y_train, cell.train.validation_fraction, cell.seed)  # same permutation
-    build_ctx = BuildContext(
-        in_channels=data.channels,
-        image_size=data.image_size,
-        latent=cell.model.latent,
-        train=cell.train,
-        params=cell.params,
-        input_mean=tuple(normalizer.state()["mean"]),
-        input_std=tuple(normalizer.state()["std"]),
-    )
-    torch.manual_seed(cell.seed)
-    recipe = get_technique(cell.technique).build(build_ctx)
+    build_ctx = BuildContext.for_cell(cell, data.x_train)
+    normalizer = build_ctx.normalizer(ctx.device)
+    recipe = build_recipe(cell.technique, build_ctx, cell.seed)
     recipe.model.to(ctx.device)
     # after the build, so a cell skipped for want of weights does not pay for the classifier first
     classifier = ctx.classifiers.get(cell, data.x_train, data.y_train, data.num_classes, normalizer)
