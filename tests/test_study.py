@@ -67,6 +67,17 @@ def mnist_values(**changes: dict[str, float]) -> dict[str, dict[str, float]]:
     return values
 
 
+class Flagged:
+    """Sanity flags as the report passes them: a reason per technique, on the given metrics (default all)."""
+
+    def __init__(self, reasons: dict[str, str], metrics: tuple[str, ...] | None = None) -> None:
+        self.reasons, self.metrics = reasons, metrics
+
+    def why_not(self, technique: str, metric: str) -> str | None:
+        covered = technique in self.reasons and (self.metrics is None or metric in self.metrics)
+        return f"flagged: {self.reasons[technique]}" if covered else None
+
+
 def claim(comparison) -> str:
     (sentence,) = comparison.claims
     return sentence
@@ -83,13 +94,23 @@ def test_a_claim_without_its_technique_or_with_it_flagged_is_untested() -> None:
     values = mnist_values()
     del values["baseline"]
     gone = study_comparison(MNIST, rows_for("mnist", values), {})
-    assert "**Untested here**: no usable result of baseline (not run)." in claim(gone)
-    flagged = study_comparison(
-        MNIST, rows_for("mnist", mnist_values()), {}, flagged={"baseline": "output ignores input"}
-    )
-    assert "**Untested here**: no usable result of baseline (flagged: output ignores input)." in claim(flagged)
-    assert "baseline" not in flagged.ordering.numbers["ours"].iloc[0]  # nor ranked
-    assert "Flagged, no claim: baseline (output ignores input)." in flagged.caveats
+    assert "**Untested here**: no usable MAE of baseline (not run)." in claim(gone)
+    flags = Flagged({"baseline": "output ignores input"})
+    flagged = study_comparison(MNIST, rows_for("mnist", mnist_values()), {}, flags)
+    assert "**Untested here**: no usable MAE of baseline (flagged: output ignores input)." in claim(flagged)
+    assert not any("baseline" in order for order in flagged.ordering.numbers["ours"])  # nor ranked
+    barred = "No claim on MAE, MSE, Accuracy, Train time (s) of baseline (flagged: output ignores input)."
+    assert barred in flagged.caveats
+    table = flagged.table.numbers.set_index(["technique", "metric"])
+    assert table.loc[("baseline", "mse"), "flag"] == "flagged: output ignores input"  # shown, marked
+
+
+def test_a_flag_on_one_metric_bars_only_that_metric() -> None:
+    flags = Flagged({"baseline": "near chance"}, metrics=("accuracy",))
+    comparison = study_comparison(MNIST, rows_for("mnist", mnist_values()), {}, flags)
+    assert "**Untested here**: no usable Accuracy of baseline (flagged: near chance)." in claim(comparison)
+    orders = comparison.ordering.numbers.set_index("metric")["ours"]
+    assert orders["mse"].startswith("baseline") and "baseline" not in orders["accuracy"]
 
 
 def test_a_claim_held_by_the_means_only_says_it_is_not_significant() -> None:
@@ -122,6 +143,10 @@ def test_cifar_claim_needs_equal_mse_as_well_as_the_best_accuracy() -> None:
     assert "**Holds**" in holds and "MSE equal to baseline's within ±10%" in holds
     fails = claim(study_comparison(CIFAR, rows_for("cifar10", cifar_values(base * 2)), {}))
     assert "**Does not hold**" in fails and "MSE not equal to baseline's" in fails and "ratio 2.00" in fails
+    alone = cifar_values(base)
+    del alone["baseline"]
+    untested = claim(study_comparison(CIFAR, rows_for("cifar10", alone), {}))
+    assert "**Untested here**: no usable MSE of baseline (not run)." in untested
 
 
 def test_table_ratio_and_interval_follow_the_rows() -> None:
