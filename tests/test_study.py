@@ -213,3 +213,12 @@ def test_measured_terms_are_quoted_and_absent_techniques_named() -> None:
 def test_no_comparison_outside_the_study_datasets() -> None:
     rows = rows_for("mnist", mnist_values()).assign(dataset="fashion-mnist")
     assert study_comparison(Group("f", "fashion-mnist", "fashion-mnist", "none"), rows, {}) is None
+
+
+def test_a_learning_rate_other_than_the_study_pick_is_named() -> None:
+    values = {**mnist_values(), "resnet_scratch": {"mae": 0.018, "mse": 0.0036, "accuracy": 0.965}}
+    at = {t: {**STUDY_LIKE, "train": {**STUDY_LIKE["train"], "lr": 1e-3}} for t in values}
+    at["progressive_resizing"] = {**STUDY_LIKE, "train": {**STUDY_LIKE["train"], "lr": 1.74e-4}}
+    caveats = study_comparison(MNIST, rows_for("mnist", values), at).caveats
+    (lr,) = [c for c in caveats if c.startswith("**Configured differently**: train.lr")]
+    assert lr.startswith("**Configured differently**: train.lr 0.001 (the study: 0.0001) for resnet_scratch;")

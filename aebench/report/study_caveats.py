@@ -14,6 +14,7 @@ from aebench.report.anchors import (
     ANCHORS,
     PROTOCOL_DIFFERENCES,
     SETTING_EFFECTS,
+    STUDY_LR,
     STUDY_SETTINGS,
     TECHNIQUE_SETTINGS,
     StudyRun,
@@ -50,7 +51,7 @@ def caveats(study: StudyRun, scope: Scope, configs: Mapping[str, dict]) -> list[
         f"Train time: ours on {devices}, the study's on {study.hardware}; the ratio measures the hardware as much as "
         "the technique."
     )
-    out += setting_differences(scope.present, configs)
+    out += setting_differences(scope.dataset, scope.present, configs)
     gaps = [f"{t} ({scope.absent(t)})" for (d, t) in ANCHORS if d == scope.dataset and t not in scope.present]
     out += [f"Not compared, no usable result here: {', '.join(gaps)}."] if gaps else []
     out += flag_lines(scope)
@@ -89,14 +90,20 @@ def same(ours: Any, theirs: Any) -> bool:
     return bool(ours == theirs)
 
 
-def setting_differences(techniques: list[str], configs: Mapping[str, dict]) -> list[str]:
+def study_settings(dataset: str, technique: str) -> dict[str, Any]:
+    """The study's settings for one technique on one dataset, as dotted config keys."""
+    lr = {"train.lr": STUDY_LR[(dataset, technique)]} if (dataset, technique) in STUDY_LR else {}
+    return {**STUDY_SETTINGS, **TECHNIQUE_SETTINGS.get(technique, {}), **lr}
+
+
+def setting_differences(dataset: str, techniques: list[str], configs: Mapping[str, dict]) -> list[str]:
     """One line per setting where our cells differ from the study's, naming the techniques ('every technique' when
     all of them) and what the difference does."""
     differ: dict[tuple[str, str], list[str]] = {}
     unknown = [t for t in techniques if not configs.get(t)]
     for technique in techniques:
         config = configs.get(technique) or {}
-        for key, theirs in {**STUDY_SETTINGS, **TECHNIQUE_SETTINGS.get(technique, {})}.items():
+        for key, theirs in study_settings(dataset, technique).items():
             ours = lookup(config, key)
             if config and ours is not MISSING and not same(ours, theirs):
                 differ.setdefault((key, f"{ours} (the study: {theirs})"), []).append(technique)
