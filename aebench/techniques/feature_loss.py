@@ -6,13 +6,8 @@ from dataclasses import dataclass
 from typing import Literal, Union
 
 from aebench.config import ConfigError, opt
-from aebench.hub.weights import timm_body
-from aebench.models.feature_nets import SmallVGG
-from aebench.models.resnet import FeatureStages
 from aebench.techniques.baseline import conv_autoencoder
 from aebench.techniques.registry import Body, Weights, register_technique
-from aebench.training.feature_loss import FeatureLoss, TermScale, imagenet_stats, train_feature_net
-from aebench.training.losses import pixel_loss
 from aebench.training.recipe import BuildContext, LabelledImages, Recipe, single_phase
 
 TIMM_FEATURE_NETS = {"vgg16_bn": "vgg16_bn.tv_in1k", "resnet18": "resnet18.tv_in1k"}  # torchvision's ImageNet weights
@@ -40,7 +35,7 @@ class FeatureLossParams:
     trained_epochs: int = opt(
         5, "feature_net trained: classifier epochs of the small CNN (counted as training time)", min=1
     )
-    term_scale: TermScale = opt(
+    term_scale: Literal["none", "auto"] = opt(
         "none",
         "none: the weights above as they are (tuned for VGG16-BN); auto: each term divided by its first-step value, "
         "pixel, feature and Gram terms then start equal, layers keep their relative weights (any feature net)",
@@ -74,6 +69,12 @@ def feature_loss(ctx: BuildContext) -> Recipe:
 
     The first step's unweighted terms go into the row's ``measured`` field; ``term_scale: auto`` calibrates by them.
     """
+    from aebench.hub.weights import timm_body
+    from aebench.models.feature_nets import SmallVGG
+    from aebench.models.resnet import FeatureStages
+    from aebench.training.feature_loss import FeatureLoss, imagenet_stats, train_feature_net
+    from aebench.training.losses import pixel_loss
+
     p: FeatureLossParams = ctx.params
     model = conv_autoencoder(ctx)
     if not ctx.load_weights:  # a checkpoint is being restored: the loss network is not needed
