@@ -92,7 +92,7 @@ def test_report_writes_every_file(report: Path) -> None:
         "results_denoise_digits",
         "statistics_study_mnist",
         "problems",
-        "study_comparison",
+        "study_study_mnist",
     ]:
         assert (report / "tables" / f"{name}.csv").stat().st_size > 0
     for stem in ("study_mnist", "denoise_digits"):
@@ -177,23 +177,28 @@ def test_failed_and_skipped_cells_listed_with_reasons(report: Path) -> None:
     assert all(reason in readme for reason in REASONS.values())
 
 
-def test_study_comparison_is_ours_minus_published(report: Path, results: tuple[Path, list[dict]]) -> None:
-    comparison = pd.read_csv(report / "tables" / "study_comparison.csv")
-    assert set(comparison["dataset"]) == {"mnist"}  # digits is not in the study
+def test_study_comparison_is_ours_over_published(report: Path, results: tuple[Path, list[dict]]) -> None:
+    comparison = pd.read_csv(report / "tables" / "study_study_mnist.csv")
+    assert not (report / "tables" / "study_denoise_digits.csv").exists()  # digits is not in the study
+    assert set(comparison["technique"]) == {
+        "baseline",
+        "pixel_shuffle",
+        "feature_loss",
+        "original images",
+    }  # only ok cells the study has
     expected = expected_stats(results[1])
     for record in comparison.to_dict("records"):
         if record["technique"] == "original images":
             study = CLEAN_ACCURACY["mnist"]
         else:
             study = getattr(ANCHORS[("mnist", record["technique"])], record["metric"])
-            assert record["ours_mean"] == pytest.approx(
+            assert record["mean"] == pytest.approx(
                 expected.loc[("mnist", record["technique"]), (record["metric"], "mean")]
             )
         assert record["study"] == pytest.approx(study)
-        assert record["delta"] == pytest.approx(record["ours_mean"] - study)
-    comparison_text = (report / "README.md").read_text().split("## Comparison with the study", 1)[1]
-    assert "Ours, mnist: 2 epochs · training images 1,000 · test images 200" in comparison_text
-    assert "the study: 15 epochs" in comparison_text
+        assert record["ratio"] == pytest.approx(record["mean"] / study)
+    readme = (report / "README.md").read_text()
+    assert "**Shorter** than the study: 2 epochs (the study: 15)." in readme  # the rows ran 2 epochs
 
 
 def test_latex_environments_are_balanced(report: Path) -> None:

@@ -15,7 +15,6 @@ import pandas as pd
 
 from aebench.errors import UserError
 from aebench.files import read_text, safe_folder, write_text
-from aebench.report.anchors import STUDY
 from aebench.report.cellfiles import Cell, group_cells, reason, skipped
 from aebench.report.curves import curves
 from aebench.report.document import Contents, Section, latex, markdown
@@ -35,8 +34,10 @@ from aebench.report.plots import (
 from aebench.report.rows import Loaded, load
 from aebench.report.sanity import CEILING_SHARE, CHANCE_SHARE, LOSSLESS_MSE, MIN_SEEDS, SPREAD_FLOOR, sanity_flags
 from aebench.report.statistics import baseline_of, seed_statistics
-from aebench.report.tables import comparison_table, problems_table, results_table, statistics_table
+from aebench.report.study import study_comparison
+from aebench.report.tables import problems_table, results_table, statistics_table
 from aebench.results.schema import METRIC_DEFINITIONS
+from aebench.results.settings import cell_config
 from aebench.results.summary import finished
 
 NOTES_FILE = "NOTES.md"  # beside results.jsonl: how the run was made (command, machine, total time), by its author
@@ -140,6 +141,11 @@ def drawn(s: Section, frame: pd.DataFrame, cells: list[Cell], points: pd.DataFra
     return [f for f in figures if f is not None]
 
 
+def technique_configs(cells: list[Cell], group: Group) -> dict[str, dict]:
+    """Technique -> the resolved config of one of its cells in the group (settings its seeds share)."""
+    return {c.technique: cell_config(c.folder) for c in cells if c.group == group}
+
+
 def definitions(sections: list[Section]) -> list[str]:
     """How every number was computed, true for these rows (the metric definitions per version present)."""
     by_version: dict[int | None, list[str]] = {}
@@ -209,8 +215,13 @@ def write_report(
     points = curves(cells)
     sections = [s for g in found if (s := section(g, frame, cells, points))]
     problems = problems_table(frame)
-    comparison = comparison_table([(s.group, s.table) for s in sections])
-    tables = [t for s in sections for t in (s.table, s.statistics) if t] + [t for t in (problems, comparison) if t]
+    comparisons = [
+        c
+        for s in sections
+        if (c := study_comparison(s.group, rows_of(frame, s.group), technique_configs(cells, s.group), s.flags))
+    ]
+    tables = [t for s in sections for t in (s.table, s.statistics) if t] + [t for t in (problems,) if t]
+    tables += [t for c in comparisons for t in c.tables()]
     for table in tables:
         write_text(out / "tables" / f"{table.name}.csv", table.numbers.to_csv(index=False))
     techniques = list(dict.fromkeys(t for s in sections for t in s.table.numbers["technique"].iloc[:-1]))
@@ -223,16 +234,16 @@ def write_report(
         sections,
         empty_pairs(frame, found),
         problems,
-        comparison,
+        comparisons,
         gifs,
         stamp(loaded, folders, command),
         command,
         run_notes(folders),
         definitions(sections),
     )
-    write_text(out / "report.tex", latex(contents, STUDY))
+    write_text(out / "report.tex", latex(contents))
     readme = out / "README.md"
-    write_text(readme, markdown(contents, STUDY))
+    write_text(readme, markdown(contents))
     written = [readme, out / "report.tex", *(out / "tables" / f"{t.name}.csv" for t in tables)]
     written += [out / f"{f.stem}.{ext}" for s in sections for f in s.figures for ext in ("png", "pdf")]
     written += [out / g.stem for g in gifs]

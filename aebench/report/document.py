@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from aebench.report.figures import Figure
 from aebench.report.groups import Group
 from aebench.report.sanity import Flags
+from aebench.report.study import STUDY_NOTE, StudyComparison
+from aebench.report.study import latex as study_latex
+from aebench.report.study import markdown as study_markdown
 from aebench.report.tables import Table, escape_latex, to_latex, to_markdown, verbatim_lines
 
 NO_STUDY = "No dataset and technique of the study (mnist, cifar10) in these results."
@@ -33,7 +36,7 @@ class Contents:
     sections: list[Section]
     empty: list[str]  # "dataset (experiment)" pairs without a finished cell
     problems: Table | None
-    comparison: Table | None
+    comparisons: list[StudyComparison]
     gifs: list[Figure]
     facts: list[tuple[str, str]]
     command: str
@@ -41,18 +44,11 @@ class Contents:
     definitions: list[str] = field(default_factory=list)
 
 
-def comparison_note(study: str) -> str:
-    return (
-        f"Study: {study}. Δ = our mean minus the study's value, on the same [0, 1] scale; the study ran one seed, so "
-        "its own spread is unknown, and train times depend on the hardware."
-    )
-
-
 def numbers_link(table: Table) -> str:
     return f"Numbers: [tables/{table.name}.csv](tables/{table.name}.csv)"
 
 
-def markdown(c: Contents, study: str) -> str:
+def markdown(c: Contents) -> str:
     """The report as GitHub markdown, figures embedded as PNG."""
     parts = [
         "# aebench report",
@@ -96,8 +92,8 @@ def markdown(c: Contents, study: str) -> str:
     parts += ["## Failed and skipped cells", "", to_markdown(c.problems) if c.problems else "None.", ""]
     parts += ["## Comparison with the study", ""]
     parts += (
-        [comparison_note(study), "", to_markdown(c.comparison), numbers_link(c.comparison), ""]
-        if c.comparison
+        [STUDY_NOTE, "", *(line for s in c.comparisons for line in study_markdown(s))]
+        if c.comparisons
         else [NO_STUDY, ""]
     )
     if c.gifs:
@@ -131,7 +127,7 @@ def figure_float(figure: Figure) -> list[str]:
     ]
 
 
-def latex(c: Contents, study: str) -> str:
+def latex(c: Contents) -> str:
     """The report as a standalone LaTeX document (pdflatex), figures included as PDF."""
     parts = [
         r"\documentclass[10pt]{article}",
@@ -158,8 +154,8 @@ def latex(c: Contents, study: str) -> str:
     parts += [r"\section*{Failed and skipped cells}", to_latex(c.problems) if c.problems else "None.", ""]
     parts += [r"\section*{Comparison with the study}"]
     parts += (
-        [escape_latex(comparison_note(study)), "", to_latex(c.comparison)]
-        if c.comparison
+        [escape_latex(STUDY_NOTE), "", *(line for s in c.comparisons for line in study_latex(s))]
+        if c.comparisons
         else [escape_latex(NO_STUDY), ""]
     )
     if c.gifs:
