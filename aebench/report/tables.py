@@ -316,7 +316,8 @@ def verbatim_lines(text: str) -> list[str]:
 
 
 def to_latex(table: Table) -> str:
-    """A booktabs table float; wide tables are scaled to the text width, a long last column wraps instead."""
+    """A booktabs table float; a long last column wraps (``wrap_last``), and a table still wider than the text
+    is scaled down to it."""
     headers = table.latex_headers or [escape_latex(h) for h in table.headers]
     body = [r"\toprule", " & ".join(headers) + r" \\", r"\midrule"]
     for i, row in enumerate(table.rows):
@@ -330,8 +331,7 @@ def to_latex(table: Table) -> str:
     body.append(r"\bottomrule")
     spec = table.align[:-1] + r">{\raggedright\arraybackslash}p{0.33\textwidth}" if table.wrap_last else table.align
     tabular = "\n".join([rf"\begin{{tabular}}{{{spec}}}", *body, r"\end{tabular}"])
-    if not table.wrap_last:
-        tabular = r"\resizebox{\ifdim\width>\textwidth\textwidth\else\width\fi}{!}{%" + "\n" + tabular + "\n}"
+    tabular = r"\resizebox{\ifdim\width>\textwidth\textwidth\else\width\fi}{!}{%" + "\n" + tabular + "\n}"  # only if wider
     return "\n".join(
         [
             r"\begin{table}[htbp]",
