@@ -331,7 +331,9 @@ def to_latex(table: Table) -> str:
     body.append(r"\bottomrule")
     spec = table.align[:-1] + r">{\raggedright\arraybackslash}p{0.33\textwidth}" if table.wrap_last else table.align
     tabular = "\n".join([rf"\begin{{tabular}}{{{spec}}}", *body, r"\end{tabular}"])
-    tabular = r"\resizebox{\ifdim\width>\textwidth\textwidth\else\width\fi}{!}{%" + "\n" + tabular + "\n}"  # only if wider
+    tabular = (
+        r"\resizebox{\ifdim\width>\textwidth\textwidth\else\width\fi}{!}{%" + "\n" + tabular + "\n}"
+    )  # only if wider
     return "\n".join(
         [
             r"\begin{table}[htbp]",
