@@ -6,6 +6,7 @@ Kept free of heavy imports: the command line parses these before torch or Ray lo
 from __future__ import annotations
 
 import argparse
+import math
 from typing import TYPE_CHECKING
 
 from aebench.errors import UserError
@@ -51,11 +52,12 @@ def make_executor(args: argparse.Namespace) -> Executor:
         return LocalExecutor()
     if args.max_parallel is not None and args.max_parallel < 1:
         raise UserError(f"--max-parallel must be at least 1 (got {args.max_parallel})")
-    if args.cpus_per_cell is not None and args.cpus_per_cell <= 0:
+    if args.cpus_per_cell is not None and not (math.isfinite(args.cpus_per_cell) and args.cpus_per_cell > 0):
         raise UserError(f"--cpus-per-cell must be above 0 (got {args.cpus_per_cell})")
-    if args.gpus_per_cell < 0:
+    if not (math.isfinite(args.gpus_per_cell) and args.gpus_per_cell >= 0):
         raise UserError(f"--gpus-per-cell must be 0 or more (got {args.gpus_per_cell})")
-    from aebench.execution.ray_executor import RayExecutor, import_ray
+    from aebench.execution.ray_executor import RayExecutor, check_address, import_ray
 
     import_ray()  # missing Ray: one line saying how to install it, before any data loads
+    check_address(args.address)  # before the lock, the data and any training
     return RayExecutor(args.address, args.max_parallel, args.cpus_per_cell, args.gpus_per_cell)
