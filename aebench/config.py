@@ -166,8 +166,9 @@ class CellConfig:
 # --------------------------------------------------------------------------- validation
 
 
-def build(cls: type, raw: Any, where: str, source: str) -> Any:
-    """Build dataclass ``cls`` from a mapping, rejecting unknown keys and bad values."""
+def build(cls: type, raw: Any, where: str, source: str, also_known: tuple[str, ...] = ()) -> Any:
+    """Build dataclass ``cls`` from a mapping, rejecting unknown keys (the error lists ``also_known``, keys valid
+    beside the fields at ``where``, then the fields) and bad values."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -176,7 +177,7 @@ def build(cls: type, raw: Any, where: str, source: str) -> Any:
     unknown = sorted(set(raw) - set(fields))
     if unknown:
         key = f"{where}.{unknown[0]}" if where else unknown[0]
-        raise ConfigError(f"{source}: unknown key '{key}' (known: {', '.join(fields) or 'none'})")
+        raise ConfigError(f"{source}: unknown key '{key}' (known: {', '.join([*also_known, *fields]) or 'none'})")
     hints = typing.get_type_hints(cls)
     values = {}
     for name, value in raw.items():

@@ -71,7 +71,7 @@ class ExperimentConfig:
             for name in SECTIONS
         }
         own = {k: v for k, v in override.items() if k not in SECTIONS}
-        params = build(get_technique(technique).params, own, f"overrides.{technique}", self.source)
+        params = build(get_technique(technique).params, own, f"overrides.{technique}", self.source, tuple(SECTIONS))
         return {**sections, "params": params}
 
 
@@ -212,6 +212,24 @@ def load_experiment(path: str | Path, sets: list[str] | None = None) -> Experime
     raw = load_yaml(text, str(path))
     if raw is None:
         raise ConfigError(f"{path}: the file is empty")
-    if isinstance(raw, dict) and sets:
-        raw = apply_sets(raw, sets, str(path))
-    return parse_experiment(raw, str(path))
+    if not (isinstance(raw, dict) and sets):
+        return parse_experiment(raw, str(path))
+    final = apply_sets(raw, sets, str(path))
+    try:
+        return parse_experiment(final, str(path))
+    except ConfigError:
+        culprit = first_breaking_set(raw, sets, str(path))
+        if culprit is None:  # the file itself is at fault
+            raise
+        parse_experiment(final, f"--set {culprit}")  # the same error, naming the --set that brought it
+        raise
+
+
+def first_breaking_set(raw: dict[str, Any], sets: list[str], source: str) -> str | None:
+    """The first ``--set`` after which a valid file stops validating (None when the file alone is invalid)."""
+    for count in range(len(sets) + 1):
+        try:
+            parse_experiment(apply_sets(raw, sets[:count], source), source)
+        except ConfigError:
+            return sets[count - 1] if count else None
+    return None

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-import aebench
+from aebench.about import PACKAGE_DIR, __version__
 from aebench.config import CellConfig, dump_cell
 from aebench.data import DatasetCache, ImageData
 from aebench.errors import CellFailure, MachineFault, SkipCell
@@ -27,6 +27,7 @@ from aebench.execution.checkpoint import save_checkpoint
 from aebench.execution.lock import results_lock
 from aebench.execution.planning import plan
 from aebench.execution.preflight import preflight
+from aebench.execution.run_summary import summarize, write_summary
 from aebench.execution.snapshots import Snapshots, save_latents
 from aebench.experiment import ExperimentConfig
 from aebench.files import check_tree, fault_text, is_machine_fault, safe_folder, writable_folder, write_npz, write_text
@@ -92,7 +93,7 @@ def git_commit() -> str:
     try:
         result = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(aebench.__file__).parent,
+            cwd=PACKAGE_DIR,
             capture_output=True,
             text=True,
             timeout=5,
@@ -131,7 +132,7 @@ def base_row(cell: CellConfig, device: torch.device, commit: str) -> dict[str, A
         "git_commit": commit,
         "config_hash": cell.config_hash,
         "corruption": cell.data.corruption.kind,
-        "aebench_version": aebench.__version__,
+        "aebench_version": __version__,
         "latent": cell.model.latent,
         "metric_version": METRIC_VERSION,
         **get_technique(cell.technique).facts(cell.params),
@@ -288,7 +289,8 @@ def run_experiment(
     executor: Executor | None = None,
     tracker: Tracker | None = None,
 ) -> list[dict[str, Any]]:
-    """Run every cell not already finished in ``out/results.jsonl``; returns the rows written now.
+    """Run every cell not already finished in ``out/results.jsonl``, then write the summary files
+    (``write_summary``); returns the rows written now.
 
     The folder must hold no symbolic link (nothing is written outside it) and is locked for the run (a second run
     on it is a UserError naming the holder), and every dataset and cell setting is checked before any training
@@ -314,6 +316,7 @@ def run_experiment(
                         tracker.log_cell(result)
                     except Exception as exc:  # the row is written; a tracker outage must not stop the sweep
                         log.warning("tracking %s failed: %s", describe(result.row), exc)
+        write_summary(summarize(config, out), out)
     return written
 
 
