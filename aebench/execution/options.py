@@ -56,8 +56,7 @@ def make_executor(args: argparse.Namespace) -> Executor:
         raise UserError(f"--cpus-per-cell must be above 0 (got {args.cpus_per_cell})")
     if not (math.isfinite(args.gpus_per_cell) and args.gpus_per_cell >= 0):
         raise UserError(f"--gpus-per-cell must be 0 or more (got {args.gpus_per_cell})")
-    from aebench.execution.ray_executor import RayExecutor, check_address, import_ray
+    from aebench.execution.ray_executor import RayExecutor, import_ray
 
     import_ray()  # missing Ray: one line saying how to install it, before any data loads
-    check_address(args.address)  # before the lock, the data and any training
     return RayExecutor(args.address, args.max_parallel, args.cpus_per_cell, args.gpus_per_cell)

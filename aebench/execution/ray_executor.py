@@ -86,6 +86,9 @@ class RayExecutor:
     cpus_per_cell: float | None = None
     gpus_per_cell: float = 0.0
 
+    def __post_init__(self) -> None:
+        check_address(self.address)  # made before the run: a cluster that does not answer fails before the lock
+
     def resources(self) -> CellResources:
         """Per-cell CPUs: as given, else on a local Ray the cores shared by ``max_parallel`` cells, else one."""
         if self.cpus_per_cell is not None:
