@@ -3,10 +3,10 @@ before the results folder is locked, any data loads or any cell trains (their ow
 
 from __future__ import annotations
 
-import socket
 import urllib.parse
 
 from aebench.errors import UserError
+from aebench.hub.network import connect_error
 
 SERVICE_TIMEOUT = 5.0  # seconds a tracker or Ray address has to accept a connection
 
@@ -21,10 +21,9 @@ def require_reachable(address: str, flag: str, default_port: int) -> None:
         raise UserError(f"{flag}: {address!r} has no valid port") from None
     if not host:
         raise UserError(f"{flag}: {address!r} names no host")
-    try:
-        socket.create_connection((host, port), timeout=SERVICE_TIMEOUT).close()
-    except OSError as exc:
+    exc = connect_error(host, port, SERVICE_TIMEOUT)
+    if exc is not None:
         why = exc.strerror or str(exc) or type(exc).__name__
         raise UserError(
             f"{flag}: nothing answers at {host}:{port} within {SERVICE_TIMEOUT:g} s ({why}); start it or fix the address"
-        ) from None
+        )
