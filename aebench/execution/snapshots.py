@@ -34,7 +34,8 @@ def grid(rows: list[torch.Tensor]) -> np.ndarray:
 class Snapshots:
     """An ``on_epoch_end`` hook: every ``train.snapshot_every`` epochs (and at the last) writes
     ``snapshots/epoch_XXX.png`` with rows corrupted input / reconstruction / clean target of the
-    first 12 test images (the same corruption each time); ``write_gif`` assembles ``snapshots.gif``."""
+    first 12 test images (the same corruption each time); ``write_gif`` assembles ``snapshots.gif`` from those
+    files (so a resumed cell's GIF keeps the epochs before the interruption)."""
 
     def __init__(self, x_test: torch.Tensor, cell: CellConfig, normalizer: Normalizer, folder: Path) -> None:
         gen = torch.Generator(device=x_test.device).manual_seed(EVAL_SEED)
@@ -42,7 +43,6 @@ class Snapshots:
         self.normalizer = normalizer
         self.every, self.last = cell.train.snapshot_every, cell.train.epochs
         self.folder = folder
-        self.frames: list[np.ndarray] = []
 
     @torch.no_grad()
     def __call__(self, epoch: int, model: nn.Module) -> None:
@@ -55,15 +55,15 @@ class Snapshots:
         frame = grid([self.inputs, output, self.target])
         folder = safe_folder(self.folder, self.folder / "snapshots")
         atomic_write(folder / f"epoch_{epoch:03d}.png", lambda tmp: iio.imwrite(tmp, frame, extension=".png"))
-        self.frames.append(frame)
 
     def write_gif(self, seconds_per_frame: float = 0.5) -> Path | None:
         """The snapshots in epoch order as a looping GIF (None when no snapshot was taken)."""
-        if not self.frames:
+        frames = [iio.imread(f) for f in sorted((self.folder / "snapshots").glob("epoch_*.png"))]
+        if not frames:
             return None
         path = self.folder / "snapshots.gif"
-        frames, duration = np.stack(self.frames), int(seconds_per_frame * 1000)
-        atomic_write(path, lambda tmp: iio.imwrite(tmp, frames, extension=".gif", duration=duration, loop=0))
+        stacked, duration = np.stack(frames), int(seconds_per_frame * 1000)
+        atomic_write(path, lambda tmp: iio.imwrite(tmp, stacked, extension=".gif", duration=duration, loop=0))
         return path
 
 
