@@ -13,7 +13,7 @@ from torch import nn
 
 from aebench.config import CLASSIFIER_BODIES, CellConfig, ClassifierConfig, CorruptionConfig, to_plain
 from aebench.data.pixels import Normalizer, make_batch
-from aebench.files import atomic_write
+from aebench.files import atomic_write, open_zip, safe_folder
 from aebench.hub.weights import timm_body
 from aebench.models.classifier import CompactCNN, fastai_head
 from aebench.models.resnet import ConcatPoolEncoder, FeatureStages
@@ -21,6 +21,7 @@ from aebench.training.fit import fit_classifier
 
 log = logging.getLogger(__name__)
 CLASSIFIER_SEED = 0  # one fixed instrument per dataset and settings, whatever the cells' seeds
+CACHE_LIMIT = 2**30  # bytes of a cached classifier (the ResNet-34 one: about 85 MB)
 
 
 def classifier_key(cell: CellConfig) -> str:
@@ -95,7 +96,8 @@ class ClassifierCache:
         if path.is_file():
             model = make_classifier(cell.classifier, x.shape[1], num_classes, pretrained=False)
             try:
-                model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+                with open_zip(path, CACHE_LIMIT) as fh:  # never through a link, sizes checked before loading
+                    model.load_state_dict(torch.load(fh, map_location="cpu", weights_only=True))
                 return model.to(x.device).eval()
             except Exception as exc:  # damaged or foreign file: the cache is only a cache, retrain
                 log.warning(
@@ -105,6 +107,6 @@ class ClassifierCache:
         log.info("training the %s classifier once (%s) on %d clean images", cell.dataset, key, len(x))
         model = train_classifier(x, y, num_classes, cell, normalizer)
         self.trained += 1
-        self.folder.mkdir(parents=True, exist_ok=True)
+        safe_folder(self.folder.parent, self.folder)
         atomic_write(path, lambda tmp: torch.save(model.state_dict(), tmp))
         return model
