@@ -44,6 +44,8 @@ def read_manifest(out: Path) -> Manifest | None:
 
 def claim(out: Path, folders: list[Path], force: bool) -> Manifest | None:
     """Check that ``out`` may take a report of ``folders``; returns the previous manifest (None: none)."""
+    for name in (MANIFEST, *REPORT_NAMES):
+        inside(out, out / name)  # a link where the report writes is refused first, whatever else is there
     previous = read_manifest(out)
     if force:
         return previous

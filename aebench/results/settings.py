@@ -32,7 +32,7 @@ def cell_config(folder: Path) -> dict[str, Any]:
         return {}
     except (UserError, OSError, UnicodeDecodeError) as exc:  # a link, an oversized file, beyond the YAML bounds...
         why = str(exc).removeprefix(f"{path}: ") if isinstance(exc, UserError) else type(exc).__name__
-        log.warning("%s: %s; its row's setting is read from the row alone", path, why)
+        log.warning("%s: %s; skipped in the report (the row's setting is read from the row alone)", path, why)
         return {}
     return config if isinstance(config, dict) else {}
 
