@@ -110,27 +110,18 @@ def bench_cell(
 ) -> BenchRow:
     """The numbers of one technique; a technique that cannot be built or has no gradient step is skipped."""
     row = BenchRow(cell.technique)
-    data = cache.prepared(cell.dataset, dataclasses.replace(cell.data, limit_train=settings.images)).to(device)
-    normalizer = Normalizer.create(cell.data.normalize, data.x_train)
-    ctx = BuildContext(
-        data.channels, data.image_size, cell.model.latent, cell.train, cell.params,
-        tuple(normalizer.state()["mean"]), tuple(normalizer.state()["std"]),
-    )  # fmt: skip
-    torch.manual_seed(cell.seed)
     try:
-        recipe = get_technique(cell.technique).build(ctx)
+        run = bench_run(cell, cache, device, settings)
     except (SkipCell, UserError) as exc:  # weights not at hand, or a technique that does not fit these images
         return dataclasses.replace(row, status="skipped", reason=str(exc))
-    if not recipe.phases:
-        return dataclasses.replace(row, status="skipped", reason="no gradient steps (a closed-form fit)")
-    recipe.model.to(device)
+    recipe = run.recipe
     naive_model = copy.deepcopy(recipe.model)
     reset_peak_memory(device)
-    run = start_run(recipe, Splits(data.x_train, data.x_test[: settings.eval_images]), cell, normalizer, "bench", None)
     aebench_step = make_aebench_step(run)
     raw = cache.raw(cell.dataset)  # the same images at their stored size: the tutorial resizes them per sample
-    tutorial = TutorialImages(subset(raw.x_train, raw.y_train, settings.images)[0], data.image_size, data.channels)
-    naive = NaiveLoop(naive_model, run.loss_fn, tutorial, cell.train.batch_size, float(run.outcome.lr), normalizer)
+    size, channels = run.splits.train.shape[-1], run.splits.train.shape[1]
+    tutorial = TutorialImages(subset(raw.x_train, raw.y_train, settings.images)[0], size, channels)
+    naive = NaiveLoop(naive_model, run.loss_fn, tutorial, cell.train.batch_size, float(run.outcome.lr), run.normalizer)
     batch = cell.train.batch_size
     rates = interleaved_medians(
         {"aebench": aebench_step, "naive": naive.step}, settings.steps, settings.repeats, batch, device
@@ -153,6 +144,23 @@ def bench_cell(
         eval_img_s=eval_throughput(run),
         peak_memory_mb=peak_memory_mb(device),
     )
+
+
+def bench_run(cell: CellConfig, cache: DatasetCache, device: torch.device, settings: BenchSettings) -> Run:
+    """The cell's model built on ``settings.images`` training images and its run started on ``device``; a
+    SkipCell or UserError when it cannot be built here or has no gradient step."""
+    data = cache.prepared(cell.dataset, dataclasses.replace(cell.data, limit_train=settings.images)).to(device)
+    normalizer = Normalizer.create(cell.data.normalize, data.x_train)
+    ctx = BuildContext(
+        data.channels, data.image_size, cell.model.latent, cell.train, cell.params,
+        tuple(normalizer.state()["mean"]), tuple(normalizer.state()["std"]),
+    )  # fmt: skip
+    torch.manual_seed(cell.seed)
+    recipe = get_technique(cell.technique).build(ctx)
+    if not recipe.phases:
+        raise SkipCell("no gradient steps (a closed-form fit)")
+    recipe.model.to(device)
+    return start_run(recipe, Splits(data.x_train, data.x_test[: settings.eval_images]), cell, normalizer, "bench", None)
 
 
 def make_aebench_step(run: Run) -> Any:

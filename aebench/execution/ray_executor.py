@@ -5,7 +5,6 @@ The driver (this process) stays the single writer of ``results.jsonl``: workers 
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 from collections import deque
@@ -15,17 +14,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import torch
-
 import aebench
 from aebench.config import CellConfig
 from aebench.errors import UserError
-from aebench.execution.runner import CellJob, CellResult, RunContext, describe, failed_result, run_cell
+from aebench.execution.runner import CellJob, CellResult, describe, failed_result
+from aebench.execution.worker import ATTEMPTS, execute_cell
 
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = "--executor ray needs Ray: pip install -e '.[ray]'"
-ATTEMPTS = 2  # a cell whose worker dies is run once more, then recorded failed
 
 
 def import_ray() -> ModuleType:
@@ -35,19 +32,6 @@ def import_ray() -> ModuleType:
     except ImportError:
         raise UserError(INSTALL_HINT) from None
     return ray
-
-
-@functools.lru_cache(maxsize=1)
-def worker_context(job: CellJob) -> RunContext:
-    """One context per worker process and run: datasets and classifiers load once, threads set once."""
-    if job.threads:
-        torch.set_num_threads(job.threads)
-    return RunContext.create(job)
-
-
-def execute_cell(cell: CellConfig, job: CellJob) -> CellResult:
-    """The Ray task: run one cell in this worker with data from the job's ``data_root`` on this node."""
-    return run_cell(cell, worker_context(job))
 
 
 @dataclass(frozen=True)

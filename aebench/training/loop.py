@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +22,11 @@ from aebench.training.losses import pixel_loss
 from aebench.training.optim import lr_range_test, make_optimizer, make_schedule, trainable_groups
 from aebench.training.precision import autocast, grad_scaler, resolve_precision
 from aebench.training.recipe import LabelledImages, Loss, Phase, Recipe
+from aebench.training.step_choice import ProbeStep, choose
 from aebench.training.timing import Timer, timed
+
+log = logging.getLogger(__name__)
+PROBE_SEED = 4321  # the compile probe's own batches: the run's generator is not touched
 
 EpochHook = Callable[[int, nn.Module], None]
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -52,6 +58,9 @@ class TrainOutcome:
     compile_seconds: float | None = (
         None  # train.compile: the first step of each phase (compilation), not in train_seconds
     )
+    step_mode: str = "eager"  # or "compiled" (train.compile true, or auto where the probe chose it)
+    compile_speedup: float | None = None  # train.compile auto: the probe's compiled-over-eager step speed
+    probe_seconds: float | None = None  # train.compile auto: the probe's seconds (its compile included)
 
 
 @dataclass
@@ -73,6 +82,7 @@ class Run:
     best_val: float = math.inf
     best_state: dict[str, torch.Tensor] | None = None
     compile_pending: bool = False  # the phase's next step compiles the model (timed apart from training)
+    choice_pending: bool = False  # train.compile auto: the step is chosen after the first epoch
     deadline: float | None = None  # training seconds at which the current phase stops (train.budget_seconds)
 
     def out_of_time(self, epoch_timer: Timer | None = None) -> bool:
@@ -136,13 +146,16 @@ def start_run(
     loss_fn = recipe.loss or pixel_loss(cfg.train.loss)
     if isinstance(loss_fn, nn.Module):  # e.g. a feature loss holding a network
         loss_fn.to(device)
-    forward = torch.compile(model) if cfg.train.compile else model  # shares the model's parameters
+    compiled = cfg.train.compile is True
+    forward = torch.compile(model) if compiled else model  # shares the model's parameters
     precision = resolve_precision(cfg.train.precision, device)
     run = Run(
         recipe, splits, cfg, normalizer, loss_fn, forward, gen, grad_scaler(precision, device), desc, on_epoch_end
     )
     run.outcome.precision = precision
-    run.outcome.compile_seconds = 0.0 if cfg.train.compile else None
+    run.outcome.compile_seconds = 0.0 if compiled else None
+    run.outcome.step_mode = "compiled" if compiled else "eager"
+    run.choice_pending = cfg.train.compile == "auto"
     return run
 
 
@@ -178,12 +191,49 @@ def train_phase(run: Run, phase: Phase) -> None:
     optimizer = make_optimizer(run.cfg.train, groups)
     starts = batch_starts(len(run.splits.train), run.cfg.train.batch_size)
     schedule = make_schedule(run.cfg.train, optimizer, len(starts), phase.epochs)
-    run.compile_pending = run.cfg.train.compile
+    run.compile_pending = run.forward is not run.recipe.model
     for _ in range(phase.epochs):
         if run.out_of_time():
             break
         run.epoch += 1
         train_epoch(run, phase, optimizer, schedule, starts)
+        if run.choice_pending and run.outcome.history:
+            choose_step(run, phase, starts)
+
+
+def choose_step(run: Run, phase: Phase, starts: list[int]) -> None:
+    """``train.compile: auto``, after the first epoch: compile the rest of the cell where that is faster and the
+    rest is long enough to repay it (``step_choice``); the choice and the probe's numbers go into the outcome."""
+    run.choice_pending = False
+    cfg, outcome = run.cfg.train, run.outcome
+    remaining = run.outcome.history[-1]["seconds"] * (cfg.epochs - run.epoch)
+    if cfg.budget_seconds is not None:
+        remaining = min(remaining, cfg.budget_seconds - outcome.train_seconds)
+    n = len(run.splits.train)
+    sizes = list(dict.fromkeys([min(cfg.batch_size, n), n - starts[-1]]))  # a full batch, then the trailing one
+    later_phases = len(run.recipe.phases) - 1 - run.recipe.phases.index(phase)
+    choice = choose(run.recipe.model, probe_step(run, phase), sizes, run.device, remaining, later_phases)
+    log.log(logging.INFO if choice.probe else logging.DEBUG, "%s: train.compile auto: %s", run.desc, choice.reason)
+    if choice.probe is not None:
+        outcome.compile_speedup, outcome.probe_seconds = choice.probe.speedup, choice.probe.seconds
+        outcome.compile_seconds = choice.probe.compile_seconds
+    if choice.forward is not None:
+        run.forward, outcome.step_mode = choice.forward, "compiled"
+
+
+def probe_step(run: Run, phase: Phase) -> ProbeStep:
+    """One training step of ``phase`` through a given forward module, on the probe's own batches, optimizer and
+    scaler (the run's generator and optimizer state stay untouched)."""
+    optimizer = make_optimizer(run.cfg.train, trainable_groups(run.recipe.model, phase, float(run.outcome.lr)))
+    gen = torch.Generator(device=run.device).manual_seed(PROBE_SEED)
+    probe = dataclasses.replace(run, gen=gen, scaler=grad_scaler(run.outcome.precision, run.device))
+
+    def step(forward: nn.Module, size: int) -> None:
+        probe.forward = forward
+        idx = torch.randint(len(run.splits.train), (size,), generator=gen, device=run.device)
+        train_step(probe, optimizer, None, *probe.batch(run.splits.train[idx], phase.image_size))
+
+    return step
 
 
 def train_epoch(
