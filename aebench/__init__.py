@@ -1,3 +1,26 @@
-"""aebench: compare autoencoder training techniques side by side, honestly and fast."""
+"""aebench: compare autoencoder training techniques side by side, honestly and fast.
 
-__version__ = "0.1.0"
+``aebench.run(experiment, ...)``, ``aebench.report(results=[...], out=...)`` and ``aebench.load_results(folder)``
+are the Python API (``aebench.api``); they load on first use, so ``import aebench`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aebench.about import __version__
+
+__all__ = ["__version__", "load_results", "report", "run"]
+
+
+def __getattr__(name: str) -> Any:
+    """The API's functions, imported when first asked for (``report`` is the callable ``aebench.report`` package)."""
+    if name == "report":
+        import aebench.report  # binds the package to the name: later look-ups no longer come here
+
+        return aebench.report
+    if name in ("run", "load_results"):
+        from aebench import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'aebench' has no attribute '{name}'")

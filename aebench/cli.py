@@ -15,10 +15,10 @@ from aebench.execution.options import add_execution_arguments
 from aebench.files import is_machine_fault
 
 if TYPE_CHECKING:
-    import pandas as pd
+    from aebench.experiment import ExperimentConfig
 
 log = logging.getLogger("aebench")
-DEFAULT_RESULTS = Path("results")
+DEFAULT_BENCH_EXPERIMENT = Path("experiments/fashion.yaml")  # what ``aebench bench`` takes its settings from
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +60,11 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     bench = sub.add_parser("bench", help="training speed vs a naive loop, FLOPs/img, fraction of peak, memory")
     bench.add_argument("--technique", default="all", help="a technique name, or all (default)")
     bench.add_argument("--dataset", help="dataset (default: the experiment's first)")
-    bench.add_argument("--experiment", type=Path, default=Path("experiments/fashion.yaml"), help="settings source")
+    bench.add_argument(
+        "--experiment",
+        type=Path,
+        help=f"settings source (default: {DEFAULT_BENCH_EXPERIMENT}, here or in the checkout)",
+    )
     bench.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     bench.add_argument(
         "--data-root", type=Path, help="dataset folder (default: $AEBENCH_DATA or ~/.cache/aebench/data)"
@@ -105,78 +109,41 @@ def cmd_list(args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    from aebench.data import default_data_root
+    from aebench import api
     from aebench.execution.options import make_executor
-    from aebench.execution.runner import run_experiment
-    from aebench.execution.tracking import make_tracker
     from aebench.experiment import load_experiment
-    from aebench.files import write_text
-    from aebench.results.store import cell_key, finished_keys, load_results, read_rows
-    from aebench.results.summary import summary_table
 
     config = load_experiment(args.experiment, args.sets)
-    out = args.out or DEFAULT_RESULTS / config.name
-    require_device(args.device)
+    out = api.results_folder(config, args.out)
+    api.check_device(args.device)
     if args.dry_run:
-        done = finished_keys(read_rows(out)) if out.is_dir() else set()
-        cells = config.cells()
-        print(f"{config.name}: {len(cells)} cells -> {out / 'results.jsonl'}")
-        for cell in cells:
-            state = "done" if cell_key({**cell.to_dict(), "config_hash": cell.config_hash}) in done else "todo"
-            print(f"  {state}  {cell.dataset:<14} {cell.technique:<22} seed {cell.seed}  [{cell.config_hash}]")
+        print_plan(config, out)
         return
-    if args.data_root is not None and args.data_root.exists() and not args.data_root.is_dir():
-        raise UserError(f"--data-root {args.data_root}: is a file, not a folder")
-    data_root = args.data_root or default_data_root()
-    executor, tracker = make_executor(args), make_tracker(args.track, out, config.name)
-    run_experiment(config, out, data_root, args.device, executor, tracker)
-    current = {(c.experiment, c.dataset, c.technique, c.seed): c.config_hash for c in config.cells()}
-    frame = load_results([out], current)
-    table = summary_table(frame[frame["experiment"] == config.name])
-    if table.empty:
-        print("no successful cells; see the reasons in", out / "results.jsonl")
-    else:
-        write_text(out / "summary.csv", table.to_csv(index=False))
-        write_text(out / "summary.md", table.to_markdown(index=False) + "\n")
-        print(table.to_string(index=False))
-        print_differences(frame[frame["experiment"] == config.name])
+    summary = api.run_summarized(config, out, args.data_root, args.device, make_executor(args), args.track)
+    print(summary.text())
     print(f"\nresults: {out / 'results.jsonl'}  |  report: python -m aebench report --results {out}")
 
 
-def print_differences(frame: pd.DataFrame) -> None:
-    """Which differences from the baseline are real at the seeds run (paired t-test per dataset)."""
-    from aebench.report.statistics import ALPHA, BASELINE, difference_lines
+def print_plan(config: ExperimentConfig, out: Path) -> None:
+    """The cell plan: each cell done or todo, as the run will find it."""
+    from aebench.execution.planning import plan
 
-    for dataset, rows in frame.groupby("dataset", sort=False):
-        lines = difference_lines(rows)
-        if lines:
-            print(f"\n{dataset}: each technique minus {BASELINE} on the same seeds (real = paired t-test p < {ALPHA}):")
-            print("\n".join(lines))
-
-
-def relative(path: Path) -> str:
-    """A path as the repository sees it: relative to the working directory where it lies below it."""
-    resolved = path.resolve()
-    return str(resolved.relative_to(Path.cwd())) if resolved.is_relative_to(Path.cwd()) else str(path)
+    planned = plan(config, out)
+    print(f"{config.name}: {len(planned)} cells -> {out / 'results.jsonl'}")
+    for p in planned:
+        cell = p.cell
+        state = "done" if p.done else "todo"
+        print(f"  {state}  {cell.dataset:<14} {cell.technique:<22} seed {cell.seed}  [{cell.config_hash}]")
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from aebench.files import writable_folder
-    from aebench.report.build import write_report
+    from aebench import api
 
-    folders = args.results or sorted(p.parent for p in DEFAULT_RESULTS.glob("*/results.jsonl"))
-    if not folders:
-        raise UserError(f"no results found under {DEFAULT_RESULTS}/ (run an experiment first, or pass --results DIR)")
-    for folder in folders:
-        if not (folder / "results.jsonl").is_file():
-            raise UserError(f"{folder}: no results.jsonl here (pass a folder written by 'aebench run')")
-    writable_folder(args.out, "--out")
-    command = f"python -m aebench report --results {' '.join(map(relative, folders))} --out {relative(args.out)}"
-    path = write_report(folders, args.out, command=command)
-    print(f"report written to {path}")
+    print(f"report written to {api.report(args.results, args.out)}")
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
+    from aebench.api import check_device
     from aebench.bench.run import BenchSettings, bench_experiment, device_name, markdown_table, write_json
     from aebench.data import default_data_root
     from aebench.execution.runner import resolve_device
@@ -194,15 +161,16 @@ def cmd_bench(args: argparse.Namespace) -> None:
         sets.append(f"techniques=[{args.technique}]")
     if args.dataset:
         sets.append(f"datasets=[{args.dataset}]")
-    config = load_experiment(args.experiment, sets)
-    require_device(args.device)
+    experiment = args.experiment or default_experiment()
+    config = load_experiment(experiment, sets)
+    check_device(args.device)
     device = resolve_device(args.device)
     data_root = args.data_root or default_data_root()
     if args.sweep:
         from aebench.bench.sweep import SweepSettings, markdown_sweep, sweep_report
 
         settings = SweepSettings(args.sweep_images, epochs=args.sweep_epochs, seeds=args.sweep_seeds, repeats=repeats)
-        report = sweep_report(config, args.experiment, sets, data_root, args.device, settings)
+        report = sweep_report(config, experiment, sets, data_root, args.device, settings)
         text = markdown_sweep({**report, "device": device_name(device)})
     elif args.busy_core:
         from aebench.bench.busy import busy_report, markdown_busy
@@ -219,12 +187,17 @@ def cmd_bench(args: argparse.Namespace) -> None:
         write_json(report, args.json)
 
 
-def require_device(name: str) -> None:
-    """``--device cuda`` where there is none is a user error."""
-    import torch
+def default_experiment() -> Path:
+    """``experiments/fashion.yaml`` below the working directory, else the one in the aebench checkout."""
+    from aebench.about import PACKAGE_DIR
 
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA device is available here (use --device cpu or auto)")
+    for path in (DEFAULT_BENCH_EXPERIMENT, PACKAGE_DIR.parent / DEFAULT_BENCH_EXPERIMENT):
+        if path.is_file():
+            return path
+    raise UserError(
+        f"no --experiment given, and {DEFAULT_BENCH_EXPERIMENT} is neither here nor in {PACKAGE_DIR.parent} "
+        "(pass --experiment FILE)"
+    )
 
 
 COMMANDS = {"run": cmd_run, "report": cmd_report, "list": cmd_list, "bench": cmd_bench}

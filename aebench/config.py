@@ -10,6 +10,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import math
 import re
 import types
 import typing
@@ -21,6 +22,8 @@ import yaml
 from aebench.errors import UserError
 
 MAX_IMAGE_SIZE = 1024  # 3 x 1024^2 uint8 = 3 MB an image: far past every dataset here
+INT64 = (-(2**63), 2**63 - 1)  # every integer of a config lies here (torch, numpy and JSON readers hold int64)
+MAX_COUNT = 10**6  # epochs, batch sizes, latent sizes, intervals: far past any run, far below an overflow
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # experiment, dataset and technique names: folder names
 
 
@@ -57,8 +60,8 @@ def opt(
 class TrainConfig:
     """How a technique is trained (shared by every technique)."""
 
-    epochs: int = opt(15, "total training epochs, split across a technique's phases", min=1)
-    batch_size: int = opt(128, "images per optimisation step", min=1)
+    epochs: int = opt(15, "total training epochs, split across a technique's phases", min=1, max=MAX_COUNT)
+    batch_size: int = opt(128, "images per optimisation step", min=1, max=MAX_COUNT)
     optimizer: Literal["adam", "adamw", "sgd"] = opt("adam", "optimizer")
     lr: Union[float, Literal["auto"]] = opt(1e-3, "peak learning rate, or 'auto' for an LR range test", min=1e-12)
     weight_decay: float = opt(0.0, "weight decay", min=0)
@@ -66,7 +69,7 @@ class TrainConfig:
     schedule: Literal["one_cycle", "step", "multistep", "constant"] = opt(
         "one_cycle", "learning-rate schedule per phase"
     )
-    step_size: int = opt(1, "step schedule: step_units between LR drops", min=1)
+    step_size: int = opt(1, "step schedule: step_units between LR drops", min=1, max=2**31)
     milestones: tuple[int, ...] = opt((), "multistep schedule: step_units after which the LR is multiplied by gamma")
     step_unit: Literal["epoch", "batch"] = opt(
         "epoch", "what step_size and milestones count: epochs or optimizer steps"
@@ -77,7 +80,10 @@ class TrainConfig:
         0.0, "fraction of the training split held out; >0 keeps the best-validation weights", min=0, max=0.9
     )
     snapshot_every: int = opt(
-        0, "save a reconstruction grid of 12 fixed test images every N epochs, plus a GIF (0 = off)", min=0
+        0,
+        "save a reconstruction grid of 12 fixed test images every N epochs, plus a GIF (0 = off)",
+        min=0,
+        max=MAX_COUNT,
     )
     compile: Union[bool, Literal["auto"]] = opt(
         "auto",
@@ -123,7 +129,7 @@ class DataConfig:
 class ModelConfig:
     """Architecture settings shared by techniques."""
 
-    latent: int = opt(1000, "latent size (the study: 1000); PCA uses as many components", min=1)
+    latent: int = opt(1000, "latent size (the study: 1000); PCA uses as many components", min=1, max=MAX_COUNT)
 
 
 @dataclass(frozen=True)
@@ -137,8 +143,8 @@ class ClassifierConfig:
     weights: Union[str, None] = opt(
         None, "resnet34: local ImageNet state_dict (.pth/.safetensors); null = timm's hub copy (cells skipped offline)"
     )
-    epochs: int = opt(10, "classifier training epochs", min=1)
-    batch_size: int = opt(128, "classifier batch size", min=1)
+    epochs: int = opt(10, "classifier training epochs", min=1, max=MAX_COUNT)
+    batch_size: int = opt(128, "classifier batch size", min=1, max=MAX_COUNT)
     lr: float = opt(2e-3, "classifier peak learning rate (one-cycle Adam)", min=0)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = opt("auto", "autocast dtype while training the classifier")
 
@@ -178,8 +184,9 @@ class CellConfig:
 # --------------------------------------------------------------------------- validation
 
 
-def build(cls: type, raw: Any, where: str, source: str) -> Any:
-    """Build dataclass ``cls`` from a mapping, rejecting unknown keys and bad values."""
+def build(cls: type, raw: Any, where: str, source: str, also_known: tuple[str, ...] = ()) -> Any:
+    """Build dataclass ``cls`` from a mapping, rejecting unknown keys (the error lists ``also_known``, keys valid
+    beside the fields at ``where``, then the fields) and bad values."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -188,7 +195,7 @@ def build(cls: type, raw: Any, where: str, source: str) -> Any:
     unknown = sorted(set(raw) - set(fields))
     if unknown:
         key = f"{where}.{unknown[0]}" if where else unknown[0]
-        raise ConfigError(f"{source}: unknown key '{key}' (known: {', '.join(fields) or 'none'})")
+        raise ConfigError(f"{source}: unknown key '{key}' (known: {', '.join([*also_known, *fields]) or 'none'})")
     hints = typing.get_type_hints(cls)
     values = {}
     for name, value in raw.items():
@@ -233,19 +240,30 @@ def check_value(hint: Any, value: Any, key: str, source: str) -> Any:
         if value is None:
             return None
     elif hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
         if isinstance(value, str) and EXPONENT_NUMBER.fullmatch(value):  # YAML 1.1 reads 1e-4 as a string
-            return float(value)
+            value = float(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = float(in_int64(value, key, source))
+        if isinstance(value, float):
+            if not math.isfinite(value):
+                raise ConfigError(f"{source}: '{key}' must be a finite number (got {value!r})")
+            return value
     elif hint is int:
         if isinstance(value, int) and not isinstance(value, bool):
-            return value
+            return in_int64(value, key, source)
     elif hint in (str, bool):
         if isinstance(value, hint):
             return value
     else:  # pragma: no cover - a field with an unsupported hint is a programming error
         raise TypeError(f"unsupported config type {hint!r} for {key}")
     raise ConfigError(f"{source}: '{key}' must be {describe(hint)} (got {value!r})")
+
+
+def in_int64(value: int, key: str, source: str) -> int:
+    """``value`` where it fits a 64-bit signed integer; a ConfigError naming the key otherwise."""
+    if not INT64[0] <= value <= INT64[1]:
+        raise ConfigError(f"{source}: '{key}' must fit in 64 bits (|value| < 2**63; got {len(str(value))} digits)")
+    return value
 
 
 def describe(hint: Any) -> str:
@@ -256,7 +274,7 @@ def describe(hint: Any) -> str:
         return "one of " + ", ".join(map(repr, typing.get_args(hint)))
     if hint is type(None):
         return "null"
-    return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}.get(hint, str(hint))
+    return {int: "an integer", float: "a finite number", str: "a string", bool: "true/false"}.get(hint, str(hint))
 
 
 def merge_section(base: Any, raw: dict[str, Any] | None, where: str, source: str) -> Any:

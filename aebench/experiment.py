@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from aebench.config import (
     SAFE_NAME,
     SECTIONS,
@@ -26,7 +24,13 @@ from aebench.config import (
     merge_section,
 )
 from aebench.data import DATASETS
+from aebench.files import read_bytes
+from aebench.safe_yaml import MAX_DEPTH, MAX_YAML_CHARS, YamlError, YamlRefused, load_yaml
 from aebench.techniques import TECHNIQUES, get_technique
+
+MAX_SEEDS = 1_000
+MAX_CELLS = 10_000  # datasets x techniques x seeds: planned and checked in about a second
+SEED_RANGE = (0, 2**32 - 1)  # what numpy and scikit-learn accept
 
 
 @dataclass(frozen=True)
@@ -45,15 +49,20 @@ class ExperimentConfig:
     source: str = "<memory>"
 
     def cells(self) -> list[CellConfig]:
-        """The cell plan, dataset-major, with per-technique overrides resolved."""
+        """The cell plan, dataset-major, with per-technique overrides resolved (once per technique)."""
+        settings = {technique: self.settings(technique) for technique in self.techniques}
         return [
-            self.cell(dataset, technique, seed)
+            CellConfig(self.name, dataset, technique, seed, **settings[technique])
             for dataset in self.datasets
             for technique in self.techniques
             for seed in self.seeds
         ]
 
     def cell(self, dataset: str, technique: str, seed: int) -> CellConfig:
+        return CellConfig(self.name, dataset, technique, seed, **self.settings(technique))
+
+    def settings(self, technique: str) -> dict[str, Any]:
+        """A technique's sections and parameters: the shared ones with its overrides on top, validated."""
         override = self.overrides.get(technique, {})
         sections = {
             name: merge_section(
@@ -62,8 +71,8 @@ class ExperimentConfig:
             for name in SECTIONS
         }
         own = {k: v for k, v in override.items() if k not in SECTIONS}
-        params = build(get_technique(technique).params, own, f"overrides.{technique}", self.source)
-        return CellConfig(self.name, dataset, technique, seed, params=params, **sections)
+        params = build(get_technique(technique).params, own, f"overrides.{technique}", self.source, tuple(SECTIONS))
+        return {**sections, "params": params}
 
 
 TOP_LEVEL = {"name", "datasets", "techniques", "seeds", "overrides", *SECTIONS}
@@ -75,13 +84,17 @@ def apply_sets(raw: dict[str, Any], sets: list[str], source: str) -> dict[str, A
     for item in sets:
         key, sep, text = item.partition("=")
         if not sep or not key:
-            raise ConfigError(f"{source}: --set '{item}': expected key=value, e.g. train.epochs=2")
+            raise ConfigError(f"{source}: --set '{item[:80]}': expected key=value, e.g. train.epochs=2")
+        parts = key.split(".")
+        if len(parts) > MAX_DEPTH:
+            raise ConfigError(f"{source}: --set {key[:80]}...: more than {MAX_DEPTH} dotted parts")
         try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError:
+            value = load_yaml(text, f"--set {key}")
+        except YamlRefused:
+            raise
+        except YamlError:  # not YAML: the text itself, as a string
             value = text
         node = raw
-        parts = key.split(".")
         for part in parts[:-1]:
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
@@ -109,11 +122,12 @@ def parse_experiment(raw: Any, source: str) -> ExperimentConfig:
         )
     datasets = check_names(raw["datasets"], "datasets", DATASETS, source)
     techniques = check_names(raw["techniques"], "techniques", TECHNIQUES, source)
-    seeds = check_value(tuple[int, ...], raw.get("seeds", [0]), "seeds", source)
-    if not seeds:
-        raise ConfigError(f"{source}: 'seeds' must list at least one seed")
-    if min(seeds) < 0:  # numpy and scikit-learn reject negative seeds
-        raise ConfigError(f"{source}: 'seeds' must be >= 0 (got {min(seeds)})")
+    seeds = check_seeds(raw.get("seeds", [0]), source)
+    if len(datasets) * len(techniques) * len(seeds) > MAX_CELLS:
+        raise ConfigError(
+            f"{source}: {len(datasets)} datasets x {len(techniques)} techniques x {len(seeds)} seeds is more than "
+            f"{MAX_CELLS:,} cells; split the study into several experiments"
+        )
     sections = {key: build(cls, raw.get(key), key, source) for key, cls in SECTIONS.items()}
     overrides = raw.get("overrides") or {}
     if not isinstance(overrides, dict):
@@ -125,8 +139,9 @@ def parse_experiment(raw: Any, source: str) -> ExperimentConfig:
     config = ExperimentConfig(
         name=name, datasets=datasets, techniques=techniques, seeds=seeds, overrides=overrides, source=source, **sections
     )
-    for cell in config.cells():  # resolve every cell now so override errors surface before any data loads
-        check_weights(cell, source)
+    # resolve every technique named anywhere now, listed or only overridden, so errors surface before any data loads
+    for technique in dict.fromkeys([*techniques, *overrides]):
+        check_weights(config.cell(datasets[0], technique, seeds[0]), source)
     return config
 
 
@@ -146,29 +161,75 @@ def check_weights(cell: CellConfig, source: str) -> None:
 
 
 def check_names(value: Any, key: str, known: dict[str, Any], source: str) -> tuple[str, ...]:
-    """A non-empty list of registered names."""
+    """A non-empty list of distinct registered names."""
     names = check_value(tuple[str, ...], value if isinstance(value, list) else [value], key, source)
     if not names:
         raise ConfigError(f"{source}: '{key}' must list at least one name (known: {', '.join(known)})")
     for item in names:
         if item not in known:
             raise ConfigError(f"{source}: '{key}': unknown name '{item}' (known: {', '.join(known)})")
+    check_unique(names, key, source)
     return names
+
+
+def check_seeds(value: Any, source: str) -> tuple[int, ...]:
+    """1 to ``MAX_SEEDS`` distinct seeds, each in ``SEED_RANGE``."""
+    if isinstance(value, list) and len(value) > MAX_SEEDS:  # before checking each one: a long list costs time
+        raise ConfigError(f"{source}: 'seeds' lists {len(value):,} seeds; at most {MAX_SEEDS:,}")
+    seeds = check_value(tuple[int, ...], value, "seeds", source)
+    if not seeds:
+        raise ConfigError(f"{source}: 'seeds' must list at least one seed")
+    low, high = SEED_RANGE
+    outside = [s for s in seeds if not low <= s <= high]
+    if outside:  # numpy and scikit-learn take seeds in 0 .. 2**32 - 1
+        raise ConfigError(f"{source}: 'seeds' must lie in {low}..{high} (got {outside[0]})")
+    check_unique(seeds, "seeds", source)
+    return seeds
+
+
+def check_unique(values: tuple[Any, ...], key: str, source: str) -> None:
+    """A ConfigError naming the first entry listed twice: the same cell would run twice into one folder."""
+    seen: set[Any] = set()
+    for value in values:
+        if value in seen:
+            raise ConfigError(f"{source}: '{key}' lists {value!r} twice (each entry once)")
+        seen.add(value)
 
 
 def load_experiment(path: str | Path, sets: list[str] | None = None) -> ExperimentConfig:
     """Read, override and validate an experiment file."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such experiment file (see experiments/ for examples)")
     try:
-        raw = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:  # a binary file is not YAML either
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where else ""
-        raise ConfigError(f"{path}: invalid YAML{line}: {getattr(exc, 'problem', exc)}") from None
+        data = read_bytes(path, MAX_YAML_CHARS, follow=True)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such experiment file (see experiments/ for examples)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the experiment file ({exc.strerror})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:  # a binary file is not YAML either
+        raise ConfigError(f"{path}: invalid YAML: not UTF-8 text") from None
+    raw = load_yaml(text, str(path))
     if raw is None:
         raise ConfigError(f"{path}: the file is empty")
-    if isinstance(raw, dict) and sets:
-        raw = apply_sets(raw, sets, str(path))
-    return parse_experiment(raw, str(path))
+    if not (isinstance(raw, dict) and sets):
+        return parse_experiment(raw, str(path))
+    final = apply_sets(raw, sets, str(path))
+    try:
+        return parse_experiment(final, str(path))
+    except ConfigError:
+        culprit = first_breaking_set(raw, sets, str(path))
+        if culprit is None:  # the file itself is at fault
+            raise
+        parse_experiment(final, f"--set {culprit}")  # the same error, naming the --set that brought it
+        raise
+
+
+def first_breaking_set(raw: dict[str, Any], sets: list[str], source: str) -> str | None:
+    """The first ``--set`` after which a valid file stops validating (None when the file alone is invalid)."""
+    for count in range(len(sets) + 1):
+        try:
+            parse_experiment(apply_sets(raw, sets[:count], source), source)
+        except ConfigError:
+            return sets[count - 1] if count else None
+    return None

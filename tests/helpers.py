@@ -5,11 +5,17 @@ from __future__ import annotations
 import gzip
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from aebench.results.schema import cell_folder
+
+if TYPE_CHECKING:
+    import torch
+
+    from aebench.config import CellConfig
+    from aebench.training.recipe import Recipe
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "experiments" / "demo.yaml"
@@ -43,3 +49,26 @@ def cell_dir(out: Path, technique: str, seed: int = 0, dataset: str = "digits") 
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines() if line.strip()]
     row = [r for r in rows if (r["dataset"], r["technique"], r["seed"]) == (dataset, technique, seed)][-1]
     return cell_folder(out, dataset, technique, seed, row["config_hash"])
+
+
+def built(cell: CellConfig, images: torch.Tensor | tuple[int, int]) -> Recipe:
+    """The cell's recipe, built as the runner builds it, for these uint8 training images (or blank images of
+    (channels, side))."""
+    import torch
+
+    from aebench.techniques import build_recipe
+    from aebench.training.recipe import BuildContext
+
+    if isinstance(images, tuple):
+        channels, side = images
+        images = torch.zeros(2, channels, side, side, dtype=torch.uint8)
+    return build_recipe(cell.technique, BuildContext.for_cell(cell, images), cell.seed)
+
+
+def tiny_cell(technique: str, params: Any, epochs: int = 1, batch_size: int = 8, lr: float = 1e-2) -> CellConfig:
+    """A digits cell of ``technique`` with these parameters: latent 8, no input normalisation."""
+    from aebench.config import CellConfig, ClassifierConfig, DataConfig, ModelConfig, TrainConfig
+
+    train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr)
+    return CellConfig("t", "digits", technique, 0, train, DataConfig(normalize="none"), ModelConfig(latent=8),
+                      ClassifierConfig(), params)  # fmt: skip

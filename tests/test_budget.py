@@ -6,17 +6,17 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from helpers import TINY
+from helpers import TINY, built
 
 from aebench.data import DatasetCache
 from aebench.data.pixels import Normalizer
 from aebench.execution.runner import run_experiment
 from aebench.experiment import parse_experiment
-from aebench.techniques import get_technique
-from aebench.training import loop, timing
+from aebench.training import timing
 from aebench.training.budget import phase_deadlines
 from aebench.training.loop import Splits, train
-from aebench.training.recipe import BuildContext, Phase
+from aebench.training.recipe import Phase
+from aebench.training.step import TrainStep
 
 STEP_SECONDS = 1.0  # what one training step costs on the fake clock
 
@@ -26,13 +26,13 @@ def step_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     """``timed()``'s clock advances by STEP_SECONDS per training step and by nothing else."""
     now = [0.0]
     monkeypatch.setattr(timing, "time", SimpleNamespace(perf_counter=lambda: now[0]))
-    real_step = loop.train_step
+    real_step = TrainStep.__call__
 
     def step(*args, **kwargs) -> float:
         now[0] += STEP_SECONDS
         return real_step(*args, **kwargs)
 
-    monkeypatch.setattr(loop, "train_step", step)
+    monkeypatch.setattr(TrainStep, "__call__", step)
 
 
 def budget_cell(technique: str, budget: float, epochs: int = 20):
@@ -48,9 +48,7 @@ def budget_cell(technique: str, budget: float, epochs: int = 20):
 def run_budget(technique: str, budget: float, epochs: int = 20):
     cell = budget_cell(technique, budget, epochs)
     data = DatasetCache(Path("/nonexistent")).prepared("digits", cell.data)
-    recipe = get_technique(technique).build(
-        BuildContext(in_channels=1, image_size=8, latent=8, train=cell.train, params=cell.params)
-    )
+    recipe = built(cell, data.x_train)
     outcome = train(recipe, Splits(data.x_train, data.x_test), cell, Normalizer.create("dataset", data.x_train))
     return outcome, len(data.x_train) // 32  # 128 images: 4 steps an epoch
 

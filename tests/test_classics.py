@@ -11,7 +11,7 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
-from helpers import cell_dir
+from helpers import built, cell_dir
 from torch import nn
 
 from aebench.cli import main
@@ -21,12 +21,10 @@ from aebench.errors import UserError
 from aebench.execution.runner import validation_split
 from aebench.experiment import load_experiment, parse_experiment
 from aebench.models.mlp import even_widths
-from aebench.techniques import get_technique
 from aebench.training.batches import eval_batches
 from aebench.training.loop import Splits, train
 from aebench.training.losses import pixel_loss
 from aebench.training.optim import make_schedule
-from aebench.training.recipe import BuildContext
 
 CLASSICS = Path(__file__).resolve().parents[1] / "experiments" / "classics"
 FILES = sorted(CLASSICS.glob("*.yaml"))
@@ -48,9 +46,7 @@ TINY_RUN = [
 
 def build_model(path: Path, image_size: int = 28, channels: int = 1) -> nn.Module:
     """The model of the first cell of a classic file, built for the given image shape."""
-    cell = load_experiment(path).cells()[0]
-    ctx = BuildContext(channels, image_size, cell.model.latent, cell.train, cell.params)
-    return get_technique(cell.technique).build(ctx).model
+    return built(load_experiment(path).cells()[0], (channels, image_size)).model
 
 
 def widths(module: nn.Module) -> list[int]:
@@ -158,7 +154,7 @@ def test_training_keeps_the_best_validation_weights() -> None:
     cell = parse_experiment(raw, "x.yaml").cells()[0]
     images = torch.randint(0, 256, (96, 1, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     fit, val = validation_split(images[:64], cell.train.validation_fraction, cell.seed)
-    recipe = get_technique("mlp").build(BuildContext(1, 8, 4, cell.train, cell.params))
+    recipe = built(cell, fit)
     normalizer = Normalizer.create("none", images)
     outcome = train(recipe, Splits(fit, images[64:], val), cell, normalizer)
     losses = [r["val_loss"] for r in outcome.history]
@@ -246,8 +242,7 @@ def test_compiled_training_matches_eager_training() -> None:
     outputs = []
     for compile_ in (False, True):
         cell = parse_experiment({**raw, "train": {**raw["train"], "compile": compile_}}, "x.yaml").cells()[0]
-        torch.manual_seed(0)
-        recipe = get_technique("mlp").build(BuildContext(1, 8, 4, cell.train, cell.params))
+        recipe = built(cell, images)
         train(recipe, Splits(images[:48], images[48:]), cell, Normalizer.create("none", images))
         outputs.append(recipe.model(images[48:].float() / 255))
     torch.testing.assert_close(outputs[0], outputs[1], atol=1e-4, rtol=1e-4)

@@ -16,12 +16,12 @@ import torch
 import yaml
 from helpers import DEMO, REPO, cell_dir
 
-from aebench import cli
 from aebench.cli import main
 from aebench.config import dump_cell
 from aebench.data import DATASETS
 from aebench.execution.checkpoint import load_checkpoint
 from aebench.experiment import load_experiment
+from aebench.report.make import relative
 from aebench.results.schema import ROW_FIELDS
 from aebench.techniques import TECHNIQUES
 
@@ -146,6 +146,6 @@ def test_report_command_paths_are_relative_to_the_working_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    assert cli.relative(tmp_path / "results" / "fashion") == "results/fashion"
-    assert cli.relative(Path("results/fashion")) == "results/fashion"
-    assert cli.relative(Path("/elsewhere/run")) == "/elsewhere/run"
+    assert relative(tmp_path / "results" / "fashion") == "results/fashion"
+    assert relative(Path("results/fashion")) == "results/fashion"
+    assert relative(Path("/elsewhere/run")) == "/elsewhere/run"

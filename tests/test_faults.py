@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from helpers import REPO, TINY
+from helpers import REPO, TINY, built
 
 from aebench.cli import main
 from aebench.data import DatasetCache
@@ -35,9 +35,7 @@ from aebench.report.build import write_report
 from aebench.results.schema import RESULTS_FILE, ROW_FIELDS
 from aebench.results.store import append_row, current_rows, load_results, read_rows
 from aebench.results.summary import summary_table
-from aebench.techniques import get_technique
 from aebench.training.loop import Splits, train
-from aebench.training.recipe import BuildContext
 
 
 class Payload:
@@ -125,8 +123,8 @@ def test_a_diverging_cell_fails_with_epoch_and_step_and_the_sweep_goes_on(tmp_pa
 
 def test_training_zero_steps_fails_the_cell() -> None:
     cell = experiment().cells()[0]
-    recipe = get_technique("baseline").build(BuildContext(1, 8, 4, cell.train))
     one_image = torch.zeros(1, 1, 8, 8, dtype=torch.uint8)
+    recipe = built(cell, one_image)
     with pytest.raises(CellFailure, match="trained 0 steps"):
         train(recipe, Splits(one_image, one_image), cell, Normalizer(torch.zeros(1), torch.ones(1)))
 

@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import built, tiny_cell
 from torch import nn
 
-from aebench.config import TrainConfig, build
+from aebench.config import build
 from aebench.hub.weights import timm_body
 from aebench.models.feature_nets import SmallVGG
-from aebench.techniques import TECHNIQUES
 from aebench.techniques.feature_loss import FeatureLossParams
 from aebench.training.feature_loss import FeatureLoss, gram
-from aebench.training.recipe import BuildContext, LabelledImages
+from aebench.training.recipe import LabelledImages
 
 
 class Recorder(nn.Module):
@@ -80,14 +80,14 @@ def test_gradient_reaches_the_reconstruction_but_not_the_feature_net() -> None:
 def test_feature_layers(net: str, arch: str, expected: list[tuple[int, int]], tmp_path: Path) -> None:
     torch.save(timm_body(arch, [0, 1, 2], 3, False, None, "").state_dict(), tmp_path / "w.pth")
     params = build(FeatureLossParams, {"feature_net": net, "weights": str(tmp_path / "w.pth")}, "p", "test")
-    recipe = TECHNIQUES["feature_loss"].build(BuildContext(1, 32, 8, TrainConfig(), params))
+    recipe = built(tiny_cell("feature_loss", params), (1, 32))
     features = recipe.loss.features(torch.rand(2, 1, 32, 32))
     assert [(f.shape[1], f.shape[-1]) for f in features] == expected
 
 
 def test_trained_feature_net_learns_from_labels_then_freezes() -> None:
     params = build(FeatureLossParams, {"feature_net": "trained", "trained_epochs": 2}, "p", "test")
-    recipe = TECHNIQUES["feature_loss"].build(BuildContext(1, 8, 8, TrainConfig(batch_size=16), params))
+    recipe = built(tiny_cell("feature_loss", params, batch_size=16), (1, 8))
     net = recipe.loss.net
     assert isinstance(net, SmallVGG)
     before = [p.clone() for p in net.parameters()]

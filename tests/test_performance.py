@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import TINY
+from helpers import TINY, built
 
 from aebench import cli
 from aebench.data import DatasetCache
@@ -17,11 +17,9 @@ from aebench.evaluation import classifier as classifier_module
 from aebench.execution.runner import run_experiment
 from aebench.experiment import load_experiment, parse_experiment
 from aebench.results.store import read_rows
-from aebench.techniques import get_technique
 from aebench.training import precision as precision_module
-from aebench.training.loop import Splits, train, train_step
+from aebench.training.loop import Splits, train
 from aebench.training.precision import grad_scaler, resolve_precision
-from aebench.training.recipe import BuildContext
 
 CPU = torch.device("cpu")
 
@@ -48,8 +46,7 @@ def tiny_training(precision: str) -> tuple[object, Splits, Normalizer, object]:
     raw = {**TINY, "train": {**TINY["train"], "batch_size": 16, "precision": precision}}
     cell = parse_experiment({**raw, "data": {"limit_train": 48, "limit_test": 16}}, "test").cells()[0]
     data = DatasetCache(Path("/nonexistent")).prepared("digits", cell.data)
-    torch.manual_seed(0)
-    recipe = get_technique("baseline").build(BuildContext(1, 8, 8, cell.train))
+    recipe = built(cell, data.x_train)
     return cell, Splits(data.x_train, data.x_test), Normalizer.create(cell.data.normalize, data.x_train), recipe
 
 
@@ -69,7 +66,7 @@ def test_a_training_step_leaves_its_loss_on_the_device() -> None:
     cell, splits, normalizer, recipe = tiny_training("fp32")
     run = start_run(recipe, splits, cell, normalizer, "", None)
     optimizer = make_optimizer(cell.train, [{"params": list(recipe.model.parameters()), "lr": 1e-3}])
-    loss = train_step(run, optimizer, None, *run.batch(splits.train[:16]))
+    loss = run.step(optimizer, *run.batch(splits.train[:16]))
     assert isinstance(loss, torch.Tensor) and loss.ndim == 0 and not loss.requires_grad
 
 

@@ -170,3 +170,54 @@ def test_rerun_writes_nothing_when_all_cells_are_done(experiment_file, tmp_path:
     before = (out / RESULTS_FILE).read_bytes()
     assert run(path, out) == []
     assert (out / RESULTS_FILE).read_bytes() == before
+
+
+def test_the_dry_run_plans_what_the_run_then_does(
+    experiment_file, tmp_path: Path, throwaway_techniques, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aebench.cli import main
+
+    path, out = experiment_file(techniques=["boom", "skipper", "pca"]), tmp_path / "out"
+    run(path, out)
+    capsys.readouterr()
+    assert main(["-q", "run", str(path), "--dry-run", "--out", str(out)]) == 0
+    states = {line.split()[2]: line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]}
+    assert states == {"boom": "todo", "skipper": "done", "pca": "done"}  # failed is retried; ok, skipped are kept
+    assert [r["technique"] for r in run(path, out)] == [t for t, state in states.items() if state == "todo"]
+
+
+def test_a_folder_of_another_experiment_is_refused_by_the_run_and_the_dry_run(
+    experiment_file, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aebench.cli import main
+
+    out = tmp_path / "out"
+    out.mkdir()
+    append_row(out, row(experiment="other", config_hash="ab12"))
+    path = experiment_file(techniques=["pca"])
+    for extra in (["--dry-run"], []):
+        assert main(["-q", "run", str(path), "--out", str(out), *extra]) == 2
+        assert "holds results of experiment 'other'" in capsys.readouterr().err
+
+
+def test_preflight_builds_each_model_from_the_context_the_run_saves(
+    experiment_file, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One construction path: preflight's PCA has the run's normaliser statistics, not defaults."""
+    import torch
+    from helpers import TINY
+
+    from aebench.config import to_plain
+    from aebench.execution import preflight as preflight_module
+
+    contexts = []
+    real = preflight_module.build_recipe
+    monkeypatch.setattr(
+        preflight_module, "build_recipe", lambda t, ctx, seed=None: contexts.append(ctx) or real(t, ctx, seed)
+    )
+    path = experiment_file(techniques=["pca"], data={**TINY["data"], "normalize": "dataset"})
+    out = tmp_path / "out"
+    run(path, out)
+    saved = torch.load(cell_dir(out, "pca") / "checkpoint.pt", weights_only=True)["context"]
+    (checked,) = contexts
+    assert checked.input_mean != (0.0,) and {**to_plain(checked), "load_weights": True} == saved

@@ -3,51 +3,60 @@ study techniques' own behaviour (ICNR, progressive resizing, ResNet phases)."""
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import tiny_cell
 
-from aebench.config import CellConfig, ClassifierConfig, DataConfig, ModelConfig, TrainConfig, build
+from aebench.config import build
 from aebench.data.pixels import Normalizer
+from aebench.errors import UserError
 from aebench.execution.checkpoint import load_checkpoint, save_checkpoint
 from aebench.hub.weights import timm_body
 from aebench.models.pixel_shuffle import PixelShuffleBlock
-from aebench.techniques import TECHNIQUES
+from aebench.techniques import TECHNIQUES, build_recipe
 from aebench.training.loop import Splits, train
 from aebench.training.recipe import BuildContext, Recipe
 
-SIZES: dict[str, tuple[int, int]] = {"conv_dae": (12, 28)}  # conv_dae maps only sides 8k+4 back to themselves
-WEIGHTS_ARCH = {"resnet_pretrained": ("resnet34.tv_in1k", [-1]), "feature_loss": ("vgg16_bn.tv_in1k", [0, 1, 2])}
+
+class WeightFiles(dict):
+    """Random-init state_dicts written to disk on demand, standing in for downloaded ImageNet weights; keyed by the
+    timm body (architecture, feature indices) a technique's ``Weights`` fact names."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__()
+        self.folder = folder
+
+    def __missing__(self, body: tuple[str, tuple[int, ...]]) -> Path:
+        arch, indices = body
+        path = self.folder / f"{arch}-{'_'.join(map(str, indices))}.pth"
+        torch.save(timm_body(arch, indices, 3, False, None, "").state_dict(), path)
+        self[body] = path
+        return path
 
 
 @pytest.fixture(scope="session")
-def weight_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Random-init state_dicts written to disk, standing in for downloaded ImageNet weights."""
-    folder = tmp_path_factory.mktemp("weights")
-    files = {}
-    for technique, (arch, indices) in WEIGHTS_ARCH.items():
-        files[technique] = folder / f"{technique}.pth"
-        torch.save(timm_body(arch, indices, 3, False, None, "").state_dict(), files[technique])
-    return files
+def weight_files(tmp_path_factory: pytest.TempPathFactory) -> WeightFiles:
+    return WeightFiles(tmp_path_factory.mktemp("weights"))
 
 
 def make_ctx(
-    name: str, weight_files: dict[str, Path], channels: int = 1, size: int = 16, epochs: int = 1, **params: Any
+    name: str, weight_files: dict, channels: int = 1, size: int = 16, epochs: int = 1, **params: Any
 ) -> BuildContext:
+    """The technique's context as the runner makes it, for random images of ``channels`` x ``size`` x ``size``;
+    a technique whose ``Weights`` fact names a body for these parameters gets a stand-in weights file."""
     info = TECHNIQUES[name]
-    if "weights" in {f.name for f in dataclasses.fields(info.params)} and "weights" not in params:
-        params["weights"] = str(weight_files[name])  # a KeyError here: add a weights file for the new technique
-    return BuildContext(
-        in_channels=channels,
-        image_size=size,
-        latent=8,
-        train=TrainConfig(epochs=epochs, batch_size=8),
-        params=build(info.params, params, f"overrides.{name}", "test"),
-    )
+    built = build(info.params, params, f"overrides.{name}", "test")
+    body = info.weights_body(built)
+    if body is not None and info.weights.param not in params:
+        arch, indices = body
+        params[info.weights.param] = str(weight_files[(arch, tuple(indices))])
+        built = build(info.params, params, f"overrides.{name}", "test")
+    images = torch.randint(0, 256, (4, channels, size, size), dtype=torch.uint8)
+    return BuildContext.for_cell(tiny_cell(name, built, epochs), images)
 
 
 def fitted(recipe: Recipe, ctx: BuildContext) -> Recipe:
@@ -58,24 +67,36 @@ def fitted(recipe: Recipe, ctx: BuildContext) -> Recipe:
 
 
 def sizes(name: str) -> tuple[int, int]:
-    return SIZES.get(name, (16, 32))
+    """The first image sides from 16 and from 32 that the technique accepts (its registry facts)."""
+    info = TECHNIQUES[name]
+    return tuple(next(s for s in range(start, start + 64) if info.accepts(s)) for start in (16, 32))
+
+
+def test_the_size_facts_hold_where_they_say_no(weight_files: dict) -> None:
+    """A side the registry rejects is one the model rejects too (the facts are not merely permissive)."""
+    for name, info in TECHNIQUES.items():
+        rejected = next((s for s in range(info.min_image_size, 64) if not info.accepts(s)), None)
+        if rejected is None:
+            continue
+        with pytest.raises(UserError):
+            build_recipe(name, make_ctx(name, weight_files, size=rejected))
 
 
 @pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("which", [0, 1])
 @pytest.mark.parametrize("name", list(TECHNIQUES))
-def test_output_has_input_shape(name: str, which: int, channels: int, weight_files: dict[str, Path]) -> None:
+def test_output_has_input_shape(name: str, which: int, channels: int, weight_files: dict) -> None:
     size = sizes(name)[which]
     ctx = make_ctx(name, weight_files, channels, size)
-    recipe = fitted(TECHNIQUES[name].build(ctx), ctx)
+    recipe = fitted(build_recipe(name, ctx), ctx)
     x = torch.rand(3, channels, size, size)
     assert recipe.model.eval()(x).shape == x.shape
 
 
 @pytest.mark.parametrize("name", list(TECHNIQUES))
-def test_backward_reaches_every_parameter(name: str, weight_files: dict[str, Path]) -> None:
+def test_backward_reaches_every_parameter(name: str, weight_files: dict) -> None:
     ctx = make_ctx(name, weight_files, size=sizes(name)[0])
-    recipe = TECHNIQUES[name].build(ctx)
+    recipe = build_recipe(name, ctx)
     params = list(recipe.model.parameters())
     if not params:
         assert recipe.fit is not None, "a technique without parameters must fit in closed form"
@@ -88,9 +109,9 @@ def test_backward_reaches_every_parameter(name: str, weight_files: dict[str, Pat
 
 
 @pytest.mark.parametrize("name", list(TECHNIQUES))
-def test_one_step_or_fit_changes_the_model(name: str, weight_files: dict[str, Path]) -> None:
+def test_one_step_or_fit_changes_the_model(name: str, weight_files: dict) -> None:
     ctx = make_ctx(name, weight_files, size=sizes(name)[0])
-    recipe = TECHNIQUES[name].build(ctx)
+    recipe = build_recipe(name, ctx)
     before = {k: v.clone() for k, v in recipe.model.state_dict().items()}
     x = torch.rand(4, 1, ctx.image_size, ctx.image_size)
     if recipe.fit is not None:
@@ -104,9 +125,9 @@ def test_one_step_or_fit_changes_the_model(name: str, weight_files: dict[str, Pa
 
 
 @pytest.mark.parametrize("name", list(TECHNIQUES))
-def test_checkpoint_round_trip_gives_identical_output(name: str, weight_files: dict[str, Path], tmp_path: Path) -> None:
+def test_checkpoint_round_trip_gives_identical_output(name: str, weight_files: dict, tmp_path: Path) -> None:
     ctx = make_ctx(name, weight_files, channels=3, size=sizes(name)[0])
-    recipe = fitted(TECHNIQUES[name].build(ctx), ctx)
+    recipe = fitted(build_recipe(name, ctx), ctx)
     x = torch.rand(3, 3, ctx.image_size, ctx.image_size)
     if recipe.fit is None:  # move BatchNorm statistics away from their init
         recipe.model.train()(x)
@@ -141,29 +162,15 @@ def test_pixel_shuffle_blur_keeps_size_and_smooths() -> None:
 # --------------------------------------------------------------------------- progressive resizing
 
 
-def tiny_cell(technique: str, params: Any, epochs: int, batch_size: int = 16) -> CellConfig:
-    return CellConfig(
-        "t",
-        "digits",
-        technique,
-        0,
-        TrainConfig(epochs=epochs, batch_size=batch_size, lr=1e-2),
-        DataConfig(normalize="none"),
-        ModelConfig(latent=8),
-        ClassifierConfig(),
-        params,
-    )
-
-
-def test_progressive_resizing_trains_small_then_full_keeping_weights(weight_files: dict[str, Path]) -> None:
+def test_progressive_resizing_trains_small_then_full_keeping_weights(weight_files: dict) -> None:
     ctx = make_ctx("progressive_resizing", weight_files, size=16, epochs=2, sizes=[8], fractions=[0.5])
-    recipe = TECHNIQUES["progressive_resizing"].build(ctx)
+    recipe = build_recipe("progressive_resizing", ctx)
     assert [(p.epochs, p.image_size) for p in recipe.phases] == [(1, 8), (1, None)]
     seen: set[tuple[int, int]] = set()
     recipe.model.encoder.register_forward_hook(lambda m, args, out: seen.add((args[0].shape[-1], m.training)))
     states = [{k: v.clone() for k, v in recipe.model.state_dict().items()}]
     images = torch.randint(0, 256, (64, 1, 16, 16), dtype=torch.uint8)
-    cell = tiny_cell("progressive_resizing", ctx.params, epochs=2)
+    cell = tiny_cell("progressive_resizing", ctx.params, epochs=2, batch_size=16)
     outcome = train(
         recipe,
         Splits(images, images[:16]),
@@ -177,21 +184,19 @@ def test_progressive_resizing_trains_small_then_full_keeping_weights(weight_file
     assert (w2 - w1).norm() < (w2 - w0).norm()  # phase 2 continued from phase 1's weights
 
 
-def test_progressive_resizing_rejects_inconsistent_plan(weight_files: dict[str, Path]) -> None:
-    from aebench.errors import UserError
-
+def test_progressive_resizing_rejects_inconsistent_plan(weight_files: dict) -> None:
     with pytest.raises(UserError, match="sizes and fractions"):
         make_ctx("progressive_resizing", weight_files, sizes=[8, 12], fractions=[0.3])
     with pytest.raises(UserError, match="must not exceed"):
-        TECHNIQUES["progressive_resizing"].build(make_ctx("progressive_resizing", weight_files, size=16, sizes=[32]))
+        build_recipe("progressive_resizing", make_ctx("progressive_resizing", weight_files, size=16, sizes=[32]))
 
 
 # --------------------------------------------------------------------------- ResNet encoder
 
 
-def test_resnet_pretrained_freezes_then_spreads_learning_rates(weight_files: dict[str, Path]) -> None:
+def test_resnet_pretrained_freezes_then_spreads_learning_rates(weight_files: dict) -> None:
     ctx = make_ctx("resnet_pretrained", weight_files, size=16, epochs=15)
-    recipe = TECHNIQUES["resnet_pretrained"].build(ctx)
+    recipe = build_recipe("resnet_pretrained", ctx)
     model = recipe.model
     assert model.encoder.latent == 1024  # concat avg + max pool of ResNet-34's 512 channels
     frozen, unfrozen = recipe.phases
@@ -210,6 +215,15 @@ def test_resnet_pretrained_freezes_then_spreads_learning_rates(weight_files: dic
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
 
 
-def test_resnet_scratch_trains_everything_in_one_phase(weight_files: dict[str, Path]) -> None:
-    recipe = TECHNIQUES["resnet_scratch"].build(make_ctx("resnet_scratch", weight_files))
+def test_resnet_scratch_trains_everything_in_one_phase(weight_files: dict) -> None:
+    recipe = build_recipe("resnet_scratch", make_ctx("resnet_scratch", weight_files))
     assert len(recipe.phases) == 1 and recipe.phases[0].param_groups is None
+
+
+def test_a_row_says_weights_are_needed_only_where_the_parameters_load_them() -> None:
+    info = TECHNIQUES["feature_loss"]
+    imagenet, trained = (
+        build(info.params, p, "overrides.feature_loss", "test") for p in ({}, {"feature_net": "trained"})
+    )
+    assert info.facts(imagenet)["needs_weights"] == info.weights.description
+    assert info.facts(trained)["needs_weights"] is None

@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import TINY, cell_dir
+from helpers import TINY, built, cell_dir
 
 from aebench.data import DatasetCache
 from aebench.data.pixels import Normalizer
 from aebench.execution.runner import run_experiment
 from aebench.experiment import load_experiment, parse_experiment
-from aebench.techniques import get_technique
 from aebench.training.loop import Splits, train
-from aebench.training.recipe import BuildContext, Phase, Recipe
+from aebench.training.recipe import Phase, Recipe
 
 
-def baseline_recipe(channels: int, size: int, latent: int = 8) -> Recipe:
-    cell = parse_experiment(TINY, "test").cells()[0]
-    return get_technique("baseline").build(
-        BuildContext(in_channels=channels, image_size=size, latent=latent, train=cell.train)
-    )
+def baseline_recipe(channels: int, size: int) -> Recipe:
+    return built(parse_experiment(TINY, "test").cells()[0], (channels, size))
 
 
 @pytest.mark.parametrize("size", [8, 28, 32])
@@ -84,3 +81,36 @@ def test_same_cell_twice_gives_identical_metrics(experiment_file, tmp_path: Path
         for run in "ab"
     ]
     assert losses[0] == losses[1]
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_the_lr_range_test_steps_as_the_run_does_and_restores_the_weights(precision: str) -> None:
+    """``lr: auto`` picks its LR with the run's own step: its forward (compiled or not) under its precision."""
+    from aebench.training.loop import choose_lr, start_run
+
+    cell, splits, normalizer = digits_setup()
+    cell = dataclasses.replace(cell, train=dataclasses.replace(cell.train, lr="auto", precision=precision))
+    recipe = baseline_recipe(1, 8)
+    run = start_run(recipe, splits, cell, normalizer, "", None)
+    seen: list[torch.dtype | None] = []
+    forward = run.step.forward
+
+    def spying(x: torch.Tensor) -> torch.Tensor:
+        seen.append(torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else None)
+        return forward(x)
+
+    run.step.forward = spying
+    before = {k: v.clone() for k, v in recipe.model.state_dict().items()}
+    lr = choose_lr(run)
+    assert seen and set(seen) == {None if precision == "fp32" else torch.bfloat16}
+    assert 1e-8 <= lr <= 0.1 * (1 + 1e-9)  # a tenth of an LR on the test's grid 1e-7 ... 1
+    assert all(torch.equal(before[k], v) for k, v in recipe.model.state_dict().items())
+
+
+def test_each_epoch_records_the_image_size_it_trained_at() -> None:
+    cell, splits, normalizer = digits_setup()
+    cell = dataclasses.replace(cell, train=dataclasses.replace(cell.train, epochs=2))
+    recipe = baseline_recipe(1, 8)
+    recipe.phases = [Phase("small", 1, image_size=4), Phase("full", 1)]
+    outcome = train(recipe, splits, cell, normalizer)
+    assert [(h["phase"], h["image_size"]) for h in outcome.history] == [("small", 4), ("full", 8)]

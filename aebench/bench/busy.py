@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from aebench.bench.measure import images_per_second
-from aebench.bench.run import BenchSettings, bench_run, make_aebench_step
+from aebench.bench.run import BenchSettings, bench_lr, bench_run
 from aebench.config import CellConfig
 from aebench.data import DatasetCache
 from aebench.execution.machine import Machine, usable_cores
@@ -52,7 +52,7 @@ def busy_core() -> Iterator[None]:
 def cached_step(cell: CellConfig, data_root: Path, device: str, images: int) -> Any:
     """The cell's training step, built once per worker."""
     run = bench_run(cell, DatasetCache(data_root), torch.device(device), BenchSettings(images=images))
-    return make_aebench_step(run)
+    return run.free_step(bench_lr(cell))
 
 
 def measure(cell: CellConfig, data_root: Path, device: str, settings: BenchSettings, threads: int) -> float:

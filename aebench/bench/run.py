@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from aebench.bench.measure import (
     flops_per_image,
@@ -31,11 +32,10 @@ from aebench.data.pixels import Normalizer
 from aebench.data.registry import subset
 from aebench.errors import SkipCell, UserError
 from aebench.experiment import ExperimentConfig
-from aebench.techniques import get_technique
+from aebench.techniques import build_recipe
 from aebench.training.batches import eval_batches
-from aebench.training.loop import Run, Splits, start_run, train_step
+from aebench.training.loop import Run, Splits, start_run
 from aebench.training.memory import peak_memory_mb, reset_peak_memory
-from aebench.training.optim import make_optimizer, trainable_groups
 from aebench.training.precision import autocast
 from aebench.training.recipe import BuildContext
 
@@ -114,20 +114,21 @@ def bench_cell(
         run = bench_run(cell, cache, device, settings)
     except (SkipCell, UserError) as exc:  # weights not at hand, or a technique that does not fit these images
         return dataclasses.replace(row, status="skipped", reason=str(exc))
-    recipe = run.recipe
+    recipe, normalizer = run.recipe, run.normalizer
     naive_model = copy.deepcopy(recipe.model)
     reset_peak_memory(device)
-    aebench_step = make_aebench_step(run)
+    lr = bench_lr(cell)
+    aebench_step = run.free_step(lr)
     raw = cache.raw(cell.dataset)  # the same images at their stored size: the tutorial resizes them per sample
     size, channels = run.splits.train.shape[-1], run.splits.train.shape[1]
     tutorial = TutorialImages(subset(raw.x_train, raw.y_train, settings.images)[0], size, channels)
-    naive = NaiveLoop(naive_model, run.loss_fn, tutorial, cell.train.batch_size, float(run.outcome.lr), run.normalizer)
+    naive = NaiveLoop(naive_model, run.step.loss_fn, tutorial, cell.train.batch_size, lr, normalizer)
     batch = cell.train.batch_size
     rates = interleaved_medians(
         {"aebench": aebench_step, "naive": naive.step}, settings.steps, settings.repeats, batch, device
     )
     flops = flops_per_image(aebench_step, batch)
-    precision = run.outcome.precision
+    precision = run.step.precision
     if precision not in peaks:
         peaks[precision] = matmul_peak_gflops(precision, device)
     achieved = flops * rates["aebench"] / 1e9
@@ -141,59 +142,43 @@ def bench_cell(
         speedup=rates["aebench"] / rates["naive"],
         achieved_gflop_s=achieved,
         peak_fraction=achieved / peaks[precision],
-        eval_img_s=eval_throughput(run),
+        eval_img_s=eval_throughput(recipe.model, run.splits.test, cell, normalizer, precision),
         peak_memory_mb=peak_memory_mb(device),
     )
 
 
 def bench_run(cell: CellConfig, cache: DatasetCache, device: torch.device, settings: BenchSettings) -> Run:
-    """The cell's model built on ``settings.images`` training images and its run started on ``device``; a
-    SkipCell or UserError when it cannot be built here or has no gradient step."""
+    """The cell's run started on ``settings.images`` training images on ``device``; a SkipCell or UserError when
+    it cannot be built here or has no gradient step."""
     data = cache.prepared(cell.dataset, dataclasses.replace(cell.data, limit_train=settings.images)).to(device)
-    normalizer = Normalizer.create(cell.data.normalize, data.x_train)
-    ctx = BuildContext(
-        data.channels, data.image_size, cell.model.latent, cell.train, cell.params,
-        tuple(normalizer.state()["mean"]), tuple(normalizer.state()["std"]),
-    )  # fmt: skip
-    torch.manual_seed(cell.seed)
-    recipe = get_technique(cell.technique).build(ctx)
+    ctx = BuildContext.for_cell(cell, data.x_train)
+    recipe = build_recipe(cell.technique, ctx, cell.seed)
     if not recipe.phases:
         raise SkipCell("no gradient steps (a closed-form fit)")
     recipe.model.to(device)
-    return start_run(recipe, Splits(data.x_train, data.x_test[: settings.eval_images]), cell, normalizer, "bench", None)
+    splits = Splits(data.x_train, data.x_test[: settings.eval_images])
+    return start_run(recipe, splits, cell, ctx.normalizer(device), "bench", None)
 
 
-def make_aebench_step(run: Run) -> Any:
-    """aebench's training step as the runner takes it (batch made on the device, the cell's precision), in the
-    recipe's last phase (every parameter trained at the data's size) at the configured LR, constant (for
-    ``lr: auto`` a fixed 1e-3: the LR range test is not part of the step being timed)."""
-    phase = run.recipe.phases[-1]
-    run.outcome.lr = float(run.cfg.train.lr) if run.cfg.train.lr != "auto" else 1e-3
-    optimizer = make_optimizer(run.cfg.train, trainable_groups(run.recipe.model, phase, run.outcome.lr))
-    images, batch = run.splits.train, run.cfg.train.batch_size
-    run.recipe.model.train()
-
-    def step() -> None:
-        idx = torch.randint(len(images), (batch,), generator=run.gen, device=run.device)
-        inputs, target = run.batch(images[idx], phase.image_size)
-        train_step(run, optimizer, None, inputs, target)
-
-    return step
+def bench_lr(cell: CellConfig) -> float:
+    """The constant LR the bench steps at: the configured one (``lr: auto``'s range test is not what is timed)."""
+    return float(cell.train.lr) if cell.train.lr != "auto" else 1e-3
 
 
 @torch.no_grad()
-def eval_throughput(run: Run) -> float:
+def eval_throughput(
+    model: nn.Module, images: torch.Tensor, cell: CellConfig, normalizer: Normalizer, precision: str
+) -> float:
     """No-grad forward passes in evaluation batches (``EVAL_BATCH_SIZE``), batch making included."""
-    model, images = run.recipe.model, run.splits.test
     model.eval()
 
     def sweep() -> None:
-        for inputs, _ in eval_batches(images, run.cfg, run.normalizer):
-            with autocast(run.outcome.precision, run.device):
+        for inputs, _ in eval_batches(images, cell, normalizer):
+            with autocast(precision, images.device):
                 model(inputs)
 
     sweep()  # warm-up
-    rate = images_per_second(sweep, 1, len(images), run.device)
+    rate = images_per_second(sweep, 1, len(images), images.device)
     model.train()
     return rate
 

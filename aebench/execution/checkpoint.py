@@ -16,7 +16,7 @@ from aebench.config import TrainConfig, build, to_plain
 from aebench.data.pixels import Normalizer
 from aebench.errors import UserError
 from aebench.files import atomic_write
-from aebench.techniques import get_technique
+from aebench.techniques import build_recipe, get_technique
 from aebench.training.recipe import BuildContext
 
 
@@ -46,7 +46,6 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[nn.
         raise UserError(f"{path}: not an aebench checkpoint (expected technique, context and state_dict)")
     # the saved weights replace any pretrained ones, so nothing is fetched (works offline)
     ctx = dataclasses.replace(context_from_plain(payload["technique"], payload["context"]), load_weights=False)
-    model = get_technique(payload["technique"]).build(ctx).model
+    model = build_recipe(payload["technique"], ctx).model
     model.load_state_dict(payload["state_dict"])
-    normalizer = Normalizer(torch.tensor(ctx.input_mean), torch.tensor(ctx.input_std))
-    return model.to(device).eval(), normalizer
+    return model.to(device).eval(), ctx.normalizer(device)

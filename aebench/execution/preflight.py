@@ -7,7 +7,7 @@ import torch
 from aebench.config import CellConfig
 from aebench.data import DatasetCache
 from aebench.errors import UserError
-from aebench.techniques import get_technique
+from aebench.techniques import build_recipe
 from aebench.training.batches import batch_starts
 from aebench.training.recipe import BuildContext
 
@@ -17,30 +17,34 @@ def preflight(cells: list[CellConfig], data: DatasetCache) -> None:
     enough training images for a step, and a model that builds and runs at every image size it trains at."""
     for name in dict.fromkeys(c.dataset for c in cells):
         data.raw(name)
+    prepared: dict[tuple[str, str], torch.Tensor] = {}
     seen = set()
     for cell in cells:
         key = (cell.dataset, cell.technique, repr((cell.data, cell.model, cell.params, cell.train)))
         if key not in seen:
             seen.add(key)
-            check_cell(cell, data)
+            data_key = (cell.dataset, repr(cell.data))
+            if data_key not in prepared:
+                prepared[data_key] = data.prepared(cell.dataset, cell.data).x_train
+            check_cell(cell, prepared[data_key])
 
 
-def check_cell(cell: CellConfig, data: DatasetCache) -> None:
-    """A UserError naming the setting when the cell could not train a single step or its model rejects its size."""
-    raw = data.raw(cell.dataset)
-    n_train = min(len(raw.x_train), cell.data.limit_train or len(raw.x_train))
-    n_train -= round(n_train * cell.train.validation_fraction) if cell.train.validation_fraction else 0
+def check_cell(cell: CellConfig, train_images: torch.Tensor) -> None:
+    """A UserError naming the setting when the cell could not train a single step or its model rejects its size;
+    the model is built as the run builds it (the same context, normaliser statistics included), on no memory."""
+    n_train = len(train_images) - (
+        round(len(train_images) * cell.train.validation_fraction) if cell.train.validation_fraction else 0
+    )
     if not batch_starts(n_train, cell.train.batch_size):
         raise UserError(
             f"{cell.technique} on {cell.dataset}: {n_train} training images give no batch of 2 or more "
             "(raise data.limit_train, lower train.validation_fraction)"
         )
-    size = cell.data.image_size or raw.image_size
-    channels = cell.data.channels or raw.channels
-    ctx = BuildContext(channels, size, cell.model.latent, cell.train, cell.params, load_weights=False)
+    ctx = BuildContext.for_cell(cell, train_images, load_weights=False)
+    size, channels = ctx.image_size, ctx.in_channels
     with torch.device("meta"):  # shapes only: no memory, no weights, no time
         try:
-            recipe = get_technique(cell.technique).build(ctx)
+            recipe = build_recipe(cell.technique, ctx)
         except UserError:
             raise
         except ValueError as exc:  # a model's own size check (e.g. a side not divisible by 4)

@@ -10,11 +10,10 @@ import os
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import aebench
+from aebench.about import PACKAGE_DIR
 from aebench.config import CellConfig
 from aebench.errors import UserError
 from aebench.execution.runner import CellJob, CellResult, describe, failed_result
@@ -82,7 +81,7 @@ class RayExecutor:
             return False
         options: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING}
         if self.address is None:  # a Ray of our own; its workers import this very aebench checkout
-            package_parent = str(Path(aebench.__file__).resolve().parents[1])
+            package_parent = str(PACKAGE_DIR.parent)
             path = os.pathsep.join(filter(None, [package_parent, os.environ.get("PYTHONPATH")]))
             options["runtime_env"] = {"env_vars": {"PYTHONPATH": path}}
         try:

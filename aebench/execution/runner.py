@@ -17,22 +17,23 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-import aebench
+from aebench.about import PACKAGE_DIR, __version__
 from aebench.config import CellConfig, dump_cell
 from aebench.data import DatasetCache, ImageData
-from aebench.data.pixels import Normalizer
-from aebench.errors import CellFailure, MachineFault, SkipCell, UserError
+from aebench.errors import CellFailure, MachineFault, SkipCell
 from aebench.evaluation.classifier import ClassifierCache
 from aebench.evaluation.evaluate import evaluate
 from aebench.execution.checkpoint import save_checkpoint
 from aebench.execution.lock import results_lock
+from aebench.execution.planning import plan
 from aebench.execution.preflight import preflight
+from aebench.execution.run_summary import summarize, write_summary
 from aebench.execution.snapshots import Snapshots, save_latents
 from aebench.experiment import ExperimentConfig
 from aebench.files import fault_text, is_machine_fault, writable_folder, write_npz, write_text
 from aebench.results.schema import EXTRA_FIELDS, METRIC_VERSION, ROW_FIELDS, cell_folder
-from aebench.results.store import append_row, cell_key, finished_keys, read_rows
-from aebench.techniques import get_technique
+from aebench.results.store import append_row
+from aebench.techniques import build_recipe, get_technique
 from aebench.training.loop import Splits, TrainOutcome, train
 from aebench.training.memory import peak_memory_mb, reset_peak_memory
 from aebench.training.precision import resolve_precision
@@ -94,7 +95,7 @@ def git_commit() -> str:
     try:
         result = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(aebench.__file__).parent,
+            cwd=PACKAGE_DIR,
             capture_output=True,
             text=True,
             timeout=5,
@@ -133,10 +134,10 @@ def base_row(cell: CellConfig, device: torch.device, commit: str) -> dict[str, A
         "git_commit": commit,
         "config_hash": cell.config_hash,
         "corruption": cell.data.corruption.kind,
-        "aebench_version": aebench.__version__,
+        "aebench_version": __version__,
         "latent": cell.model.latent,
         "metric_version": METRIC_VERSION,
-        **get_technique(cell.technique).facts(),
+        **get_technique(cell.technique).facts(cell.params),
     }
 
 
@@ -175,20 +176,11 @@ def run_cell(cell: CellConfig, ctx: RunContext) -> CellResult:
 def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path, result: CellResult) -> None:
     """Fill ``result`` with the cell's metrics, history and samples; its files go to ``folder``."""
     data: ImageData = ctx.data.prepared(cell.dataset, cell.data).to(ctx.device)
-    normalizer = Normalizer.create(cell.data.normalize, data.x_train)
     x_train, x_val = validation_split(data.x_train, cell.train.validation_fraction, cell.seed)
     y_train, _ = validation_split(data.y_train, cell.train.validation_fraction, cell.seed)  # same permutation
-    build_ctx = BuildContext(
-        in_channels=data.channels,
-        image_size=data.image_size,
-        latent=cell.model.latent,
-        train=cell.train,
-        params=cell.params,
-        input_mean=tuple(normalizer.state()["mean"]),
-        input_std=tuple(normalizer.state()["std"]),
-    )
-    torch.manual_seed(cell.seed)
-    recipe = get_technique(cell.technique).build(build_ctx)
+    build_ctx = BuildContext.for_cell(cell, data.x_train)
+    normalizer = build_ctx.normalizer(ctx.device)
+    recipe = build_recipe(cell.technique, build_ctx, cell.seed)
     recipe.model.to(ctx.device)
     reset_peak_memory(ctx.device)
     desc = f"{cell.dataset}/{cell.technique}/s{cell.seed}"
@@ -261,17 +253,12 @@ def describe(cell: CellConfig | dict[str, Any]) -> str:
 
 
 def cells_to_run(config: ExperimentConfig, out: Path) -> list[CellConfig]:
-    """The experiment's cells not already finished (``ok`` or ``skipped``) in ``out/results.jsonl``."""
-    rows = read_rows(out)
-    others = sorted({r["experiment"] for r in rows} - {config.name})
-    if others:  # one experiment per results folder: its rows, summary and report belong together
-        raise UserError(f"{out} holds results of experiment '{others[0]}', not '{config.name}': pass another --out")
-    done = finished_keys(rows)
-    cells = config.cells()
-    todo = [c for c in cells if cell_key({**c.to_dict(), "config_hash": c.config_hash}) not in done]
-    if len(todo) < len(cells):
+    """The experiment's cells that ``plan`` finds todo in ``out/results.jsonl``."""
+    planned = plan(config, out)
+    todo = [p.cell for p in planned if not p.done]
+    if len(todo) < len(planned):
         log.info(
-            "%d of %d cells already in %s; skipping them", len(cells) - len(todo), len(cells), out / "results.jsonl"
+            "%d of %d cells already in %s; skipping them", len(planned) - len(todo), len(planned), out / "results.jsonl"
         )
     return todo
 
@@ -328,7 +315,8 @@ def run_experiment(
     executor: Executor | None = None,
     tracker: Tracker | None = None,
 ) -> list[dict[str, Any]]:
-    """Run every cell not already finished in ``out/results.jsonl``; returns the rows written now.
+    """Run every cell not already finished in ``out/results.jsonl``, then write the summary files
+    (``write_summary``); returns the rows written now.
 
     The folder is locked for the run (a second run on it is a UserError naming the holder), and every dataset
     and cell setting is checked before any training (``preflight``), so bad input fails before compute is spent.
@@ -352,6 +340,7 @@ def run_experiment(
                         tracker.log_cell(result)
                     except Exception as exc:  # the row is written; a tracker outage must not stop the sweep
                         log.warning("tracking %s failed: %s", describe(result.row), exc)
+        write_summary(summarize(config, out), out)
     return written
 
 

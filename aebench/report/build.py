@@ -12,7 +12,9 @@ from pathlib import Path
 import pandas as pd
 
 from aebench.errors import UserError
+from aebench.files import UnsafePath, inside, read_text, safe_folder, write_text
 from aebench.report.anchors import STUDY
+from aebench.report.cellfiles import reason, skipped
 from aebench.report.curves import cell_config, curves
 from aebench.report.figures import Cell, Figure, all_figures, rows_cells
 from aebench.report.findings import findings
@@ -65,16 +67,22 @@ class Contents:
 
 
 NOTES_FILE = "NOTES.md"  # beside results.jsonl: how the run was made (command, machine, total time), by its author
-NOTES_LIMIT = 20_000  # characters read from one notes file
+NOTES_LIMIT = 20_000  # characters shown from one notes file
+NOTES_BYTES = 2**20  # a larger notes file is skipped
 
 
 def run_notes(folders: list[Path]) -> list[str]:
-    """The ``NOTES.md`` of each results folder that has one (plain text, read as such; nothing is executed)."""
+    """The ``NOTES.md`` of each results folder that has one (plain text, read as such; nothing is executed; a link,
+    a non-regular or an oversized file is skipped with a warning)."""
     notes = []
     for folder in folders:
         path = Path(folder) / NOTES_FILE
-        if path.is_file():
-            notes.append(path.read_text(encoding="utf-8", errors="replace")[:NOTES_LIMIT].strip())
+        try:
+            notes.append(read_text(path, NOTES_BYTES)[:NOTES_LIMIT].strip())
+        except FileNotFoundError:
+            continue
+        except (UserError, OSError) as exc:
+            skipped(path, reason(path, exc))
     return notes
 
 
@@ -82,13 +90,16 @@ def cell_folders(folders: list[Path]) -> dict[tuple, Path]:
     """Cell key -> the cell's artefact folder, the latest row winning as in ``load_results``.
 
     Folders come from ``schema.cell_folder``, the one place that knows the layout.
+    A cell folder reached through a symbolic link is left out with a warning (its files are never read).
     """
     found = {}
     for folder in folders:
         for row in read_rows(Path(folder)):
-            found[tuple(row[k] for k in CELL_KEYS)] = cell_folder(
-                folder, row["dataset"], row["technique"], row["seed"], row["config_hash"]
-            )
+            path = cell_folder(folder, row["dataset"], row["technique"], row["seed"], row["config_hash"])
+            try:
+                found[tuple(row[k] for k in CELL_KEYS)] = inside(Path(folder), path)
+            except UnsafePath as exc:
+                skipped(path, reason(path, exc))
     return found
 
 
@@ -252,8 +263,7 @@ def write_report(folders: list[Path], out: Path, command: str) -> Path:
     frame = load_results(folders)
     if frame.empty:
         raise UserError(f"{', '.join(map(str, folders))}: results.jsonl has no rows yet (run an experiment first)")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "tables").mkdir(exist_ok=True)
+    safe_folder(out, out / "tables")
     found = groups(frame)
     results, empty = [], []
     for group in found:
@@ -263,7 +273,7 @@ def write_report(folders: list[Path], out: Path, command: str) -> Path:
     problems = problems_table(frame)
     comparison = comparison_table(results)
     for table in [t for _, t in results] + list(statistics.values()) + [t for t in (problems, comparison) if t]:
-        table.numbers.to_csv(out / "tables" / f"{table.name}.csv", index=False)
+        write_text(out / "tables" / f"{table.name}.csv", table.numbers.to_csv(index=False))
     cells = rows_cells(frame, found, cell_folders(folders))
     points = curves(cells)
     paragraphs = [
@@ -285,7 +295,7 @@ def write_report(folders: list[Path], out: Path, command: str) -> Path:
         command,
         run_notes(folders),
     )
-    (out / "report.tex").write_text(latex(contents))
+    write_text(out / "report.tex", latex(contents))
     readme = out / "README.md"
-    readme.write_text(markdown(contents))
+    write_text(readme, markdown(contents))
     return readme

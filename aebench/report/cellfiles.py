@@ -10,6 +10,10 @@ from typing import Any
 
 import numpy as np
 
+from aebench.errors import UserError
+from aebench.files import read_bytes, read_npz
+
+HISTORY_LIMIT = 16 * 2**20  # bytes of a history.json (aebench writes about 200 per epoch)
 log = logging.getLogger(__name__)
 
 
@@ -17,14 +21,19 @@ def skipped(path: Path, why: str) -> None:
     log.warning("%s: %s; skipped in the report", path, why)
 
 
+def reason(path: Path, exc: Exception) -> str:
+    """Why a file could not be read: aebench's own one line (a link, too large, ...) or the error's type."""
+    return str(exc).removeprefix(f"{path}: ") if isinstance(exc, UserError) else f"unreadable ({type(exc).__name__})"
+
+
 def read_history(path: Path) -> list[dict[str, Any]]:
     """The per-epoch records of ``history.json`` (a list of objects with numeric ``epoch`` and ``test_loss``)."""
-    if not path.is_file():
-        return []
     try:
-        records = json.loads(path.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        skipped(path, f"unreadable ({type(exc).__name__})")
+        records = json.loads(read_bytes(path, HISTORY_LIMIT).decode("utf-8"))
+    except FileNotFoundError:
+        return []
+    except (UserError, OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        skipped(path, reason(path, exc))
         return []
     if not isinstance(records, list) or not all(
         isinstance(r, dict) and isinstance(r.get("epoch"), int) and isinstance(r.get("test_loss"), (int, float))
@@ -37,12 +46,14 @@ def read_history(path: Path) -> list[dict[str, Any]]:
 
 def read_arrays(path: Path, shapes: dict[str, int]) -> dict[str, np.ndarray] | None:
     """The named numeric arrays of an ``.npz`` (``shapes`` maps each name to its number of dimensions); None when
-    the file is absent, damaged, holds object arrays (never unpickled) or lacks a name."""
-    if not path.is_file():
-        return None
+    the file is absent, a link, damaged, oversized, holds object arrays (never unpickled) or lacks a name."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in shapes}
+        arrays = read_npz(path, list(shapes))
+    except FileNotFoundError:
+        return None
+    except UserError as exc:  # a link, a non-regular or an oversized file
+        skipped(path, reason(path, exc))
+        return None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         skipped(path, f"unreadable ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})")
         return None

@@ -14,10 +14,12 @@ import re
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
-from aebench.report.cellfiles import read_history, skipped
+from aebench.errors import UserError
+from aebench.files import read_bytes
+from aebench.report.cellfiles import read_history, reason, skipped
 from aebench.report.figures import Cell
+from aebench.safe_yaml import MAX_YAML_CHARS, load_yaml
 
 OWN_LOSS_TECHNIQUES = ("feature_loss",)  # their test_loss is not pixel MSE
 REDUCED_SIZE_PHASE = re.compile(r"\d+px")  # progressive resizing's early phases, evaluated at that size
@@ -26,12 +28,12 @@ REDUCED_SIZE_PHASE = re.compile(r"\d+px")  # progressive resizing's early phases
 def cell_config(folder: Path) -> dict:
     """The cell's resolved config (plain YAML data, never executed), or {} where it is missing or damaged."""
     path = folder / "config.yaml"
-    if not path.is_file():
-        return {}
     try:
-        config = yaml.safe_load(path.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        skipped(path, f"unreadable ({type(exc).__name__})")
+        config = load_yaml(read_bytes(path, MAX_YAML_CHARS).decode("utf-8"), str(path))
+    except FileNotFoundError:
+        return {}
+    except (UserError, OSError, UnicodeDecodeError) as exc:  # a link, an oversized file, beyond the YAML bounds...
+        skipped(path, reason(path, exc))
         return {}
     return config if isinstance(config, dict) else {}
 

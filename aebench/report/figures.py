@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,13 +13,16 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from aebench.report.cellfiles import read_arrays, read_history
+from aebench.errors import UserError
+from aebench.files import atomic_write, read_bytes, safe_folder, write_bytes
+from aebench.report.cellfiles import read_arrays, read_history, reason, skipped
 from aebench.report.statistics import ALPHA, BASELINE, seed_statistics
 from aebench.report.tables import REFERENCE_TECHNIQUES, Group, rows_of
 from aebench.results.schema import QUALITY, SPECS
 from aebench.results.summary import finished
 
 MAX_LATENT_POINTS = 5000
+GIF_LIMIT = 64 * 2**20  # bytes of a snapshots.gif copied into the report
 SAMPLE_ARRAYS = {"input": 4, "target": 4, "output": 4}  # (N, C, H, W) in [0, 1]
 PNG_META = {"Software": None}
 PDF_META = {"Creator": None, "Producer": None, "CreationDate": None}
@@ -47,11 +49,13 @@ class Cell:
 
 
 def save(fig: plt.Figure, out: Path, name: str, caption: str) -> Figure:
-    """Write ``figures/<name>.png`` and ``.pdf`` and close the figure."""
-    (out / "figures").mkdir(parents=True, exist_ok=True)
-    fig.savefig(out / "figures" / f"{name}.png", dpi=120, metadata=PNG_META)
-    fig.savefig(out / "figures" / f"{name}.pdf", metadata=PDF_META)
-    plt.close(fig)
+    """Write ``figures/<name>.png`` and ``.pdf`` (atomically) and close the figure."""
+    folder = safe_folder(out, out / "figures")
+    try:
+        atomic_write(folder / f"{name}.png", lambda tmp: fig.savefig(tmp, format="png", dpi=120, metadata=PNG_META))
+        atomic_write(folder / f"{name}.pdf", lambda tmp: fig.savefig(tmp, format="pdf", metadata=PDF_META))
+    finally:
+        plt.close(fig)
     return Figure(f"figures/{name}", caption)
 
 
@@ -350,20 +354,25 @@ def latents(group: Group, cells: list[Cell], out: Path) -> Figure | None:
 
 
 def snapshots(cells: list[Cell], out: Path) -> list[Figure]:
-    """Copy each technique's ``snapshots.gif`` (first seed) into ``figures/snapshots/``."""
+    """Copy each technique's ``snapshots.gif`` (first seed) into ``figures/snapshots/``; a link, a non-regular or
+    an oversized file is skipped with a warning."""
     copied = []
     for cell in cells:
         gif = cell.folder / "snapshots.gif"
-        if gif.is_file():
-            name = f"{cell.group.stem}_{cell.technique}_seed{cell.seed}.gif"
-            (out / "figures" / "snapshots").mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(gif, out / "figures" / "snapshots" / name)
-            copied.append(
-                Figure(
-                    f"figures/snapshots/{name}",
-                    f"{cell.group.label} / {cell.technique}: reconstructions during training",
-                )
+        try:
+            data = read_bytes(gif, GIF_LIMIT)
+        except FileNotFoundError:
+            continue
+        except (UserError, OSError) as exc:
+            skipped(gif, reason(gif, exc))
+            continue
+        name = f"{cell.group.stem}_{cell.technique}_seed{cell.seed}.gif"
+        write_bytes(safe_folder(out, out / "figures" / "snapshots") / name, data)
+        copied.append(
+            Figure(
+                f"figures/snapshots/{name}", f"{cell.group.label} / {cell.technique}: reconstructions during training"
             )
+        )
     return copied
 
 

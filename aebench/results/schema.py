@@ -77,6 +77,20 @@ EXTRA_FIELDS = [
 ]  # written, not required
 
 
+# What each known field holds (None always allowed): a row breaking this is skipped with a warning.
+NUMBER_FIELDS = (
+    *(m.name for m in METRICS), "eval_seconds", "epochs", "params", "peak_memory_mb", "n_train", "n_test",
+    "mse_input", "compile_seconds", "lr", "best_epoch", "budget_seconds", "epochs_trained",
+    "channels", "image_size", "latent", "native_pixels", "metric_version",
+)  # fmt: skip
+TEXT_FIELDS = (
+    "reason", "device", "precision", "torch_version", "git_commit", "corruption", "aebench_version", "finished_at",
+    "role",
+)  # fmt: skip
+FLAG_FIELDS = ("own_loss", "needs_weights")
+STATUSES = ("ok", "failed", "skipped")
+
+
 def cell_folder(results: Path, dataset: str, technique: str, seed: int, config_hash: str) -> Path:
     """The folder of one cell's files (config, checkpoint, history, samples) inside a results folder; keyed by
     the config hash, so a changed config never overwrites another config's files. Names are checked, so a

@@ -8,16 +8,32 @@ import json
 import logging
 import math
 import os
-from collections.abc import Iterable
+import stat
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pandas as pd
 
 from aebench.errors import UserError
-from aebench.results.schema import CELL_KEYS, DONE_STATUSES, RESULTS_FILE, ROW_FIELDS, SAFE_HASH, SAFE_NAME
+from aebench.files import UnsafePath, open_binary
+from aebench.results.schema import (
+    CELL_KEYS,
+    DONE_STATUSES,
+    FLAG_FIELDS,
+    NUMBER_FIELDS,
+    RESULTS_FILE,
+    ROW_FIELDS,
+    SAFE_HASH,
+    SAFE_NAME,
+    STATUSES,
+    TEXT_FIELDS,
+)
 
 log = logging.getLogger(__name__)
+MAX_LINE = 64 * 1024  # bytes of one row (aebench writes about 1.5 KB); a longer line is skipped unread
+MAX_RESULTS = 2**30  # bytes of a results.jsonl (about 700,000 rows)
+INT64 = 2**63
 
 
 def strict(value: Any) -> Any:
@@ -42,7 +58,7 @@ def append_row(folder: Path, row: dict[str, Any]) -> None:
     if missing:
         raise ValueError(f"results row lacks {missing}")
     line = row_line(row)
-    fd = os.open(folder / RESULTS_FILE, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = open_for_append(folder / RESULTS_FILE)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
@@ -60,45 +76,99 @@ def append_row(folder: Path, row: dict[str, Any]) -> None:
         os.close(fd)
 
 
-def valid_row(row: Any) -> bool:
-    """A JSON object whose cell keys are safe names (they become folder names), an integer seed and a hex hash."""
+def open_for_append(path: Path) -> int:
+    """A descriptor appending to ``path``, created if missing; a link, a non-regular file or one with another name
+    (a hard link: writing would change a file elsewhere) is refused with one line."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafePath(f"{path}: a symbolic link; aebench never writes through links (remove it)") from None
+        raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        os.close(fd)
+        raise UnsafePath(f"{path}: not a plain file of its own (a device, FIFO or hard link); refused")
+    return fd
+
+
+def row_problem(row: Any) -> str | None:
+    """What makes a parsed line unusable as a row, or None: cell keys that are not safe names (they become folder
+    names), a seed or hash of the wrong form, or a known field holding the wrong kind of value."""
     if not isinstance(row, dict):
-        return False
-    names = [row.get(k) for k in ("experiment", "dataset", "technique")]
+        return "not a JSON object"
+    for key in ("experiment", "dataset", "technique"):
+        if not (isinstance(row.get(key), str) and SAFE_NAME.fullmatch(row[key])):
+            return f"'{key}' is not a safe name"
     seed, digest = row.get("seed"), row.get("config_hash")
-    return (
-        all(isinstance(n, str) and SAFE_NAME.fullmatch(n) for n in names)
-        and isinstance(seed, int)
-        and not isinstance(seed, bool)
-        and seed >= 0
-        and isinstance(digest, str)
-        and SAFE_HASH.fullmatch(digest) is not None
-    )
+    if not (is_integer(seed) and 0 <= seed < INT64):
+        return "'seed' is not an integer in 0..2**63"
+    if not (isinstance(digest, str) and SAFE_HASH.fullmatch(digest)):
+        return "'config_hash' is not a hash"
+    if row.get("status") not in STATUSES:
+        return f"'status' is not one of {', '.join(STATUSES)}"
+    for key in NUMBER_FIELDS:
+        value = row.get(key)
+        if value is not None and not (is_number(value) and abs(value) < INT64):
+            return f"'{key}' is not a finite number"
+    for key, kind in [*((k, str) for k in TEXT_FIELDS), *((k, bool) for k in FLAG_FIELDS)]:
+        if row.get(key) is not None and not isinstance(row[key], kind):
+            return f"'{key}' is not {'text' if kind is str else 'true/false'}"
+    return None
+
+
+def is_integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: Any) -> bool:
+    return is_integer(value) or (isinstance(value, float) and math.isfinite(value))
 
 
 def read_rows(folder: Path) -> list[dict[str, Any]]:
-    """All valid rows of a results folder; an unreadable or invalid line (a crash, a hand edit) is skipped with
-    a warning."""
+    """All valid rows of a results folder; an unreadable or invalid line (a crash, a hand edit, a damaged field)
+    is skipped with a warning naming the line and why. A ``results.jsonl`` that is a link is refused."""
     path = folder / RESULTS_FILE
-    if not path.is_file():
-        return []
     try:
-        data = path.read_bytes()
+        fh = open_binary(path, MAX_RESULTS)
+    except FileNotFoundError:
+        return []
     except OSError as exc:
         raise UserError(f"{path}: cannot read ({exc.strerror})") from None
     rows = []
-    for number, line in enumerate(data.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line.decode("utf-8"), parse_constant=reject_constant)
-        except (UnicodeDecodeError, ValueError):  # JSONDecodeError is a ValueError
-            row = None
-        if valid_row(row):
-            rows.append(row)
-        else:
-            log.warning("%s:%d: unreadable or invalid row skipped", path, number)
+    with fh:
+        for number, line in enumerate(bounded_lines(fh), 1):
+            if line is not None and not line.strip():
+                continue
+            row, problem = parse_line(line)
+            if problem is None:
+                rows.append(row)
+            else:
+                log.warning("%s:%d: invalid row skipped (%s)", path, number, problem)
     return rows
+
+
+def bounded_lines(fh: BinaryIO) -> Iterator[bytes | None]:
+    """Each line of ``fh``; None for a line longer than ``MAX_LINE`` (read past in pieces, never held whole)."""
+    while line := fh.readline(MAX_LINE + 1):
+        if len(line) > MAX_LINE and not line.endswith(b"\n"):
+            while (rest := fh.readline(MAX_LINE + 1)) and not rest.endswith(b"\n"):
+                pass
+            yield None
+        else:
+            yield line
+
+
+def parse_line(line: bytes | None) -> tuple[Any, str | None]:
+    """(row, None) for a valid row, else (None, why it is not one)."""
+    if line is None:
+        return None, f"longer than {MAX_LINE:,} bytes"
+    try:
+        row = json.loads(line.decode("utf-8"), parse_constant=reject_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):  # JSONDecodeError is a ValueError
+        return None, "unreadable (not UTF-8 strict JSON)"
+    problem = row_problem(row)
+    return (row, None) if problem is None else (None, problem)
 
 
 def reject_constant(name: str) -> None:

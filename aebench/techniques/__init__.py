@@ -10,6 +10,13 @@ from aebench.techniques import (  # noqa: F401  (registration side effects)
     progressive_resizing,
     resnet,
 )
-from aebench.techniques.registry import TECHNIQUES, TechniqueInfo, get_technique, register_technique
+from aebench.techniques.registry import (
+    TECHNIQUES,
+    TechniqueInfo,
+    Weights,
+    build_recipe,
+    get_technique,
+    register_technique,
+)
 
-__all__ = ["TECHNIQUES", "TechniqueInfo", "get_technique", "register_technique"]
+__all__ = ["TECHNIQUES", "TechniqueInfo", "Weights", "build_recipe", "get_technique", "register_technique"]

@@ -6,7 +6,7 @@ from aebench.techniques.registry import register_technique
 from aebench.training.recipe import BuildContext, Recipe, single_phase
 
 
-@register_technique("conv_dae")
+@register_technique("conv_dae", min_image_size=12, side_modulus=(8, 4))
 def conv_dae(ctx: BuildContext) -> Recipe:
     """Classic conv DAE: conv 16-32-64 + max-pools, transposed convs back, sigmoid; sides 8k+4 (28); ignores model.latent."""
     try:

@@ -10,7 +10,7 @@ from aebench.hub.weights import timm_body
 from aebench.models.feature_nets import SmallVGG
 from aebench.models.resnet import FeatureStages
 from aebench.techniques.baseline import conv_autoencoder
-from aebench.techniques.registry import register_technique
+from aebench.techniques.registry import Body, Weights, register_technique
 from aebench.training.feature_loss import FeatureLoss, imagenet_stats, train_feature_net
 from aebench.training.losses import pixel_loss
 from aebench.training.recipe import BuildContext, LabelledImages, Recipe, single_phase
@@ -50,11 +50,18 @@ class FeatureLossParams:
             )
 
 
+def feature_body(params: FeatureLossParams) -> Body | None:
+    """The timm body of an ImageNet feature network and its feature stages, shallowest first (None: trained)."""
+    if params.feature_net == "trained":
+        return None
+    return TIMM_FEATURE_NETS[params.feature_net], list(range(len(params.layer_weights)))
+
+
 @register_technique(
     "feature_loss",
     params=FeatureLossParams,
     own_loss=True,
-    weights="ImageNet weights of the feature_net (vgg16_bn, resnet18; none for trained)",
+    weights=Weights("ImageNet weights of the feature_net", feature_body),
 )
 def feature_loss(ctx: BuildContext) -> Recipe:
     """Baseline with loss = pixel + weighted VGG16-BN feature MSE + Gram MSE (layers before the first 3 max-pools)."""
@@ -62,15 +69,15 @@ def feature_loss(ctx: BuildContext) -> Recipe:
     model = conv_autoencoder(ctx)
     if not ctx.load_weights:  # a checkpoint is being restored: the loss network is not needed
         return Recipe(model, single_phase(ctx))
-    layers = range(len(p.layer_weights))
-    if p.feature_net == "trained":
-        net, channels = SmallVGG(ctx.in_channels, [32 * 2**i for i in layers]), ctx.in_channels
+    spec = feature_body(p)
+    if spec is None:
+        net, channels = SmallVGG(ctx.in_channels, [32 * 2**i for i in range(len(p.layer_weights))]), ctx.in_channels
     else:
         fix = (
             f"download it once online, or set overrides.feature_loss.weights: /path/{p.feature_net}.pth (a state_dict)"
         )
-        body = timm_body(TIMM_FEATURE_NETS[p.feature_net], layers, 3, True, p.weights, fix)
-        net, channels = FeatureStages(body, layers), 3
+        arch, layers = spec
+        net, channels = FeatureStages(timm_body(arch, layers, 3, True, p.weights, fix), layers), 3
     mean, std = imagenet_stats(channels) if p.feature_normalize == "imagenet" else (None, None)
     loss = FeatureLoss(net, p.layer_weights, p.gram_weight, pixel_loss(ctx.train.loss), channels, mean, std)
 

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from aebench.errors import UserError
 from aebench.training.recipe import BuildContext, NoParams, Recipe
 
 Role = Literal["baseline", "compared", "reference"]
+Body = tuple[str, list[int]]  # a timm architecture and the feature indices taken from it
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Pretrained weights a technique needs: what they are (in words), the technique parameter naming a local
+    state_dict file instead of timm's hub copy, and ``body(params)``: the timm body those weights fill for these
+    parameters (None where these parameters need no weights)."""
+
+    description: str
+    body: Callable[[Any], Body | None]
+    param: str = "weights"
 
 
 @dataclass(frozen=True)
@@ -28,12 +40,23 @@ class TechniqueInfo:
     params: type
     role: Role = "compared"
     own_loss: bool = False
-    weights: str | None = None
+    weights: Weights | None = None
     min_image_size: int = 6
+    side_modulus: tuple[int, int] = (1, 0)
 
-    def facts(self) -> dict[str, object]:
-        """The facts a results row carries, keyed by their row field."""
-        return {"role": self.role, "own_loss": self.own_loss, "needs_weights": self.weights}
+    def accepts(self, side: int) -> bool:
+        """Whether the technique's model maps images of this side back to themselves."""
+        modulus, remainder = self.side_modulus
+        return side >= self.min_image_size and side % modulus == remainder
+
+    def weights_body(self, params: Any) -> Body | None:
+        """The timm body these parameters load pretrained weights into (None: no weights needed)."""
+        return self.weights.body(params) if self.weights is not None else None
+
+    def facts(self, params: Any) -> dict[str, object]:
+        """The facts a results row of a cell with these parameters carries, keyed by their row field."""
+        needs = self.weights.description if self.weights_body(params) is not None else None
+        return {"role": self.role, "own_loss": self.own_loss, "needs_weights": needs}
 
 
 TECHNIQUES: dict[str, TechniqueInfo] = {}
@@ -44,8 +67,9 @@ def register_technique(
     params: type = NoParams,
     role: Role = "compared",
     own_loss: bool = False,
-    weights: str | None = None,
+    weights: Weights | None = None,
     min_image_size: int = 6,
+    side_modulus: tuple[int, int] = (1, 0),
 ) -> Callable[[Callable[[BuildContext], Recipe]], Callable[[BuildContext], Recipe]]:
     """Register ``fn(ctx) -> Recipe`` under ``name`` with its facts (see ``TechniqueInfo``); its docstring's first
     line is the description."""
@@ -54,7 +78,9 @@ def register_technique(
         if name in TECHNIQUES:
             raise ValueError(f"technique '{name}' registered twice")
         description = (fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else ""
-        TECHNIQUES[name] = TechniqueInfo(name, description, fn, params, role, own_loss, weights, min_image_size)
+        TECHNIQUES[name] = TechniqueInfo(
+            name, description, fn, params, role, own_loss, weights, min_image_size, side_modulus
+        )
         return fn
 
     return wrap
@@ -65,3 +91,15 @@ def get_technique(name: str, where: str = "technique") -> TechniqueInfo:
     if name not in TECHNIQUES:
         raise UserError(f"{where}: unknown technique '{name}' (known: {', '.join(TECHNIQUES)})")
     return TECHNIQUES[name]
+
+
+def build_recipe(technique: str, ctx: BuildContext, seed: int | None = None) -> Recipe:
+    """The one way a recipe is built (runner, preflight, bench, checkpoint loading, tests): the registered
+    technique's builder on ``ctx`` (made by ``BuildContext.for_cell``, or read back from a checkpoint), its
+    initial weights drawn from ``torch.manual_seed(seed)`` when a seed is given."""
+    info = get_technique(technique)
+    if seed is not None:
+        import torch
+
+        torch.manual_seed(seed)
+    return info.build(ctx)

@@ -12,7 +12,7 @@ from aebench.hub.weights import timm_body
 from aebench.models.autoencoder import Autoencoder
 from aebench.models.conv import ConvDecoder
 from aebench.models.resnet import ConcatPoolEncoder, FeatureStages
-from aebench.techniques.registry import register_technique
+from aebench.techniques.registry import Body, Weights, register_technique
 from aebench.training.recipe import BuildContext, Phase, Recipe, single_phase, split_epochs
 
 
@@ -44,13 +44,18 @@ class PretrainedResNetParams(ResNetParams):
             )
 
 
+def encoder_body(params: ResNetParams) -> Body:
+    """The timm body of the encoder: the architecture up to its last stage."""
+    return params.arch, [-1]
+
+
 def resnet_autoencoder(ctx: BuildContext, pretrained: bool, weights: str | None = None) -> Autoencoder:
     """timm body up to its last stage -> concat pool latent (2 x channels) -> baseline decoder; grey input
     uses ``in_chans=1`` (a pretrained first conv summed over RGB)."""
-    arch = ctx.params.arch
+    arch, indices = encoder_body(ctx.params)
     fix = f"download it once online, or set overrides.resnet_pretrained.weights: /path/{arch.split('.')[0]}.pth (a state_dict)"
-    body = timm_body(arch, [-1], ctx.in_channels, pretrained, weights, fix)
-    encoder = ConcatPoolEncoder(FeatureStages(body, [-1]))
+    body = timm_body(arch, indices, ctx.in_channels, pretrained, weights, fix)
+    encoder = ConcatPoolEncoder(FeatureStages(body, indices))
     return Autoencoder(encoder, ConvDecoder(encoder.latent, ctx.in_channels, ctx.image_size))
 
 
@@ -88,7 +93,9 @@ def discriminative_groups(spread: float, decoder_mult: float) -> Any:
     return groups
 
 
-@register_technique("resnet_pretrained", params=PretrainedResNetParams, weights="ImageNet ResNet-34")
+@register_technique(
+    "resnet_pretrained", params=PretrainedResNetParams, weights=Weights("ImageNet weights of the arch", encoder_body)
+)
 def resnet_pretrained(ctx: BuildContext) -> Recipe:
     """ImageNet ResNet-34 encoder (concat pool latent 1024) + baseline decoder; frozen 1/3, then discriminative LRs."""
     p: PretrainedResNetParams = ctx.params

@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from aebench.config import TrainConfig
 from aebench.training.batches import batch_starts
 from aebench.training.optim import make_optimizer, make_schedule
-from aebench.training.precision import autocast, grad_scaler, resolve_precision
+from aebench.training.step import TrainStep
 
 
 def fit_classifier(
@@ -35,18 +35,11 @@ def fit_classifier(
     optimizer = make_optimizer(cfg, [{"params": list(model.parameters()), "lr": lr}])
     starts = batch_starts(len(x), batch_size)
     schedule = make_schedule(cfg, optimizer, len(starts), epochs)
-    precision = resolve_precision(precision, x.device)
-    scaler = grad_scaler(precision, x.device)
+    step = TrainStep.create(model, F.cross_entropy, precision, x.device)
     model.train()
     for epoch in range(epochs):
         perm = torch.randperm(len(x), generator=gen, device=x.device)
         for i in tqdm(starts, desc=f"{desc} ep {epoch + 1}/{epochs}", leave=False, disable=None):
             idx = perm[i : i + batch_size]
-            with autocast(precision, x.device):
-                loss = F.cross_entropy(model(inputs(x[idx])).float(), y[idx])
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            schedule.step()
+            step(optimizer, inputs(x[idx]), y[idx], schedule)
     model.eval()

@@ -20,8 +20,9 @@ from aebench.training.batches import batch_starts, eval_batches
 from aebench.training.budget import phase_deadlines
 from aebench.training.losses import pixel_loss
 from aebench.training.optim import lr_range_test, make_optimizer, make_schedule, trainable_groups
-from aebench.training.precision import autocast, grad_scaler, resolve_precision
-from aebench.training.recipe import LabelledImages, Loss, Phase, Recipe
+from aebench.training.precision import autocast
+from aebench.training.recipe import LabelledImages, Phase, Recipe
+from aebench.training.step import TrainStep
 from aebench.training.step_choice import ProbeStep, choose
 from aebench.training.timing import Timer, timed
 
@@ -71,10 +72,8 @@ class Run:
     splits: Splits
     cfg: CellConfig
     normalizer: Normalizer
-    loss_fn: Loss
-    forward: nn.Module
+    step: TrainStep  # forward (compiled or not), loss, precision and gradient scaler
     gen: torch.Generator
-    scaler: torch.amp.GradScaler
     desc: str
     on_epoch_end: EpochHook | None
     outcome: TrainOutcome = field(default_factory=TrainOutcome)
@@ -101,12 +100,20 @@ class Run:
         inputs, target = make_batch(images, self.cfg.data, self.gen, train=True, size=size)
         return self.normalizer(inputs), target
 
-    def random_batch(self) -> Batch:
+    def random_batch(self, size: int | None = None) -> Batch:
         """A batch drawn with replacement (the LR range test's stream)."""
         idx = torch.randint(
             len(self.splits.train), (self.cfg.train.batch_size,), generator=self.gen, device=self.device
         )
-        return self.batch(self.splits.train[idx])
+        return self.batch(self.splits.train[idx], size)
+
+    def free_step(self, lr: float) -> Callable[[], torch.Tensor]:
+        """A training step as ``train`` takes it, on batches drawn at random (augmentation included), in the
+        recipe's last phase (its parameter groups and image size) at a constant ``lr``: what the bench times."""
+        phase = self.recipe.phases[-1]
+        optimizer = make_optimizer(self.cfg.train, trainable_groups(self.recipe.model, phase, lr))
+        self.recipe.model.train()
+        return lambda: self.step(optimizer, *self.random_batch(phase.image_size))
 
 
 def train(
@@ -148,11 +155,9 @@ def start_run(
         loss_fn.to(device)
     compiled = cfg.train.compile is True
     forward = torch.compile(model) if compiled else model  # shares the model's parameters
-    precision = resolve_precision(cfg.train.precision, device)
-    run = Run(
-        recipe, splits, cfg, normalizer, loss_fn, forward, gen, grad_scaler(precision, device), desc, on_epoch_end
-    )
-    run.outcome.precision = precision
+    step = TrainStep.create(forward, loss_fn, cfg.train.precision, device)
+    run = Run(recipe, splits, cfg, normalizer, step, gen, desc, on_epoch_end)
+    run.outcome.precision = step.precision
     run.outcome.compile_seconds = 0.0 if compiled else None
     run.outcome.step_mode = "compiled" if compiled else "eager"
     run.choice_pending = cfg.train.compile == "auto"
@@ -180,7 +185,7 @@ def choose_lr(run: Run) -> float:
     if run.cfg.train.lr != "auto":
         return float(run.cfg.train.lr)
     with timed(run.device) as timer:
-        lr = lr_range_test(run.recipe.model, run.loss_fn, run.random_batch, lambda g: make_optimizer(run.cfg.train, g))
+        lr = lr_range_test(run.recipe.model, run.step, run.random_batch, lambda g: make_optimizer(run.cfg.train, g))
     run.outcome.train_seconds += timer.seconds
     return lr
 
@@ -191,7 +196,7 @@ def train_phase(run: Run, phase: Phase) -> None:
     optimizer = make_optimizer(run.cfg.train, groups)
     starts = batch_starts(len(run.splits.train), run.cfg.train.batch_size)
     schedule = make_schedule(run.cfg.train, optimizer, len(starts), phase.epochs)
-    run.compile_pending = run.forward is not run.recipe.model
+    run.compile_pending = run.step.forward is not run.recipe.model
     for _ in range(phase.epochs):
         if run.out_of_time():
             break
@@ -206,7 +211,7 @@ def choose_step(run: Run, phase: Phase, starts: list[int]) -> None:
     rest is long enough to repay it (``step_choice``); the choice and the probe's numbers go into the outcome."""
     run.choice_pending = False
     cfg, outcome = run.cfg.train, run.outcome
-    remaining = run.outcome.history[-1]["seconds"] * (cfg.epochs - run.epoch)
+    remaining = outcome.history[-1]["seconds"] * (cfg.epochs - run.epoch)
     if cfg.budget_seconds is not None:
         remaining = min(remaining, cfg.budget_seconds - outcome.train_seconds)
     n = len(run.splits.train)
@@ -218,20 +223,19 @@ def choose_step(run: Run, phase: Phase, starts: list[int]) -> None:
         outcome.compile_speedup, outcome.probe_seconds = choice.probe.speedup, choice.probe.seconds
         outcome.compile_seconds = choice.probe.compile_seconds
     if choice.forward is not None:
-        run.forward, outcome.step_mode = choice.forward, "compiled"
+        run.step.forward, outcome.step_mode = choice.forward, "compiled"
 
 
 def probe_step(run: Run, phase: Phase) -> ProbeStep:
     """One training step of ``phase`` through a given forward module, on the probe's own batches, optimizer and
-    scaler (the run's generator and optimizer state stay untouched)."""
+    gradient scaler (the run's generator, optimizer state and scaler stay untouched)."""
     optimizer = make_optimizer(run.cfg.train, trainable_groups(run.recipe.model, phase, float(run.outcome.lr)))
-    gen = torch.Generator(device=run.device).manual_seed(PROBE_SEED)
-    probe = dataclasses.replace(run, gen=gen, scaler=grad_scaler(run.outcome.precision, run.device))
+    probe = dataclasses.replace(run, gen=torch.Generator(device=run.device).manual_seed(PROBE_SEED))
+    own = run.step.fresh()
 
     def step(forward: nn.Module, size: int) -> None:
-        probe.forward = forward
-        idx = torch.randint(len(run.splits.train), (size,), generator=gen, device=run.device)
-        train_step(probe, optimizer, None, *probe.batch(run.splits.train[idx], phase.image_size))
+        idx = torch.randint(len(run.splits.train), (size,), generator=probe.gen, device=run.device)
+        dataclasses.replace(own, forward=forward)(optimizer, *probe.batch(run.splits.train[idx], phase.image_size))
 
     return step
 
@@ -259,9 +263,8 @@ def train_epoch(
 
     def step(number: int, idx: torch.Tensor) -> None:
         nonlocal total
-        inputs, target = run.batch(train_images[idx], size)
-        loss = train_step(run, optimizer, schedule, inputs, target)
-        total += loss * len(target)
+        loss = run.step(optimizer, *run.batch(train_images[idx], size), schedule)
+        total += loss * len(idx)
         new_bad = (first_bad[0] == 0) & ~torch.isfinite(loss)
         first_bad.copy_(torch.where(new_bad, torch.stack([loss.new_tensor(float(number)), loss]), first_bad))
         run.outcome.steps += 1
@@ -295,26 +298,6 @@ def train_epoch(
         record_epoch(run, phase, optimizer, total.item() / (seen + compiled), timer.seconds)
 
 
-def train_step(
-    run: Run,
-    optimizer: torch.optim.Optimizer,
-    schedule: torch.optim.lr_scheduler.LRScheduler | None,
-    inputs: torch.Tensor,
-    target: torch.Tensor,
-) -> torch.Tensor:
-    """Forward (autocast), loss in fp32, backward, optimizer and schedule step; returns the batch loss as a
-    detached device scalar (reading it would make the host wait for the device)."""
-    with autocast(run.outcome.precision, run.device):
-        loss = run.loss_fn(run.forward(inputs).float(), target)
-    optimizer.zero_grad(set_to_none=True)
-    run.scaler.scale(loss).backward()
-    run.scaler.step(optimizer)
-    run.scaler.update()
-    if schedule is not None:
-        schedule.step()
-    return loss.detach()
-
-
 def record_epoch(run: Run, phase: Phase, optimizer: torch.optim.Optimizer, train_loss: float, seconds: float) -> None:
     """Append the epoch's history row, keep the best-validation weights, call the epoch hook."""
     model = run.recipe.model
@@ -324,6 +307,7 @@ def record_epoch(run: Run, phase: Phase, optimizer: torch.optim.Optimizer, train
     record = {
         "epoch": run.epoch,
         "phase": phase.name,
+        "image_size": phase.image_size or run.splits.train.shape[-1],  # the side this epoch trained at
         "lr": optimizer.param_groups[-1]["lr"],
         "train_loss": train_loss,
         "test_loss": test_loss,
@@ -357,9 +341,9 @@ def mean_losses(model: nn.Module, images: torch.Tensor, run: Run, size: int | No
     loss = torch.zeros((), device=run.device)
     mse = torch.zeros((), device=run.device)
     for inputs, target in eval_batches(images, run.cfg, run.normalizer, size):
-        with autocast(run.outcome.precision, run.device):
+        with autocast(run.step.precision, run.device):
             output = model(inputs).float()
-            loss += run.loss_fn(output, target) * len(target)
+            loss += run.step.loss_fn(output, target) * len(target)
         mse += torch.mean((output.clamp(0, 1) - target) ** 2) * len(target)
     return loss.item() / len(images), mse.item() / len(images)
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+from aebench.config import CellConfig, TrainConfig
 
-from aebench.config import TrainConfig
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from aebench.data.pixels import Normalizer
 
 
 @dataclass(frozen=True)
@@ -30,9 +33,35 @@ class BuildContext:
     input_std: tuple[float, ...] = (1.0,)
     load_weights: bool = True  # False when a checkpoint replaces the weights: no pretrained fetch, no loss network
 
+    @classmethod
+    def for_cell(cls, cell: CellConfig, train_images: torch.Tensor, load_weights: bool = True) -> BuildContext:
+        """The one way a cell's context is made: the side and channels of its prepared uint8 training images, the
+        statistics of its input normaliser (``data.normalize`` over those images), the cell's settings."""
+        from aebench.data.pixels import Normalizer
 
-ParamGroups = Callable[[nn.Module, float], list[dict[str, Any]]]
-Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+        stats = Normalizer.create(cell.data.normalize, train_images).state()
+        return cls(
+            in_channels=train_images.shape[1],
+            image_size=train_images.shape[-1],
+            latent=cell.model.latent,
+            train=cell.train,
+            params=cell.params,
+            input_mean=tuple(stats["mean"]),
+            input_std=tuple(stats["std"]),
+            load_weights=load_weights,
+        )
+
+    def normalizer(self, device: torch.device | str = "cpu") -> Normalizer:
+        """The input normaliser these statistics describe (what the model's inputs were normalised with)."""
+        import torch
+
+        from aebench.data.pixels import Normalizer
+
+        return Normalizer(torch.tensor(self.input_mean, device=device), torch.tensor(self.input_std, device=device))
+
+
+ParamGroups = Callable[["nn.Module", float], list[dict[str, Any]]]
+Loss = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
 
 
 @dataclass

@@ -1,0 +1,120 @@
+"""The Python API (``aebench.run``, ``aebench.report``, ``aebench.load_results``): what the command line does, a
+notebook can do; the command line is a thin layer over it. Heavy modules load when a function is called."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aebench.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from aebench.execution.run_summary import RunSummary
+    from aebench.execution.runner import Executor
+    from aebench.experiment import ExperimentConfig
+
+DEFAULT_RESULTS = Path("results")  # results/<experiment name> when no folder is given
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def run(
+    experiment: str | Path,
+    out: str | Path | None = None,
+    data_root: str | Path | None = None,
+    device: str = "auto",
+    sets: Sequence[str] = (),
+    executor: Executor | str | None = None,
+    track: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Run an experiment file as ``aebench run`` does (resuming: finished cells are kept) and write what it
+    writes (``results.jsonl``, cell folders, ``summary.csv``, ``summary.md``); returns the experiment's rows, one
+    per cell of its current config, as a DataFrame.
+
+    ``sets``: ``--set`` overrides (``["train.epochs=2"]``); ``executor``: ``"auto"`` (default: parallel cells on
+    a CPU where that pays), ``"local"``, ``"ray"`` or an executor object (e.g. ``RayExecutor(max_parallel=2)``);
+    ``track``: ``--track`` values (``["tensorboard"]``).
+    """
+    from aebench.experiment import load_experiment
+
+    return run_summarized(load_experiment(Path(experiment), list(sets)), out, data_root, device, executor, track).rows
+
+
+def run_summarized(
+    config: ExperimentConfig,
+    out: str | Path | None = None,
+    data_root: str | Path | None = None,
+    device: str = "auto",
+    executor: Executor | str | None = None,
+    track: Sequence[str] = (),
+) -> RunSummary:
+    """``run`` for a loaded experiment, returning its summary (rows, table, paired tests): what the CLI prints."""
+    from aebench.data import default_data_root
+    from aebench.execution.run_summary import summarize
+    from aebench.execution.runner import run_experiment
+
+    folder = results_folder(config, out)
+    check_device(device)
+    root = Path(data_root) if data_root is not None else default_data_root()
+    if root.exists() and not root.is_dir():
+        raise UserError(f"--data-root {root}: is a file, not a folder")
+    tracker = None
+    if track:
+        from aebench.execution.tracking import make_tracker
+
+        tracker = make_tracker(list(track), folder, config.name)
+    run_experiment(config, folder, root, device, make_executor(executor), tracker)
+    return summarize(config, folder)
+
+
+def results_folder(config: ExperimentConfig, out: str | Path | None) -> Path:
+    """``out``, or ``results/<experiment name>`` below the working directory."""
+    return Path(out) if out is not None else DEFAULT_RESULTS / config.name
+
+
+def check_device(name: str) -> None:
+    """An unknown device, or ``cuda`` where there is none, is a user error (torch loads only to check ``cuda``)."""
+    if name not in DEVICES:
+        raise UserError(f"--device {name}: unknown device (use {', '.join(DEVICES)})")
+    if name == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError("--device cuda: no CUDA device is available here (use --device cpu or auto)")
+
+
+def make_executor(executor: Executor | str | None) -> Executor | None:
+    """An executor object from a name (``auto``, the default; ``local``; ``ray`` with its defaults); an object
+    passes through."""
+    if executor is None or executor == "auto":
+        from aebench.execution.auto_executor import AutoExecutor
+
+        return AutoExecutor()
+    if not isinstance(executor, str):
+        return executor
+    if executor == "local":
+        return None  # the runner's default
+    if executor == "ray":
+        from aebench.execution.ray_executor import RayExecutor, import_ray
+
+        import_ray()
+        return RayExecutor()
+    raise UserError(f"--executor {executor}: unknown executor (use auto, local or ray)")
+
+
+def report(results: Iterable[str | Path] | None = None, out: str | Path = "report") -> Path:
+    """Regenerate the report (tables, figures, ``README.md``, ``report.tex``) in ``out`` from results folders
+    (default: every ``results/*/``), as ``aebench report`` does; returns the path of ``out/README.md``."""
+    from aebench.report.make import make_report
+
+    return make_report(results, out)
+
+
+def load_results(folders: str | Path | Iterable[str | Path]) -> pd.DataFrame:
+    """The rows of one results folder (or several), one per cell: its latest finished row, else its latest."""
+    from aebench.results.store import load_results as load
+
+    paths = [Path(folders)] if isinstance(folders, (str, Path)) else [Path(f) for f in folders]
+    return load(paths)
