@@ -22,6 +22,13 @@ from aebench.training.recipe import BuildContext
 from aebench.training.step_choice import Probe, choose
 
 
+TOLERANCE = {  # weights after a few steps; bf16 and fp16 keep 8 and 11 bits of mantissa
+    "fp32": {"rtol": 1e-4, "atol": 1e-4},
+    "bf16": {"rtol": 1.6e-2, "atol": 2e-3},
+    "fp16": {"rtol": 2e-3, "atol": 1e-3},
+}
+
+
 class Through(nn.Module):
     """A stand-in for a compiled module: the same model, called through a wrapper that counts its calls."""
 
@@ -122,5 +129,6 @@ def test_auto_compiling_the_rest_of_a_cell_matches_eager_training(monkeypatch: p
     monkeypatch.setattr(step_choice, "probe_compile", adopted)
     outcome, weights = trained("auto", epochs=2)
     assert outcome.step_mode == "compiled" and outcome.compile_seconds > 0
+    tolerance = TOLERANCE[outcome.precision]  # fused kernels round differently: equal within the precision
     for compiled, eager in zip(weights, trained(False, epochs=2)[1], strict=True):
-        torch.testing.assert_close(compiled, eager, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(compiled, eager, **tolerance)

@@ -111,24 +111,43 @@ class AutoExecutor:
     def run(self, cells: list[CellConfig], job: CellJob) -> Iterator[CellResult]:
         if not cells:
             return
-        executor, job = self.choose(cells, job)
-        yield from executor.run(cells, job)
-
-    def choose(self, cells: list[CellConfig], job: CellJob) -> tuple[Executor, CellJob]:
-        """The executor and job for ``cells``, logged, with a warning when the machine is oversubscribed."""
         if resolve_device(job.device).type != "cpu":
-            return LocalExecutor(), replace(job, threads=self.threads)
+            yield from LocalExecutor().run(cells, replace(job, threads=self.threads))
+            return
         plan, machine = plan_run(cells, job.data_root, self.max_parallel, self.threads or threads_from_env())
         log.info("cpu: %s; %s", machine.describe(), plan.describe(len(cells)))
-        if plan.oversubscribed(machine):
-            log.warning(
-                "cpu oversubscribed: %d cell(s) x %d thread(s) on %d cores, %.1f of them busy with other processes: "
-                "cells run slower than this machine can give (their results do not change: threads are fixed)",
-                plan.workers,
-                plan.threads,
-                machine.cores,
-                machine.busy,
-            )
+        crowded = warn_if_oversubscribed(plan, machine, False)
+        executor, job = self.executor(plan, job)
+        for result in executor.run(cells, job):
+            yield result
+            now = Machine.read(own_threads=1 + plan.workers * plan.threads, samples=3)
+            crowded = warn_if_oversubscribed(plan, now, crowded)
+
+    def choose(self, cells: list[CellConfig], job: CellJob) -> tuple[Executor, CellJob]:
+        """The executor and job ``run`` would use for ``cells`` on this machine now (on a CPU)."""
+        plan, _ = plan_run(cells, job.data_root, self.max_parallel, self.threads or threads_from_env())
+        return self.executor(plan, job)
+
+    @staticmethod
+    def executor(plan: Plan, job: CellJob) -> tuple[Executor, CellJob]:
         if plan.in_process:
             return LocalExecutor(), replace(job, threads=plan.threads)
         return PoolExecutor(plan.workers, plan.threads), job
+
+
+def warn_if_oversubscribed(plan: Plan, machine: Machine, was: bool) -> bool:
+    """Log when the run's threads and the other processes' load start (or stop) asking for more cores than there
+    are; returns whether they do now."""
+    now = plan.oversubscribed(machine)
+    if now and not was:
+        log.warning(
+            "cpu oversubscribed: %d cell(s) x %d thread(s) on %d cores, %.1f of them busy with other processes: "
+            "cells run slower than this machine can give (their results do not change: threads are fixed)",
+            plan.workers,
+            plan.threads,
+            machine.cores,
+            machine.busy,
+        )
+    elif was and not now:
+        log.info("cpu no longer oversubscribed (%.1f cores busy with other processes)", machine.busy)
+    return now

@@ -12,7 +12,7 @@ from torch import nn
 
 from aebench.config import CellConfig
 from aebench.data import ImageData
-from aebench.techniques import get_technique
+from aebench.techniques import build_recipe
 from aebench.training.recipe import BuildContext
 
 MB = 2**20
@@ -32,10 +32,10 @@ def cell_memory_mb(cell: CellConfig, raw: ImageData) -> float:
     pixels = channels * size * size
     raw_bytes = (len(raw.x_train) + len(raw.x_test)) * raw.x_train[0].numel()
     data = raw_bytes + 2 * (n_train + n_test) * pixels  # the raw split, the cell's prepared copy and its split
-    ctx = BuildContext(channels, size, cell.model.latent, cell.train, cell.params, load_weights=False)
+    ctx = BuildContext(channels, size, cell.model.latent, cell.train, cell.params, load_weights=False)  # shapes
     with torch.device("meta"):
         try:
-            recipe = get_technique(cell.technique).build(ctx)
+            recipe = build_recipe(cell.technique, ctx)
             steps = training_bytes(recipe.model, cell.train.batch_size, channels, size)
         except Exception:  # a cell that cannot build or run fails or skips on its own, before it needs memory
             return RUNTIME_MB + data / MB

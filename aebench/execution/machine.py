@@ -56,9 +56,9 @@ class Machine:
     memory_mb: float | None  # available
 
     @classmethod
-    def read(cls, own_threads: int = 1) -> Machine:
-        """The machine now; ``own_threads``: runnable threads of this process itself, left out of ``busy``."""
-        busy = max(0.0, runnable_now() - own_threads)
+    def read(cls, own_threads: int = 1, samples: int = 10) -> Machine:
+        """The machine now; ``own_threads``: runnable threads of this run itself, left out of ``busy``."""
+        busy = max(0.0, runnable_now(samples) - own_threads)
         return cls(usable_cores(), busy, available_memory_mb())
 
     @property

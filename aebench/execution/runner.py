@@ -234,7 +234,7 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path, result: 
 def cell_classifier(cell: CellConfig, ctx: RunContext) -> torch.nn.Module:
     """The downstream classifier of ``cell``'s dataset and settings: read back from the cache, or trained once."""
     data = ctx.data.prepared(cell.dataset, cell.data).to(ctx.device)
-    normalizer = Normalizer.create(cell.data.normalize, data.x_train)
+    normalizer = BuildContext.for_cell(cell, data.x_train).normalizer(ctx.device)
     return ctx.classifiers.get(cell, data.x_train, data.y_train, data.num_classes, normalizer)
 
 
