@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -59,7 +60,34 @@ def test_the_api_refuses_bad_input_in_one_line(experiment_file, tmp_path: Path) 
         aebench.report(results=[tmp_path], out=tmp_path / "report")
 
 
-def test_importing_aebench_loads_neither_torch_nor_pandas() -> None:
-    script = "import sys, aebench; print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'pandas'}))"
+HEAVY = ("torch", "pandas", "scipy", "torchmetrics", "torchvision", "timm")
+PROBE = f"""
+import sys
+from aebench.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:  # --help
+    pass
+print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["list"], ["run", str(REPO / "experiments" / "mnist.yaml"), "--dry-run", "--set", "seeds=[0]"]],
+    ids=["help", "list", "dry-run"],
+)
+def test_start_up_commands_load_no_heavy_library(argv: list[str], tmp_path: Path) -> None:
+    """``--help``, ``list`` and ``--dry-run`` pay for no torch, pandas or scipy import (their speed is measured in
+    the README, Performance)."""
+    probe = [sys.executable, "-c", PROBE, *argv]
+    proc = subprocess.run(
+        probe, capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)}
+    )
+    assert proc.stderr.strip().splitlines()[-1] == "[]", proc.stderr
+
+
+def test_importing_aebench_loads_no_heavy_library() -> None:
+    script = f"import sys, aebench; print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))"
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, check=True)
     assert proc.stdout.strip() == "[]"

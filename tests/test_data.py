@@ -17,7 +17,7 @@ from aebench.data import DATASETS, DatasetCache, ImageData, registry, sources
 from aebench.data.formats import CIFAR_FILES, read_idx
 from aebench.data.registry import prepare
 from aebench.errors import UserError
-from aebench.hub.weights import host_reachable
+from aebench.hub.network import host_reachable
 
 IDX_STEMS = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 

@@ -1,5 +1,8 @@
 """Dataset registry: each dataset loads once into uint8 tensors (N, C, H, W) with official splits.
 
+Torch loads inside the functions that move pixels, so naming and listing datasets (``aebench list``,
+``--dry-run``) costs no torch import.
+
 MNIST, Fashion-MNIST and CIFAR-10 are read from their original on-disk formats (IDX, gzipped or
 not; CIFAR python pickles) under ``--data-root``; when the files are missing and the host is
 reachable, torchvision downloads them, otherwise a one-line error names the folder and the files.
@@ -11,12 +14,14 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
 
 from aebench.config import DataConfig
 from aebench.errors import UserError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
 
 SUBSET_SEED = 0  # fixed so every cell of a sweep sees the same subset
 
@@ -30,6 +35,17 @@ class ImageData:
     x_test: torch.Tensor
     y_test: torch.Tensor
     num_classes: int
+
+    @classmethod
+    def from_numpy(cls, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
+                   num_classes: int) -> ImageData:  # fmt: skip
+        """Tensors from numpy arrays: uint8 images (N, C, H, W) as they are, labels as int64."""
+        import torch
+
+        def tensor(a: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(a if a.flags.writeable else a.copy())
+
+        return cls(tensor(x_train), tensor(y_train).long(), tensor(x_test), tensor(y_test).long(), num_classes)
 
     @property
     def channels(self) -> int:
@@ -88,6 +104,9 @@ def get_dataset(name: str) -> DatasetSpec:
 
 def resize_uint8(x: torch.Tensor, size: int, chunk: int = 4096) -> torch.Tensor:
     """Resize uint8 images (antialiased bilinear) in chunks; returns uint8."""
+    import torch
+    import torch.nn.functional as F
+
     if x.shape[-1] == size and x.shape[-2] == size:
         return x
     out = [
@@ -102,6 +121,8 @@ def resize_uint8(x: torch.Tensor, size: int, chunk: int = 4096) -> torch.Tensor:
 
 def subset(x: torch.Tensor, y: torch.Tensor, limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
     """A fixed, seeded subset of at most ``limit`` items."""
+    import torch
+
     if limit is None or limit >= len(x):
         return x, y
     idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(SUBSET_SEED))[:limit].sort().values
@@ -110,6 +131,8 @@ def subset(x: torch.Tensor, y: torch.Tensor, limit: int | None) -> tuple[torch.T
 
 def prepare(raw: ImageData, cfg: DataConfig) -> ImageData:
     """Apply subset limits, resizing and channel conversion once, in memory."""
+    import torch
+
     x_train, y_train = subset(raw.x_train, raw.y_train, cfg.limit_train)
     x_test, y_test = subset(raw.x_test, raw.y_test, cfg.limit_test)
     if cfg.image_size:

@@ -7,21 +7,25 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from aebench.data.formats import CIFAR_FILES, IDX_FILES, check_split, find_file, read_cifar_batch, read_idx
 from aebench.data.registry import SUBSET_SEED, ImageData, register_dataset
 from aebench.errors import UserError
-from aebench.hub.weights import host_reachable
+from aebench.hub.network import host_reachable
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
-def download_or_explain(folder: Path, files: list[str], url: str, download: Callable[[], None]) -> None:
-    """Download with torchvision when the host answers; otherwise a UserError naming what to place where."""
+def download_or_explain(folder: Path, files: list[str], root: Path, dataset: str) -> None:
+    """Download torchvision's ``dataset`` (a class of ``torchvision.datasets``, imported only now) into ``root``
+    when its host answers; otherwise a UserError naming what to place where."""
+    import torchvision.datasets
+
+    source = getattr(torchvision.datasets, dataset)
+    url = source.mirrors[0] if hasattr(source, "mirrors") else source.url
     if host_reachable(url):
         try:
-            download()
+            source(str(root), download=True)
             return
         except Exception as exc:  # network errors vary by backend; all mean "could not download"
             reason = f"download from {url} failed ({exc})"
@@ -32,19 +36,20 @@ def download_or_explain(folder: Path, files: list[str], url: str, download: Call
     )
 
 
-def load_idx_dataset(folders: list[Path], target: Path, url: str, download: Callable[[], None]) -> ImageData:
-    """An MNIST-format dataset from the first folder holding each file, downloading into ``target`` if none does."""
+def load_idx_dataset(folders: list[Path], root: Path, dataset: str) -> ImageData:
+    """An MNIST-format dataset from the first folder holding each file, torchvision's ``dataset`` downloaded into
+    ``root`` (its files land in ``folders[0]``) if none does."""
     stems = [*IDX_FILES["train"], *IDX_FILES["test"]]
     if any(find_file(folders, s) is None for s in stems):
-        download_or_explain(target, stems, url, download)
+        download_or_explain(folders[0], stems, root, dataset)
     paths = [find_file(folders, s) for s in stems]
     arrays = [read_idx(p) for p in paths]
     for (images, labels), (image_path, label_path) in zip((arrays[:2], arrays[2:]), (paths[:2], paths[2:])):
         if images.ndim != 3:
             raise UserError(f"{image_path}: IDX images must be 3-D (N, H, W), got shape {list(images.shape)}")
         check_split(images, labels.astype(np.int64), 10, f"{image_path} + {label_path.name}")
-    x_train, y_train, x_test, y_test = (torch.from_numpy(a.copy()) for a in arrays)
-    return ImageData(x_train[:, None], y_train.long(), x_test[:, None], y_test.long(), 10)
+    x_train, y_train, x_test, y_test = arrays
+    return ImageData.from_numpy(x_train[:, None], y_train, x_test[:, None], y_test, 10)
 
 
 def idx_on_disk(*folders: Callable[[Path], Path]) -> Callable[[Path], bool]:
@@ -58,10 +63,7 @@ def idx_on_disk(*folders: Callable[[Path], Path]) -> Callable[[Path], bool]:
     on_disk=idx_on_disk(lambda root: root / "MNIST" / "raw"),
 )
 def load_mnist(root: Path) -> ImageData:
-    from torchvision.datasets import MNIST
-
-    folder = root / "MNIST" / "raw"
-    return load_idx_dataset([folder], folder, MNIST.mirrors[0], lambda: MNIST(str(root), download=True))
+    return load_idx_dataset([root / "MNIST" / "raw"], root, "MNIST")
 
 
 @register_dataset(
@@ -70,12 +72,7 @@ def load_mnist(root: Path) -> ImageData:
     on_disk=idx_on_disk(lambda root: root / "FashionMNIST" / "raw", lambda root: DEBIAN_FASHION),
 )
 def load_fashion_mnist(root: Path) -> ImageData:
-    from torchvision.datasets import FashionMNIST
-
-    folder = root / "FashionMNIST" / "raw"
-    return load_idx_dataset(
-        [folder, DEBIAN_FASHION], folder, FashionMNIST.mirrors[0], lambda: FashionMNIST(str(root), download=True)
-    )
+    return load_idx_dataset([root / "FashionMNIST" / "raw", DEBIAN_FASHION], root, "FashionMNIST")
 
 
 @register_dataset(
@@ -84,16 +81,14 @@ def load_fashion_mnist(root: Path) -> ImageData:
     on_disk=lambda root: all((root / "cifar-10-batches-py" / f).is_file() for f in CIFAR_FILES),
 )
 def load_cifar10(root: Path) -> ImageData:
-    from torchvision.datasets import CIFAR10
-
     folder = root / "cifar-10-batches-py"
     if any(not (folder / f).is_file() for f in CIFAR_FILES):
-        download_or_explain(folder, CIFAR_FILES, CIFAR10.url, lambda: CIFAR10(str(root), download=True))
+        download_or_explain(folder, CIFAR_FILES, root, "CIFAR10")
     train = [read_cifar_batch(folder / f) for f in CIFAR_FILES[:-1]]
     x_test, y_test = read_cifar_batch(folder / CIFAR_FILES[-1])
     x_train = np.concatenate([x for x, _ in train])
     y_train = np.concatenate([y for _, y in train])
-    return ImageData(*(torch.from_numpy(a) for a in (x_train, y_train, x_test, y_test)), 10)
+    return ImageData.from_numpy(x_train, y_train, x_test, y_test, 10)
 
 
 @register_dataset("digits", "scikit-learn's bundled 8x8 digits, 1,437/360 fixed split (offline)")
@@ -105,4 +100,4 @@ def load_digits(root: Path) -> ImageData:
     order = np.random.default_rng(SUBSET_SEED).permutation(len(images))
     test, train = order[:360], order[360:]
     labels = bunch.target.astype(np.int64)
-    return ImageData(*(torch.from_numpy(a) for a in (images[train], labels[train], images[test], labels[test])), 10)
+    return ImageData.from_numpy(images[train], labels[train], images[test], labels[test], 10)

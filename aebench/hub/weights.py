@@ -6,9 +6,6 @@ copy, loading raises :class:`SkipCell` within seconds, saying how to provide the
 
 from __future__ import annotations
 
-import os
-import socket
-import urllib.parse
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -16,26 +13,10 @@ import torch
 from torch import nn
 
 from aebench.errors import SkipCell, UserError
-
-
-def host_reachable(url: str, timeout: float = 3.0) -> bool:
-    """Whether a TCP connection to the URL's host opens within ``timeout`` seconds."""
-    parts = urllib.parse.urlparse(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        with socket.create_connection((parts.hostname, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
+from aebench.hub.network import host_reachable, hub_offline
 
 HUB_FILES = ("model.safetensors", "pytorch_model.bin")
 WRAPPER_KEYS = ("state_dict", "model")  # common checkpoint layouts that nest the state_dict
-
-
-def hub_offline() -> bool:
-    """Whether the user asked Hugging Face libraries to stay offline."""
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
 
 
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:

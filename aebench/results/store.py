@@ -11,9 +11,7 @@ import os
 import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from aebench.errors import UserError
 from aebench.files import UnsafePath, open_binary
@@ -29,6 +27,9 @@ from aebench.results.schema import (
     STATUSES,
     TEXT_FIELDS,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 MAX_LINE = 64 * 1024  # bytes of one row (aebench writes about 1.5 KB); a longer line is skipped unread
@@ -205,4 +206,6 @@ def current_rows(rows: list[dict[str, Any]], current: dict[tuple, str] | None = 
 def load_results(folders: Iterable[Path], current: dict[tuple, str] | None = None) -> pd.DataFrame:
     """Rows of all folders, one per (experiment, dataset, technique, seed) as chosen by ``current_rows``."""
     rows = current_rows([row for folder in folders for row in read_rows(Path(folder))], current)
+    import pandas as pd  # loaded here only: planning a run reads rows without it
+
     return pd.DataFrame(rows, columns=list(dict.fromkeys([*ROW_FIELDS, *(k for r in rows for k in r)])))

@@ -1,4 +1,8 @@
-"""Technique registry; importing this package registers every technique module below."""
+"""Technique registry; importing this package registers every technique module below.
+
+A technique module imports its models (and so torch) inside its builder: naming, listing and planning
+techniques (``aebench list``, ``--dry-run``, experiment validation) load no torch.
+"""
 
 from aebench.techniques import (  # noqa: F401  (registration side effects)
     baseline,

@@ -1,13 +1,21 @@
 """The study's baseline convolutional autoencoder."""
 
-from aebench.models.autoencoder import Autoencoder
-from aebench.models.conv import ConvDecoder, ConvEncoder
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from aebench.techniques.registry import register_technique
 from aebench.training.recipe import BuildContext, Recipe, single_phase
+
+if TYPE_CHECKING:
+    from aebench.models.autoencoder import Autoencoder
 
 
 def conv_autoencoder(ctx: BuildContext, **decoder_kwargs: object) -> Autoencoder:
     """The baseline encoder and decoder for this context (decoder options passed through)."""
+    from aebench.models.autoencoder import Autoencoder
+    from aebench.models.conv import ConvDecoder, ConvEncoder
+
     return Autoencoder(
         ConvEncoder(ctx.in_channels, ctx.image_size, ctx.latent),
         ConvDecoder(ctx.latent, ctx.in_channels, ctx.image_size, **decoder_kwargs),

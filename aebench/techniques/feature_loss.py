@@ -6,13 +6,8 @@ from dataclasses import dataclass
 from typing import Literal, Union
 
 from aebench.config import ConfigError, opt
-from aebench.hub.weights import timm_body
-from aebench.models.feature_nets import SmallVGG
-from aebench.models.resnet import FeatureStages
 from aebench.techniques.baseline import conv_autoencoder
 from aebench.techniques.registry import Body, Weights, register_technique
-from aebench.training.feature_loss import FeatureLoss, imagenet_stats, train_feature_net
-from aebench.training.losses import pixel_loss
 from aebench.training.recipe import BuildContext, LabelledImages, Recipe, single_phase
 
 TIMM_FEATURE_NETS = {"vgg16_bn": "vgg16_bn.tv_in1k", "resnet18": "resnet18.tv_in1k"}  # torchvision's ImageNet weights
@@ -65,6 +60,12 @@ def feature_body(params: FeatureLossParams) -> Body | None:
 )
 def feature_loss(ctx: BuildContext) -> Recipe:
     """Baseline with loss = pixel + weighted VGG16-BN feature MSE + Gram MSE (layers before the first 3 max-pools)."""
+    from aebench.hub.weights import timm_body
+    from aebench.models.feature_nets import SmallVGG
+    from aebench.models.resnet import FeatureStages
+    from aebench.training.feature_loss import FeatureLoss, imagenet_stats, train_feature_net
+    from aebench.training.losses import pixel_loss
+
     p: FeatureLossParams = ctx.params
     model = conv_autoencoder(ctx)
     if not ctx.load_weights:  # a checkpoint is being restored: the loss network is not needed

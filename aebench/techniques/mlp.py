@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Literal, Union
 
 from aebench.config import ConfigError, opt
-from aebench.models.mlp import even_widths, mlp_autoencoder
 from aebench.techniques.registry import register_technique
 from aebench.training.recipe import BuildContext, Recipe, single_phase
 
@@ -52,6 +51,8 @@ class MLPParams:
 
     def widths(self, n_in: int, latent: int) -> tuple[list[int], list[int]]:
         """Encoder widths (input ... latent) and decoder widths (latent ... input)."""
+        from aebench.models.mlp import even_widths
+
         if self.hidden:
             encoder = [n_in, *self.hidden, latent]
             return encoder, encoder[::-1]
@@ -70,6 +71,8 @@ class MLPParams:
 @register_technique("mlp", params=MLPParams)
 def mlp(ctx: BuildContext) -> Recipe:
     """Fully connected AE: widths spaced evenly to the latent (or explicit), mirrored, Linear+act+BN/Dropout blocks."""
+    from aebench.models.mlp import mlp_autoencoder
+
     p: MLPParams = ctx.params
     encoder_widths, decoder_widths = p.widths(ctx.in_channels * ctx.image_size**2, ctx.latent)
     encoder_acts, decoder_acts = p.activations()

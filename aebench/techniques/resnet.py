@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
-
-from torch import nn
+from typing import TYPE_CHECKING, Any, Union
 
 from aebench.config import ConfigError, opt
-from aebench.hub.weights import timm_body
-from aebench.models.autoencoder import Autoencoder
-from aebench.models.conv import ConvDecoder
-from aebench.models.resnet import ConcatPoolEncoder, FeatureStages
 from aebench.techniques.registry import Body, Weights, register_technique
 from aebench.training.recipe import BuildContext, Phase, Recipe, single_phase, split_epochs
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from aebench.models.autoencoder import Autoencoder
 
 
 @dataclass(frozen=True)
@@ -52,6 +51,11 @@ def encoder_body(params: ResNetParams) -> Body:
 def resnet_autoencoder(ctx: BuildContext, pretrained: bool, weights: str | None = None) -> Autoencoder:
     """timm body up to its last stage -> concat pool latent (2 x channels) -> baseline decoder; grey input
     uses ``in_chans=1`` (a pretrained first conv summed over RGB)."""
+    from aebench.hub.weights import timm_body
+    from aebench.models.autoencoder import Autoencoder
+    from aebench.models.conv import ConvDecoder
+    from aebench.models.resnet import ConcatPoolEncoder, FeatureStages
+
     arch, indices = encoder_body(ctx.params)
     fix = f"download it once online, or set overrides.resnet_pretrained.weights: /path/{arch.split('.')[0]}.pth (a state_dict)"
     body = timm_body(arch, indices, ctx.in_channels, pretrained, weights, fix)
@@ -73,6 +77,8 @@ def frozen_groups(train_bn: bool) -> Any:
     """Optimizer groups with the encoder frozen: the decoder (and the encoder's BatchNorm weights) at lr."""
 
     def groups(model: nn.Module, lr: float) -> list[dict[str, Any]]:
+        from torch import nn
+
         norms = [
             p for m in model.encoder.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) for p in m.parameters()
         ]
