@@ -21,7 +21,6 @@ from aebench.training.loop import Splits, TrainOutcome, train
 from aebench.training.recipe import BuildContext
 from aebench.training.step_choice import Probe, choose
 
-
 TOLERANCE = {  # weights after a few steps; bf16 and fp16 keep 8 and 11 bits of mantissa
     "fp32": {"rtol": 1e-4, "atol": 1e-4},
     "bf16": {"rtol": 1.6e-2, "atol": 2e-3},
