@@ -12,11 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 import torch
-import yaml
-from helpers import REPO, TINY
+from helpers import REPO, TINY, Interrupt, children_running, compared, killing, tiny_sweep
 
 from aebench.data import DatasetCache
 from aebench.evaluation import classifier as classifier_module
@@ -26,7 +24,7 @@ from aebench.execution.auto_executor import MIN_PARALLEL_IMAGES, AutoExecutor, p
 from aebench.execution.cell_memory import cell_memory_mb
 from aebench.execution.machine import Machine
 from aebench.execution.pool_executor import PoolExecutor
-from aebench.execution.runner import CellJob, CellResult, LocalExecutor, run_experiment
+from aebench.execution.runner import CellJob, LocalExecutor, run_experiment
 from aebench.execution.worker import WAIT_POLICY, openmp_env
 from aebench.experiment import load_experiment, parse_experiment
 from aebench.results.store import read_rows
@@ -38,26 +36,9 @@ COMPARED = [
 ]
 
 
-def sweep(tmp_path: Path, name: str, **changes: Any) -> Path:
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump({**TINY, "name": name, **changes}, sort_keys=False))
-    return path
-
-
-def compared(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(({k: r.get(k) for k in COMPARED} for r in rows), key=lambda r: (r["technique"], r["seed"]))
-
-
-def workers_of_this_test() -> list[psutil.Process]:
+def workers_of_this_test() -> list[Any]:
     """Spawned pool workers under this process (their command line runs multiprocessing's spawn_main)."""
-    found = []
-    for proc in psutil.Process().children(recursive=True):
-        try:
-            if "spawn_main" in " ".join(proc.cmdline()):
-                found.append(proc)
-        except psutil.Error:
-            continue
-    return found
+    return children_running("spawn_main")
 
 
 # --------------------------------------------------------------------------- the same rows, in parallel
@@ -66,14 +47,18 @@ def workers_of_this_test() -> list[psutil.Process]:
 def test_parallel_cells_write_the_rows_of_one_cell_after_another(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    config = load_experiment(sweep(tmp_path, "same", techniques=["baseline", "pca"], seeds=[0, 1]))
+    config = load_experiment(tiny_sweep(tmp_path, "same", techniques=["baseline", "pca"], seeds=[0, 1]))
     with caplog.at_level(logging.INFO, logger="aebench"):
         one = run_experiment(config, tmp_path / "one", NO_DATA, "cpu", AutoExecutor(max_parallel=1, threads=1))
         two = run_experiment(config, tmp_path / "two", NO_DATA, "cpu", PoolExecutor(workers=2, threads=1))
     assert [r["status"] for r in two] == ["ok"] * 4
-    assert compared(two) == compared(one)  # every metric equal: a cell's result does not depend on its neighbours
+    assert compared(two, COMPARED) == compared(
+        one, COMPARED
+    )  # every metric equal: a cell's result does not depend on its neighbours
     assert {r["parallel_cells"] for r in one} == {1} and {r["parallel_cells"] for r in two} == {2}
-    assert compared(read_rows(tmp_path / "two")) == compared(one)  # the driver wrote what the workers returned
+    assert compared(read_rows(tmp_path / "two"), COMPARED) == compared(
+        one, COMPARED
+    )  # the driver wrote what the workers returned
     trained = "training the digits classifier once"
     assert caplog.text.count(trained) == 1  # the sequential run, in this process
     assert capfd.readouterr().err.count(trained) == 1  # the parallel run: one worker trained it, once
@@ -114,39 +99,20 @@ def test_parallel_workers_train_a_shared_classifier_once(tmp_path: Path, monkeyp
 # --------------------------------------------------------------------------- workers that die, Ctrl-C
 
 
-def kill_when(condition: Any, count: int, stop: threading.Event, killed: list[int]) -> None:
-    """Kill (SIGKILL) ``count`` distinct pool workers, each once ``condition()`` holds."""
-    while len(killed) < count and not stop.is_set():
-        if condition():
-            for proc in workers_of_this_test():
-                if proc.pid not in killed:
-                    proc.kill()
-                    killed.append(proc.pid)
-                    break
-        time.sleep(0.02)
-
-
-def with_killer(condition: Any, count: int, body: Any) -> tuple[Any, list[int]]:
-    killed: list[int] = []
-    stop = threading.Event()
-    killer = threading.Thread(target=kill_when, args=(condition, count, stop, killed))
-    killer.start()
-    try:
-        return body(), killed
-    finally:
-        stop.set()
-        killer.join()
-
-
 @pytest.mark.slow  # fresh workers import torch: ~10-20 s each on 2 busy cores
 def test_a_killed_worker_is_run_again_and_no_finished_cell_is_lost(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    config = load_experiment(sweep(tmp_path, "kill", seeds=[0, 1, 2], train={**TINY["train"], "epochs": 30}))
+    config = load_experiment(tiny_sweep(tmp_path, "kill", seeds=[0, 1, 2], train={**TINY["train"], "epochs": 30}))
     out = tmp_path / "out"
     started = lambda: any(out.glob("cells/*/*/*/config.yaml"))  # noqa: E731 - a cell is running
     with caplog.at_level(logging.WARNING, logger="aebench"):
-        rows, killed = with_killer(started, 1, lambda: run_experiment(config, out, NO_DATA, "cpu", PoolExecutor(2, 1)))
+        rows, killed = killing(
+            workers_of_this_test,
+            1,
+            ready=started,
+            body=lambda: run_experiment(config, out, NO_DATA, "cpu", PoolExecutor(2, 1)),
+        )
     assert len(killed) == 1
     assert "its worker process died; running it again, alone" in caplog.text
     assert sorted(r["seed"] for r in rows) == [0, 1, 2] and all(r["status"] == "ok" for r in rows)
@@ -155,10 +121,15 @@ def test_a_killed_worker_is_run_again_and_no_finished_cell_is_lost(
 
 @pytest.mark.slow  # fresh workers import torch: ~10-20 s each on 2 busy cores
 def test_a_cell_whose_worker_dies_twice_is_recorded_failed(tmp_path: Path) -> None:
-    config = load_experiment(sweep(tmp_path, "twice", train={**TINY["train"], "epochs": 30}))
+    config = load_experiment(tiny_sweep(tmp_path, "twice", train={**TINY["train"], "epochs": 30}))
     out = tmp_path / "out"
     started = lambda: any(out.glob("cells/*/*/*/config.yaml"))  # noqa: E731 - the cell is running (or ran)
-    rows, killed = with_killer(started, 2, lambda: run_experiment(config, out, NO_DATA, "cpu", PoolExecutor(1, 1)))
+    rows, killed = killing(
+        workers_of_this_test,
+        2,
+        ready=started,
+        body=lambda: run_experiment(config, out, NO_DATA, "cpu", PoolExecutor(1, 1)),
+    )
     assert len(killed) == 2
     (row,) = read_rows(out)
     assert row == rows[0]
@@ -166,16 +137,9 @@ def test_a_cell_whose_worker_dies_twice_is_recorded_failed(tmp_path: Path) -> No
     assert row["mse"] is None and row["threads"] == 1
 
 
-class Interrupt:
-    """A tracker that presses Ctrl-C once the first row is written."""
-
-    def log_cell(self, result: CellResult) -> None:
-        raise KeyboardInterrupt
-
-
 @pytest.mark.slow  # fresh workers import torch: ~10-20 s each on 2 busy cores
 def test_ctrl_c_kills_the_running_cells_and_keeps_the_finished_rows(tmp_path: Path) -> None:
-    config = load_experiment(sweep(tmp_path, "cancel", seeds=[0, 1, 2], train={**TINY["train"], "epochs": 30}))
+    config = load_experiment(tiny_sweep(tmp_path, "cancel", seeds=[0, 1, 2], train={**TINY["train"], "epochs": 30}))
     with pytest.raises(KeyboardInterrupt):
         run_experiment(config, tmp_path / "out", NO_DATA, "cpu", PoolExecutor(2, 1), Interrupt())
     assert len(read_rows(tmp_path / "out")) == 1
