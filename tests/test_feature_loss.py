@@ -102,3 +102,62 @@ def test_trained_feature_net_takes_no_weights_file() -> None:
 
     with pytest.raises(UserError, match="learns its own weights"):
         build(FeatureLossParams, {"feature_net": "trained", "weights": "/x.pth"}, "p", "test")
+
+
+class TwoLayers(nn.Module):
+    """A 'feature network' whose two feature maps are the input and its double."""
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        return [x, 2 * x]
+
+
+def unweighted(loss: FeatureLoss, pred: torch.Tensor, target: torch.Tensor) -> list[float]:
+    return [float(t) for t in loss.terms(pred, target)]
+
+
+def test_auto_scale_starts_pixel_feature_and_gram_terms_at_one_each() -> None:
+    pred, target = torch.rand(2, 1, 4, 4), torch.rand(2, 1, 4, 4)
+    auto = FeatureLoss(TwoLayers(), [30.0, 10.0], 5e3, F.mse_loss, 1, term_scale="auto")
+    assert auto(pred, target).item() == pytest.approx(3.0)  # pixel 1 + features 1 + Gram 1
+    no_gram = FeatureLoss(TwoLayers(), [30.0, 10.0], 0.0, F.mse_loss, 1, term_scale="auto")
+    assert no_gram(pred, target).item() == pytest.approx(2.0)
+
+
+def test_auto_scale_keeps_the_first_step_scales_and_the_relative_layer_weights() -> None:
+    first, later = (torch.rand(2, 1, 4, 4), torch.rand(2, 1, 4, 4)), (torch.rand(2, 1, 4, 4), torch.rand(2, 1, 4, 4))
+    loss = FeatureLoss(TwoLayers(), [30.0, 10.0], 5e3, F.mse_loss, 1, term_scale="auto")
+    loss(*first)
+    p0, f1, g1, f2, g2 = unweighted(loss, *first)
+    p, a1, b1, a2, b2 = unweighted(loss, *later)
+    expected = p / p0 + 0.75 * a1 / f1 + 0.25 * a2 / f2 + 0.9 * b1 / g1 + 0.1 * b2 / g2  # 30:10 and 900:100
+    assert loss(*later).item() == pytest.approx(expected, rel=1e-5)
+    assert loss.measured() == pytest.approx(
+        {"first_step_pixel": p0, "first_step_feature1": f1, "first_step_gram1": g1,
+         "first_step_feature2": f2, "first_step_gram2": g2}
+    )  # fmt: skip
+
+
+def test_raw_weights_record_the_first_step_terms_without_using_them() -> None:
+    pred, target = torch.zeros(1, 1, 1, 2), torch.ones(1, 1, 1, 2)
+    loss = FeatureLoss(Recorder(), [2.0], gram_weight=3.0, pixel=F.mse_loss, net_channels=1)
+    assert loss(pred, target).item() == pytest.approx(1 + 2 + 12)
+    assert loss.measured() == {"first_step_pixel": 1.0, "first_step_feature1": 1.0, "first_step_gram1": 1.0}
+    assert loss(pred, 3 * target).item() == pytest.approx(9 + 2 * 9 + 12 * 81)  # still the raw weights
+
+
+def test_the_calibration_travels_with_the_state_dict() -> None:
+    pred, target = torch.rand(2, 1, 4, 4), torch.rand(2, 1, 4, 4)
+    loss = FeatureLoss(TwoLayers(), [30.0, 10.0], 5e3, F.mse_loss, 1, term_scale="auto")
+    loss(pred, target)
+    restored = FeatureLoss(TwoLayers(), [30.0, 10.0], 5e3, F.mse_loss, 1, term_scale="auto")
+    restored.load_state_dict(loss.state_dict())
+    later = torch.rand(2, 1, 4, 4)
+    assert restored(later, target).item() == pytest.approx(loss(later, target).item())
+
+
+def test_auto_scale_refuses_a_term_that_is_zero_at_the_first_step() -> None:
+    from aebench.errors import CellFailure
+
+    x = torch.rand(2, 1, 4, 4)
+    with pytest.raises(CellFailure, match="first_step_pixel"):
+        FeatureLoss(TwoLayers(), [1.0, 1.0], 1.0, F.mse_loss, 1, term_scale="auto")(x, x)

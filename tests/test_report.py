@@ -132,7 +132,7 @@ def png_size(path: Path) -> tuple[int, int]:
 
 def test_report_writes_every_file(report: Path) -> None:
     readme = (report / "README.md").read_text()
-    for name in ["results_study_mnist", "results_denoise_digits", "problems", "study_comparison"]:
+    for name in ["results_study_mnist", "results_denoise_digits", "problems", "study_study_mnist"]:
         assert (report / "tables" / f"{name}.csv").stat().st_size > 0
     figures = [
         "metrics",
@@ -245,9 +245,9 @@ def test_failed_and_skipped_cells_listed_with_reasons(report: Path) -> None:
     assert all(reason in readme for reason in REASONS.values())
 
 
-def test_study_comparison_is_ours_minus_published(report: Path, results: tuple[Path, list[dict]]) -> None:
-    comparison = pd.read_csv(report / "tables" / "study_comparison.csv")
-    assert set(comparison["dataset"]) == {"mnist"}  # digits is not in the study
+def test_study_comparison_is_ours_over_published(report: Path, results: tuple[Path, list[dict]]) -> None:
+    comparison = pd.read_csv(report / "tables" / "study_study_mnist.csv")
+    assert not (report / "tables" / "study_denoise_digits.csv").exists()  # digits is not in the study
     assert set(comparison["technique"]) == {
         "baseline",
         "feature_loss",
@@ -259,11 +259,13 @@ def test_study_comparison_is_ours_minus_published(report: Path, results: tuple[P
             study = CLEAN_ACCURACY["mnist"]
         else:
             study = getattr(ANCHORS[("mnist", record["technique"])], record["metric"])
-            assert record["ours_mean"] == pytest.approx(
+            assert record["mean"] == pytest.approx(
                 expected.loc[("mnist", record["technique"]), (record["metric"], "mean")]
             )
         assert record["study"] == pytest.approx(study)
-        assert record["delta"] == pytest.approx(record["ours_mean"] - study)
+        assert record["ratio"] == pytest.approx(record["mean"] / study)
+    readme = (report / "README.md").read_text()
+    assert "**Shorter** than the study: 2 epochs (the study: 15)." in readme  # the rows ran 2 epochs
 
 
 def test_latex_environments_are_balanced(report: Path) -> None:

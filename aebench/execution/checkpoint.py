@@ -6,6 +6,7 @@ They are read with ``torch.load(weights_only=True)``: a crafted checkpoint canno
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,12 @@ from aebench.errors import UserError
 from aebench.files import atomic_write
 from aebench.techniques import build_recipe, get_technique
 from aebench.training.recipe import BuildContext
+from aebench.training.resume import State
+
+log = logging.getLogger(__name__)
+
+RESUME_FILE = "resume.pt"  # a cell's in-progress state; removed once its row is made, never committed
+RESUME_VERSION = 1
 
 
 def save_checkpoint(path: Path, technique: str, ctx: BuildContext, model: nn.Module) -> None:
@@ -49,3 +56,35 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[nn.
     model = build_recipe(payload["technique"], ctx).model
     model.load_state_dict(payload["state_dict"])
     return model.to(device).eval(), ctx.normalizer(device)
+
+
+class ResumeFile:
+    """A cell's state after its last finished epoch, in ``folder/resume.pt``, replaced atomically after every
+    epoch; an interrupted cell (killed, Ctrl-C) picks it up on the next run. A state of another config or
+    format, or an unreadable one, is ignored with a warning (the cell starts afresh)."""
+
+    def __init__(self, folder: Path, config_hash: str) -> None:
+        self.path = folder / RESUME_FILE
+        self.config_hash = config_hash
+
+    def load(self) -> State | None:
+        if not self.path.is_file():
+            return None
+        try:
+            payload = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # a damaged file: the cell is only slower, never wrong
+            log.warning("%s: unreadable (%s: %s); the cell starts afresh", self.path, type(exc).__name__, exc)
+            return None
+        expected = {"version": RESUME_VERSION, "config_hash": self.config_hash}
+        if not isinstance(payload, dict) or any(payload.get(k) != v for k, v in expected.items()):
+            log.warning("%s: saved by another config or aebench version; the cell starts afresh", self.path)
+            return None
+        log.info("resuming from %s after epoch %d", self.path, payload["state"]["epoch"])
+        return payload["state"]
+
+    def save(self, state: State) -> None:
+        payload = {"version": RESUME_VERSION, "config_hash": self.config_hash, "state": state}
+        atomic_write(self.path, lambda tmp: torch.save(payload, tmp))
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)

@@ -23,7 +23,7 @@ from aebench.data import DatasetCache, ImageData
 from aebench.errors import CellFailure, MachineFault, SkipCell
 from aebench.evaluation.classifier import ClassifierCache
 from aebench.evaluation.evaluate import evaluate
-from aebench.execution.checkpoint import save_checkpoint
+from aebench.execution.checkpoint import ResumeFile, save_checkpoint
 from aebench.execution.lock import results_lock
 from aebench.execution.planning import plan
 from aebench.execution.preflight import preflight
@@ -151,8 +151,9 @@ def run_cell(cell: CellConfig, ctx: RunContext) -> CellResult:
     result = CellResult(base_row(cell, ctx.device, ctx.git_commit), cell.to_dict())
     row = result.row
     row.update(threads=torch.get_num_threads(), parallel_cells=ctx.parallel)
+    resume = ResumeFile(folder, cell.config_hash)
     try:
-        train_and_evaluate(cell, ctx, folder, result)
+        train_and_evaluate(cell, ctx, folder, result, resume)
     except SkipCell as exc:
         row.update(status="skipped", reason=str(exc))
         log.warning("skipped %s/%s seed %d: %s", cell.dataset, cell.technique, cell.seed, exc)
@@ -170,11 +171,13 @@ def run_cell(cell: CellConfig, ctx: RunContext) -> CellResult:
             folder / "error.log",
         )
     row.update(cell_seconds=time.perf_counter() - start, finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    resume.remove()  # the row is made: a rerun starts from its status, never from a stale state
     return result
 
 
-def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path, result: CellResult) -> None:
-    """Fill ``result`` with the cell's metrics, history and samples; its files go to ``folder``."""
+def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path, result: CellResult, resume: ResumeFile) -> None:
+    """Fill ``result`` with the cell's metrics, history and samples; its files go to ``folder``, its state after
+    each epoch to ``resume`` (picked up there when an earlier run was interrupted)."""
     data: ImageData = ctx.data.prepared(cell.dataset, cell.data).to(ctx.device)
     x_train, x_val = validation_split(data.x_train, cell.train.validation_fraction, cell.seed)
     y_train, _ = validation_split(data.y_train, cell.train.validation_fraction, cell.seed)  # same permutation
@@ -185,9 +188,8 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path, result: 
     reset_peak_memory(ctx.device)
     desc = f"{cell.dataset}/{cell.technique}/s{cell.seed}"
     snapshots = Snapshots(data.x_test, cell, normalizer, folder) if cell.train.snapshot_every else None
-    outcome: TrainOutcome = train(
-        recipe, Splits(x_train, data.x_test, x_val, y_train, data.num_classes), cell, normalizer, desc, snapshots
-    )
+    splits = Splits(x_train, data.x_test, x_val, y_train, data.num_classes)
+    outcome: TrainOutcome = train(recipe, splits, cell, normalizer, desc, snapshots, resume)
     train_peak_mb = peak_memory_mb(ctx.device)
     # after training: a cell skipped or failed pays nothing for it, and parallel cells train while one of them
     # trains the shared classifier (the others wait for it here, if at all)
@@ -227,6 +229,8 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path, result: 
             "channels": data.channels,
             "image_size": data.image_size,
             "native_pixels": ctx.data.raw(cell.dataset).x_train[0].numel(),  # bounds the data's rank
+            "measured": recipe.measured() if recipe.measured else None,
+            "resumed_at": outcome.resumed_at or None,
         }
     )
 

@@ -34,7 +34,8 @@ def grid(rows: list[torch.Tensor]) -> np.ndarray:
 class Snapshots:
     """An ``on_epoch_end`` hook: every ``train.snapshot_every`` epochs (and at the last) writes
     ``snapshots/epoch_XXX.png`` with rows corrupted input / reconstruction / clean target of the
-    first 12 test images (the same corruption each time); ``write_gif`` assembles ``snapshots.gif``."""
+    first 12 test images (the same corruption each time); ``write_gif`` assembles ``snapshots.gif`` from those
+    files (so a resumed cell's GIF keeps the epochs before the interruption)."""
 
     def __init__(self, x_test: torch.Tensor, cell: CellConfig, normalizer: Normalizer, folder: Path) -> None:
         gen = torch.Generator(device=x_test.device).manual_seed(EVAL_SEED)
@@ -42,7 +43,6 @@ class Snapshots:
         self.normalizer = normalizer
         self.every, self.last = cell.train.snapshot_every, cell.train.epochs
         self.folder = folder
-        self.frames: list[np.ndarray] = []
 
     @torch.no_grad()
     def __call__(self, epoch: int, model: nn.Module) -> None:
@@ -55,14 +55,14 @@ class Snapshots:
         frame = grid([self.inputs, output, self.target])
         (self.folder / "snapshots").mkdir(parents=True, exist_ok=True)
         iio.imwrite(self.folder / "snapshots" / f"epoch_{epoch:03d}.png", frame)
-        self.frames.append(frame)
 
     def write_gif(self, seconds_per_frame: float = 0.5) -> Path | None:
         """The snapshots in epoch order as a looping GIF (None when no snapshot was taken)."""
-        if not self.frames:
+        frames = [iio.imread(f) for f in sorted((self.folder / "snapshots").glob("epoch_*.png"))]
+        if not frames:
             return None
         path = self.folder / "snapshots.gif"
-        iio.imwrite(path, np.stack(self.frames), duration=int(seconds_per_frame * 1000), loop=0)
+        iio.imwrite(path, np.stack(frames), duration=int(seconds_per_frame * 1000), loop=0)
         return path
 
 

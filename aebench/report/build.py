@@ -13,15 +13,16 @@ import pandas as pd
 
 from aebench.errors import UserError
 from aebench.files import UnsafePath, inside, read_text, safe_folder, write_text
-from aebench.report.anchors import STUDY
 from aebench.report.cellfiles import reason, skipped
 from aebench.report.curves import cell_config, curves
 from aebench.report.figures import Cell, Figure, all_figures, rows_cells
 from aebench.report.findings import findings
+from aebench.report.study import STUDY_NOTE, StudyComparison, study_comparison
+from aebench.report.study import latex as study_latex
+from aebench.report.study import markdown as study_markdown
 from aebench.report.tables import (
     Group,
     Table,
-    comparison_table,
     escape_latex,
     groups,
     problems_table,
@@ -43,10 +44,6 @@ PIXEL_SCALE = (
     "rest; reference rows excluded). Reference rows: PCA, the optimal linear autoencoder (a floor), and the classifier "
     "on the original images (a ceiling for accuracy)."
 )
-COMPARISON_NOTE = (
-    f"Study: {STUDY}. Δ = our mean minus the study's value, on the same [0, 1] scale; the study ran one seed, so its "
-    "own spread is unknown, and train times depend on the hardware."
-)
 
 
 @dataclass
@@ -58,7 +55,7 @@ class Contents:
     findings: list[list[str]]  # per results table: a heading line, then one line per finding
     empty: list[Group]
     problems: Table | None
-    comparison: Table | None
+    comparisons: list[StudyComparison]
     figures: list[Figure]
     gifs: list[Figure]
     facts: list[tuple[str, str]]
@@ -106,6 +103,11 @@ def cell_folders(folders: list[Path]) -> dict[tuple, Path]:
 def first_config(cells: list[Cell], group: Group) -> dict:
     """The resolved config of the group's first cell (settings every cell of an experiment shares)."""
     return next((cell_config(c.folder) for c in cells if c.group == group), {})
+
+
+def technique_configs(cells: list[Cell], group: Group) -> dict[str, dict]:
+    """Technique -> the resolved config of one of its cells in the group (settings its seeds share)."""
+    return {c.technique: cell_config(c.folder) for c in cells if c.group == group}
 
 
 def distinct(frame: pd.DataFrame, column: str) -> str:
@@ -184,14 +186,8 @@ def markdown(c: Contents) -> str:
     parts += ["## Failed and skipped cells", "", to_markdown(c.problems) if c.problems else "None.", ""]
     parts += ["## Comparison with the study", ""]
     parts += (
-        [
-            COMPARISON_NOTE,
-            "",
-            to_markdown(c.comparison),
-            f"Numbers: [tables/{c.comparison.name}.csv](tables/{c.comparison.name}.csv)",
-            "",
-        ]
-        if c.comparison
+        [STUDY_NOTE, "", *(line for s in c.comparisons for line in study_markdown(s))]
+        if c.comparisons
         else ["No dataset and technique of the study (mnist, cifar10) in these results.", ""]
     )
     parts += ["## Figures", ""]
@@ -229,8 +225,8 @@ def latex(c: Contents) -> str:
     parts += [r"\section*{Failed and skipped cells}", to_latex(c.problems) if c.problems else "None.", ""]
     parts += [r"\section*{Comparison with the study}"]
     parts += (
-        [escape_latex(COMPARISON_NOTE), "", to_latex(c.comparison)]
-        if c.comparison
+        [escape_latex(STUDY_NOTE), "", *(line for s in c.comparisons for line in study_latex(s))]
+        if c.comparisons
         else [escape_latex("No dataset and technique of the study (mnist, cifar10) in these results."), ""]
     )
     parts += [r"\section*{Figures}"]
@@ -271,10 +267,11 @@ def write_report(folders: list[Path], out: Path, command: str) -> Path:
         results.append((group, table)) if table else empty.append(group)
     statistics = {g: t for g, _ in results if (t := statistics_table(g, rows_of(frame, g)))}
     problems = problems_table(frame)
-    comparison = comparison_table(results)
-    for table in [t for _, t in results] + list(statistics.values()) + [t for t in (problems, comparison) if t]:
-        write_text(out / "tables" / f"{table.name}.csv", table.numbers.to_csv(index=False))
     cells = rows_cells(frame, found, cell_folders(folders))
+    comparisons = [s for g, _ in results if (s := study_comparison(g, rows_of(frame, g), technique_configs(cells, g)))]
+    tables = [t for _, t in results] + list(statistics.values()) + [t for t in (problems,) if t]
+    for table in tables + [t for s in comparisons for t in s.tables()]:
+        write_text(out / "tables" / f"{table.name}.csv", table.numbers.to_csv(index=False))
     points = curves(cells)
     paragraphs = [
         findings(g, rows_of(frame, g), statistics[g].numbers, points, first_config(cells, g))
@@ -288,7 +285,7 @@ def write_report(folders: list[Path], out: Path, command: str) -> Path:
         [p for p in paragraphs if p],
         empty,
         problems,
-        comparison,
+        comparisons,
         figures,
         gifs,
         stamp(frame, folders, command),

@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from aebench.report.anchors import ANCHORS, CLEAN_ACCURACY
 from aebench.report.statistics import ALPHA, BASELINE, format_p, seed_statistics
 from aebench.results.schema import QUALITY, SPECS
 from aebench.results.summary import aggregate, format_mean_sd
@@ -203,70 +202,6 @@ def problems_table(frame: pd.DataFrame) -> Table | None:
         numbers=numbers,
         align="lllrll",
         wrap_last=True,
-    )
-
-
-def signed(value: float, digits: int) -> str:
-    return "–" if pd.isna(value) else f"{value:+.{digits}f}"
-
-
-def comparison_table(tables: list[tuple[Group, Table]]) -> Table | None:
-    """Ours minus the study's published numbers, for the datasets and techniques both have."""
-    records = []
-    for group, table in tables:
-        if group.dataset not in CLEAN_ACCURACY:
-            continue
-        for r in table.numbers.to_dict("records"):
-            if r["technique"] == CLEAN_ROW:
-                records.append(
-                    {**r, "metric": "accuracy", "study": CLEAN_ACCURACY[group.dataset], "label": group.label}
-                )
-                continue
-            anchor = ANCHORS.get((group.dataset, r["technique"]))
-            for metric in ("mae", "mse", "accuracy", "train_seconds") if anchor else ():
-                records.append({**r, "metric": metric, "study": getattr(anchor, metric), "label": group.label})
-    if not records:
-        return None
-    numbers = pd.DataFrame(
-        [
-            {
-                "experiment": r["experiment"],
-                "dataset": r["dataset"],
-                "technique": r["technique"],
-                "metric": r["metric"],
-                "ours_mean": r[f"{r['metric']}_mean"],
-                "ours_sd": r[f"{r['metric']}_sd"],
-                "seeds": r["seeds"],
-                "study": r["study"],
-                "delta": r[f"{r['metric']}_mean"] - r["study"],
-            }
-            for r in records
-        ]
-    )
-    labels = [r["label"] for r in records]
-    rows = [
-        [
-            label,
-            r.technique,
-            SPECS[r.metric].label,
-            format_mean_sd(r.ours_mean, r.ours_sd, SPECS[r.metric].digits) + f" (n={r.seeds})",
-            f"{r.study:.6g}",
-            signed(r.delta, SPECS[r.metric].digits),
-        ]
-        for label, r in zip(labels, numbers.itertuples(index=False))
-    ]
-    return Table(
-        name="study_comparison",
-        caption="Ours minus the study's published numbers (the study ran one seed on a Colab GPU)",
-        headers=["Dataset", "Technique", "Metric", "Ours", "Study", "Δ (ours − study)"],
-        rows=rows,
-        numbers=numbers,
-        align="lllrrr",
-        footnotes=[
-            f"Study, {d} {t}: {ANCHORS[(d, t)].note}."
-            for d, t in dict.fromkeys(zip(numbers["dataset"], numbers["technique"]))
-            if (d, t) in ANCHORS and ANCHORS[(d, t)].note
-        ],
     )
 
 

@@ -74,6 +74,8 @@ EXTRA_FIELDS = [
     "latent",
     "native_pixels",
     "metric_version",
+    "resumed_at",  # epochs after which an interrupted cell was resumed (train_seconds sums the pieces); null if never
+    "measured",  # what the technique measured while training, e.g. {"first_step_pixel": ...}; null for most
 ]  # written, not required
 
 

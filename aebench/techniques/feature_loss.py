@@ -35,6 +35,12 @@ class FeatureLossParams:
     trained_epochs: int = opt(
         5, "feature_net trained: classifier epochs of the small CNN (counted as training time)", min=1
     )
+    term_scale: Literal["none", "auto"] = opt(
+        "none",
+        "none: the weights above as they are (tuned for VGG16-BN); auto: each term divided by its first-step value, "
+        "pixel, feature and Gram terms then start equal, layers keep their relative weights (any feature net)",
+        added=True,
+    )
 
     def __post_init__(self) -> None:
         if not self.layer_weights:
@@ -59,7 +65,10 @@ def feature_body(params: FeatureLossParams) -> Body | None:
     weights=Weights("ImageNet weights of the feature_net", feature_body),
 )
 def feature_loss(ctx: BuildContext) -> Recipe:
-    """Baseline with loss = pixel + weighted VGG16-BN feature MSE + Gram MSE (layers before the first 3 max-pools)."""
+    """Baseline with loss = pixel + weighted VGG16-BN feature MSE + Gram MSE (layers before the first 3 max-pools).
+
+    The first step's unweighted terms go into the row's ``measured`` field; ``term_scale: auto`` calibrates by them.
+    """
     from aebench.hub.weights import timm_body
     from aebench.models.feature_nets import SmallVGG
     from aebench.models.resnet import FeatureStages
@@ -80,9 +89,12 @@ def feature_loss(ctx: BuildContext) -> Recipe:
         arch, layers = spec
         net, channels = FeatureStages(timm_body(arch, layers, 3, True, p.weights, fix), layers), 3
     mean, std = imagenet_stats(channels) if p.feature_normalize == "imagenet" else (None, None)
-    loss = FeatureLoss(net, p.layer_weights, p.gram_weight, pixel_loss(ctx.train.loss), channels, mean, std)
+    loss = FeatureLoss(
+        net, p.layer_weights, p.gram_weight, pixel_loss(ctx.train.loss), channels, mean, std, p.term_scale
+    )
 
     def prepare(data: LabelledImages, seed: int) -> None:
         train_feature_net(loss, data, seed, p.trained_epochs, ctx.train.batch_size, precision=ctx.train.precision)
 
-    return Recipe(model, single_phase(ctx), loss=loss, prepare=prepare if p.feature_net == "trained" else None)
+    prepared = prepare if p.feature_net == "trained" else None
+    return Recipe(model, single_phase(ctx), loss=loss, prepare=prepared, measured=loss.measured)

@@ -22,7 +22,16 @@ from aebench.training.losses import pixel_loss
 from aebench.training.optim import lr_range_test, make_optimizer, make_schedule, trainable_groups
 from aebench.training.precision import autocast
 from aebench.training.recipe import LabelledImages, Phase, Recipe
-from aebench.training.step import TrainStep
+from aebench.training.resume import (
+    Resume,
+    State,
+    load_stepper_state,
+    module_state,
+    rng_state,
+    set_rng_state,
+    stepper_state,
+)
+from aebench.training.step import Schedule, TrainStep
 from aebench.training.step_choice import ProbeStep, choose
 from aebench.training.timing import Timer, timed
 
@@ -59,6 +68,7 @@ class TrainOutcome:
     compile_seconds: float | None = (
         None  # train.compile: the first step of each phase (compilation), not in train_seconds
     )
+    resumed_at: list[int] = field(default_factory=list)  # epochs after which an interrupted run went on
     step_mode: str = "eager"  # or "compiled" (train.compile true, or auto where the probe chose it)
     compile_speedup: float | None = None  # train.compile auto: the probe's compiled-over-eager step speed
     probe_seconds: float | None = None  # train.compile auto: the probe's seconds (its compile included)
@@ -81,8 +91,10 @@ class Run:
     best_val: float = math.inf
     best_state: dict[str, torch.Tensor] | None = None
     compile_pending: bool = False  # the phase's next step compiles the model (timed apart from training)
-    choice_pending: bool = False  # train.compile auto: the step is chosen after the first epoch
+    choice_pending: bool = False  # train.compile auto: the step is chosen after the (next) epoch
     deadline: float | None = None  # training seconds at which the current phase stops (train.budget_seconds)
+    resume: Resume | None = None  # saves the state after every epoch
+    phase_index: int = 0  # the phase being trained
 
     def out_of_time(self, epoch_timer: Timer | None = None) -> bool:
         """Whether the phase's deadline has passed, counting the running epoch's seconds (read only under a budget)."""
@@ -123,15 +135,26 @@ def train(
     normalizer: Normalizer,
     desc: str = "",
     on_epoch_end: EpochHook | None = None,
+    resume: Resume | None = None,
 ) -> TrainOutcome:
-    """Fit the recipe's model in place; returns history and timing. Deterministic for a given seed on CPU."""
+    """Fit the recipe's model in place; returns history and timing. Deterministic for a given seed on CPU.
+
+    With ``resume``, the state is saved after every epoch, and a saved state is picked up where it stopped (its
+    preparation, LR and finished epochs not redone): on CPU the result equals an uninterrupted run's.
+    """
     run = start_run(recipe, splits, cfg, normalizer, desc, on_epoch_end)
-    fit_and_prepare(run)
-    if recipe.phases:
-        run.outcome.lr = choose_lr(run)
-    for phase, deadline in zip(recipe.phases, phase_deadlines(recipe.phases, cfg.train.budget_seconds)):
-        run.deadline = deadline
-        train_phase(run, phase)
+    run.resume = resume
+    state = resume.load() if resume is not None else None
+    if state is not None:
+        restore(run, state)
+    else:
+        fit_and_prepare(run)
+        run.outcome.lr = choose_lr(run) if recipe.phases else None
+    deadlines = phase_deadlines(recipe.phases, cfg.train.budget_seconds)
+    for index, (phase, deadline) in enumerate(zip(recipe.phases, deadlines)):
+        if index >= run.phase_index:
+            run.phase_index, run.deadline = index, deadline
+            train_phase(run, phase, state if state is not None and index == state["phase_index"] else None)
     if recipe.phases and run.outcome.steps == 0:
         budget = cfg.train.budget_seconds
         why = (
@@ -190,25 +213,31 @@ def choose_lr(run: Run) -> float:
     return lr
 
 
-def train_phase(run: Run, phase: Phase) -> None:
-    """A fresh optimizer and schedule over the phase's parameter groups, then its epochs."""
+def train_phase(run: Run, phase: Phase, state: State | None = None) -> None:
+    """A fresh optimizer and schedule over the phase's parameter groups (or, resuming, the saved ones), then its
+    epochs, the state saved after each."""
     groups = trainable_groups(run.recipe.model, phase, run.outcome.lr)
     optimizer = make_optimizer(run.cfg.train, groups)
     starts = batch_starts(len(run.splits.train), run.cfg.train.batch_size)
     schedule = make_schedule(run.cfg.train, optimizer, len(starts), phase.epochs)
+    if state is not None:
+        load_stepper_state(state["stepper"], optimizer, schedule, run.step.scaler)
     run.compile_pending = run.step.forward is not run.recipe.model
-    for _ in range(phase.epochs):
+    for done in range(state["phase_done"] if state is not None else 0, phase.epochs):
         if run.out_of_time():
             break
         run.epoch += 1
         train_epoch(run, phase, optimizer, schedule, starts)
         if run.choice_pending and run.outcome.history:
             choose_step(run, phase, starts)
+        if run.resume is not None:
+            run.resume.save(epoch_state(run, done + 1, optimizer, schedule))
 
 
 def choose_step(run: Run, phase: Phase, starts: list[int]) -> None:
-    """``train.compile: auto``, after the first epoch: compile the rest of the cell where that is faster and the
-    rest is long enough to repay it (``step_choice``); the choice and the probe's numbers go into the outcome."""
+    """``train.compile: auto``, after the first epoch (of this process): compile the rest of the cell where that
+    is faster and the rest is long enough to repay it (``step_choice``); the choice and the probe's numbers go
+    into the outcome."""
     run.choice_pending = False
     cfg, outcome = run.cfg.train, run.outcome
     remaining = outcome.history[-1]["seconds"] * (cfg.epochs - run.epoch)
@@ -238,6 +267,35 @@ def probe_step(run: Run, phase: Phase) -> ProbeStep:
         dataclasses.replace(own, forward=forward)(optimizer, *probe.batch(run.splits.train[idx], phase.image_size))
 
     return step
+
+
+def epoch_state(run: Run, phase_done: int, optimizer: torch.optim.Optimizer, schedule: Schedule | None) -> State:
+    """Everything an interrupted run needs to go on after this epoch as if it had not stopped."""
+    return {
+        "phase_index": run.phase_index,
+        "phase_done": phase_done,
+        "epoch": run.epoch,
+        "model": run.recipe.model.state_dict(),
+        "loss": module_state(run.step.loss_fn),
+        "stepper": stepper_state(optimizer, schedule, run.step.scaler),
+        "rng": rng_state(run.gen),
+        "outcome": dataclasses.asdict(run.outcome),
+        "best_val": run.best_val,
+        "best_state": run.best_state,
+    }
+
+
+def restore(run: Run, state: State) -> None:
+    """Put a saved epoch state back (the phase's optimizer and schedule follow in ``train_phase``)."""
+    run.recipe.model.load_state_dict(state["model"])
+    if state["loss"] is not None:
+        run.step.loss_fn.load_state_dict(state["loss"])
+    set_rng_state(run.gen, state["rng"])
+    run.outcome = TrainOutcome(**state["outcome"])
+    run.outcome.resumed_at.append(state["epoch"])
+    run.outcome.step_mode = "compiled" if run.step.forward is not run.recipe.model else "eager"  # this process's
+    run.epoch, run.phase_index = state["epoch"], state["phase_index"]
+    run.best_val, run.best_state = state["best_val"], state["best_state"]
 
 
 def train_epoch(

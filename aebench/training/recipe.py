@@ -92,7 +92,8 @@ class Recipe:
     """How one technique is trained: the model, its phases, an optional custom loss or closed-form fit.
 
     ``prepare(train_split, seed)``, if given, runs once before training (timed as training), e.g. to
-    learn a loss network from the labelled training images.
+    learn a loss network from the labelled training images. ``measured()``, if given, returns numbers the
+    technique measured while training (e.g. a feature loss's first-step terms), written into the row.
     """
 
     model: nn.Module
@@ -100,6 +101,7 @@ class Recipe:
     loss: Loss | None = None
     fit: Callable[[torch.Tensor, int], None] | None = None
     prepare: Callable[[LabelledImages, int], None] | None = None
+    measured: Callable[[], dict[str, float]] | None = None
 
 
 def single_phase(ctx: BuildContext) -> list[Phase]:

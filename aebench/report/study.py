@@ -1,0 +1,235 @@
+"""A run set beside the study it reproduces, per dataset of the study: per technique and metric the published
+value, ours (mean ± sd, 95 % CI), their ratio and whether the published value lies in our interval; the ordering
+agreement per metric (Spearman's rank correlation); each headline claim checked in words; and every way the run
+differs from the study's (length, data size, seeds, hardware, settings), stated beside the numbers.
+
+Technique names come from the published table (``anchors``) and facts (role, measurements) from the rows. The
+report's sanity flags come in as ``flags`` (anything with ``why_not(technique, metric)``): a flagged technique keeps
+its numbers, marked, but makes no claim and takes no place in an ordering on the metrics its flag covers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from aebench.report.anchors import ANCHORS, CLAIMS, CLEAN_ACCURACY, STUDY, STUDY_RUNS, StudyRun
+from aebench.report.statistics import estimate, per_seed
+from aebench.report.study_caveats import caveats
+from aebench.report.study_claims import Barring, NoFlags, Scope, claim_sentence, ranked
+from aebench.report.tables import CLEAN_ROW, Group, Table, escape_latex, to_latex, to_markdown
+from aebench.results.schema import SPECS
+from aebench.results.summary import finished
+
+COMPARED = ("mae", "mse", "accuracy", "train_seconds")  # the study's columns
+
+
+@dataclass
+class StudyComparison:
+    """One results group beside the study: the table, the ordering agreement, the claims and the caveats."""
+
+    group: Group
+    study: StudyRun
+    table: Table
+    ordering: Table | None
+    claims: list[str]
+    caveats: list[str] = field(default_factory=list)
+
+    def tables(self) -> list[Table]:
+        return [t for t in (self.table, self.ordering) if t is not None]
+
+
+def study_comparison(
+    group: Group, rows: pd.DataFrame, configs: Mapping[str, dict], flags: Barring | None = None
+) -> StudyComparison | None:
+    """The comparison for one group's rows, or None when its dataset is not the study's or no technique of the
+    study finished. ``configs``: technique -> a resolved cell config (config.yaml); ``flags``: the report's sanity
+    flags of the group (``why_not(technique, metric)``; none by default)."""
+    study = STUDY_RUNS.get(group.dataset)
+    ok = finished(rows)
+    if study is None or ok.empty:
+        return None
+    scope = Scope(group.dataset, rows, ok, flags or NoFlags())
+    if not scope.present:
+        return None
+    return StudyComparison(
+        group,
+        study,
+        comparison_table(group, study, scope),
+        ordering_table(group, scope),
+        [claim_sentence(c, study, scope) for c in CLAIMS if c.dataset == group.dataset],
+        caveats(study, scope, configs),
+    )
+
+
+def comparison_table(group: Group, study: StudyRun, scope: Scope) -> Table:
+    """Per technique and metric: the study's value, ours with its 95 % CI, the ratio, and whether it lies inside."""
+    ok, present = scope.ok, scope.present
+    series = [(t, m, per_seed(ok, t, m), getattr(ANCHORS[(group.dataset, t)], m)) for t in present for m in COMPARED]
+    clean = ok.groupby("seed")["accuracy_clean"].mean().astype(float)
+    series.append((CLEAN_ROW, "accuracy", clean, CLEAN_ACCURACY[group.dataset]))
+    records = []
+    for technique, metric, values, published in series:
+        e = estimate(values)
+        inside = None if published is None or math.isnan(e.low) else bool(e.low <= published <= e.high)
+        records.append(
+            {
+                "technique": technique,
+                "metric": metric,
+                "study": published,
+                "mean": e.mean,
+                "sd": e.sd,
+                "seeds": e.n,
+                "ci_low": e.low,
+                "ci_high": e.high,
+                "ratio": e.mean / published if published else math.nan,
+                "study_in_ci": inside,
+                "flag": scope.flags.why_not(technique, metric) or "",
+            }
+        )
+    numbers = pd.DataFrame(records)
+    group.tag(numbers)
+    table = Table(
+        name=f"study_{group.stem}",
+        caption=(
+            f"{group.label} beside the study's {study.name} ({study.epochs} epochs, {study.n_train:,} training "
+            f"images, {study.seeds} seed, {study.hardware}): read with the caveats above"
+        ),
+        headers=[
+            "Technique",
+            "Metric",
+            "Study",
+            "Ours (mean ± sd)",
+            "95 % CI",
+            "Seeds",
+            "Ours / study",
+            "Study in CI",
+            "Flag",
+        ],
+        rows=[],
+        numbers=numbers,
+        align="llrrrrrll",
+        wrap_last=True,
+    )
+    for i, r in enumerate(numbers.to_dict("records")):
+        digits = SPECS[r["metric"]].digits
+        if i and r["technique"] != numbers["technique"].iloc[i - 1]:
+            table.rules_before.add(i)
+        table.rows.append(
+            [
+                r["technique"],
+                SPECS[r["metric"]].label,
+                "–" if r["study"] is None or pd.isna(r["study"]) else f"{r['study']:.6g}",
+                "–"
+                if pd.isna(r["mean"])
+                else f"{r['mean']:.{digits}f}" + ("" if pd.isna(r["sd"]) else f" ± {r['sd']:.{digits}f}"),
+                "–" if pd.isna(r["ci_low"]) else f"[{r['ci_low']:.{digits}f}, {r['ci_high']:.{digits}f}]",
+                str(r["seeds"]),
+                "–" if pd.isna(r["ratio"]) else f"{r['ratio']:.2f}",
+                {True: "yes", False: "no"}.get(r["study_in_ci"], "–"),
+                r["flag"],
+            ]
+        )
+    table.footnotes += [
+        f"Study, {t}: {ANCHORS[(group.dataset, t)].note}." for t in present if ANCHORS[(group.dataset, t)].note
+    ]
+    table.footnotes.append(
+        "Ours / study: our mean over the study's value. Study in CI: whether the study's single value lies in our 95 % "
+        "Student-t interval of the mean (none for one seed). Flagged techniques make no claim below."
+    )
+    return table
+
+
+def ordering_table(group: Group, scope: Scope) -> Table | None:
+    """Per metric: Spearman's rank correlation of our means with the study's values over the techniques both have
+    (references and techniques flagged on the metric left out)."""
+    records = []
+    for metric in COMPARED:
+        ours = scope.means(scope.usable(metric), metric)
+        theirs = {t: getattr(ANCHORS[(group.dataset, t)], metric) for t in ours}
+        both = [t for t in ours if theirs[t] is not None]
+        rho = spearman([ours[t] for t in both], [theirs[t] for t in both])
+        records.append(
+            {
+                "metric": metric,
+                "techniques": len(both),
+                "spearman": rho,
+                "ours": ", ".join(ranked({t: ours[t] for t in both}, metric)),
+                "study": ", ".join(ranked({t: theirs[t] for t in both}, metric)),
+            }
+        )
+    if not any(r["techniques"] for r in records):
+        return None
+    numbers = pd.DataFrame(records)
+    group.tag(numbers)
+    return Table(
+        name=f"study_ordering_{group.stem}",
+        caption=f"{group.label}: does our ordering of the study's techniques agree with the study's?",
+        headers=["Metric", "Techniques", "Spearman ρ", "Ours, best first", "Study, best first"],
+        latex_headers=["Metric", "Techniques", r"Spearman $\rho$", "Ours, best first", "Study, best first"],
+        rows=[
+            [
+                SPECS[r["metric"]].label,
+                str(r["techniques"]),
+                "–" if pd.isna(r["spearman"]) else f"{r['spearman']:+.2f}",
+                r["ours"],
+                r["study"],
+            ]
+            for r in records
+        ],
+        numbers=numbers,
+        align="lrrll",
+        footnotes=[
+            "Spearman ρ: +1 the same order, −1 the reverse; – with fewer than 3 techniques or no spread. "
+            "Flagged and reference techniques are left out."
+        ],
+    )
+
+
+def spearman(a: list[float], b: list[float]) -> float:
+    """Spearman's rank correlation, NaN for fewer than 3 pairs or a constant side."""
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return math.nan
+    return float(stats.spearmanr(a, b).statistic)
+
+
+def markdown(c: StudyComparison) -> list[str]:
+    """The comparison as markdown lines: caveats first, then the tables and the claims."""
+    return [
+        f"### {c.group.label} beside the study's {c.study.name}",
+        "",
+        "Read with care:",
+        "",
+        *(f"- {line}" for line in c.caveats),
+        "",
+        to_markdown(c.table),
+        f"Numbers: [tables/{c.table.name}.csv](tables/{c.table.name}.csv)",
+        "",
+        *(
+            [to_markdown(c.ordering), f"Numbers: [tables/{c.ordering.name}.csv](tables/{c.ordering.name}.csv)", ""]
+            if c.ordering
+            else []
+        ),
+        *(f"- {line}" for line in c.claims),
+        "",
+    ]
+
+
+def latex(c: StudyComparison) -> list[str]:
+    """The comparison as LaTeX: caveats, tables, claims."""
+    items = [rf"\item {escape_latex(line.replace('**', ''))}" for line in c.caveats]
+    claims = [rf"\item {escape_latex(line.replace('**', ''))}" for line in c.claims]
+    return [
+        rf"\subsection*{{{escape_latex(f'{c.group.label} beside the study (' + c.study.name + ')')}}}",
+        r"\begin{itemize}", *items, r"\end{itemize}",
+        *(to_latex(t) for t in c.tables()),
+        *([r"\begin{itemize}", *claims, r"\end{itemize}"] if claims else []),
+    ]  # fmt: skip
+
+
+STUDY_NOTE = f"Study: {STUDY}. Every metric on [0, 1] pixels, output clamped, full test split."

@@ -1,0 +1,224 @@
+"""The comparison with the study: each claim sentence, interval, ratio, rank correlation and caveat follows the rows
+(fed rows that make each statement false, and checked that it changes)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from aebench.report.anchors import ANCHORS, STUDY_RUNS
+from aebench.report.study import study_comparison
+from aebench.report.tables import Group
+
+SEEDS = (0, 1, 2)
+MNIST = Group("mnist", "mnist", "mnist", "none")
+CIFAR = Group("cifar", "cifar10", "cifar10", "none")
+STUDY_LIKE = {  # a config matching the study's settings
+    "data": {"image_size": 32, "channels": 3, "normalize": "imagenet", "augment": True},
+    "train": {"batch_size": 128, "optimizer": "adam"},
+    "model": {"latent": 1000},
+    "classifier": {"model": "resnet34"},
+}
+
+
+def rows_for(dataset: str, values: dict[str, dict[str, float]], **fields: object) -> pd.DataFrame:
+    """Three seeds per technique around the given means (a small seed-dependent wobble), plus any row fields."""
+    study = STUDY_RUNS[dataset]
+    base = {"epochs": study.epochs, "n_train": study.n_train, "n_test": study.n_test, "device": "cpu", **fields}
+    records = []
+    for technique, metrics in values.items():
+        for seed in SEEDS:
+            wobble = 1 + 0.01 * (seed - 1)
+            records.append(
+                {
+                    "experiment": dataset,
+                    "dataset": dataset,
+                    "technique": technique,
+                    "seed": seed,
+                    "status": "ok",
+                    "reason": "",
+                    "role": "reference" if technique == "pca" else "compared",
+                    "psnr": 30.0,
+                    "ssim": 0.9,
+                    "accuracy_clean": 0.99,
+                    "train_seconds": 100.0 * wobble,
+                    **{m: v * wobble for m, v in metrics.items()},
+                    **base,
+                }
+            )
+    return pd.DataFrame(records)
+
+
+def mnist_values(**changes: dict[str, float]) -> dict[str, dict[str, float]]:
+    """The study's MNIST numbers for three techniques (the baseline best on all three measures), with changes."""
+    values = {
+        t: {
+            "mae": ANCHORS[("mnist", t)].mae,
+            "mse": ANCHORS[("mnist", t)].mse,
+            "accuracy": ANCHORS[("mnist", t)].accuracy,
+        }
+        for t in ("baseline", "pixel_shuffle", "progressive_resizing")
+    }
+    values["pca"] = {"mae": 0.001, "mse": 0.00001, "accuracy": 0.995}  # a reference: better, but never a contender
+    for technique, metrics in changes.items():
+        values[technique] = {**values[technique], **metrics}
+    return values
+
+
+class Flagged:
+    """Sanity flags as the report passes them: a reason per technique, on the given metrics (default all)."""
+
+    def __init__(self, reasons: dict[str, str], metrics: tuple[str, ...] | None = None) -> None:
+        self.reasons, self.metrics = reasons, metrics
+
+    def why_not(self, technique: str, metric: str) -> str | None:
+        covered = technique in self.reasons and (self.metrics is None or metric in self.metrics)
+        return f"flagged: {self.reasons[technique]}" if covered else None
+
+
+def claim(comparison) -> str:
+    (sentence,) = comparison.claims
+    return sentence
+
+
+def test_mnist_claim_holds_then_fails_when_another_technique_wins_a_measure() -> None:
+    holds = study_comparison(MNIST, rows_for("mnist", mnist_values()), {})
+    assert "**Holds**" in claim(holds) and "pca" not in claim(holds)  # the reference does not compete
+    worse = study_comparison(MNIST, rows_for("mnist", mnist_values(pixel_shuffle={"mse": 0.0005})), {})
+    assert "**Does not hold**" in claim(worse) and "MSE: pixel_shuffle 0.000500 beats baseline" in claim(worse)
+
+
+def test_a_claim_without_its_technique_or_with_it_flagged_is_untested() -> None:
+    values = mnist_values()
+    del values["baseline"]
+    gone = study_comparison(MNIST, rows_for("mnist", values), {})
+    assert "**Untested here**: no usable MAE of baseline (not run)." in claim(gone)
+    flags = Flagged({"baseline": "output ignores input"})
+    flagged = study_comparison(MNIST, rows_for("mnist", mnist_values()), {}, flags)
+    assert "**Untested here**: no usable MAE of baseline (flagged: output ignores input)." in claim(flagged)
+    assert not any("baseline" in order for order in flagged.ordering.numbers["ours"])  # nor ranked
+    barred = "No claim on MAE, MSE, Accuracy, Train time (s) of baseline (flagged: output ignores input)."
+    assert barred in flagged.caveats
+    table = flagged.table.numbers.set_index(["technique", "metric"])
+    assert table.loc[("baseline", "mse"), "flag"] == "flagged: output ignores input"  # shown, marked
+
+
+def test_a_flag_on_one_metric_bars_only_that_metric() -> None:
+    flags = Flagged({"baseline": "near chance"}, metrics=("accuracy",))
+    comparison = study_comparison(MNIST, rows_for("mnist", mnist_values()), {}, flags)
+    assert "**Untested here**: no usable Accuracy of baseline (flagged: near chance)." in claim(comparison)
+    orders = comparison.ordering.numbers.set_index("metric")["ours"]
+    assert orders["mse"].startswith("baseline") and "baseline" not in orders["accuracy"]
+
+
+def test_a_claim_held_by_the_means_only_says_it_is_not_significant() -> None:
+    close = mnist_values(pixel_shuffle={"mse": ANCHORS[("mnist", "baseline")].mse * 1.02})
+    rows = rows_for("mnist", close)
+    noise = rows["technique"].eq("pixel_shuffle") & rows["seed"].eq(0)
+    rows.loc[noise, "mse"] *= 0.96  # one seed of pixel_shuffle beats the baseline: the margin is noise
+    sentence = claim(study_comparison(MNIST, rows, {}))
+    assert "**Holds** (by the means; MSE against pixel_shuffle not significant at p < 0.05)" in sentence
+    one_seed = claim(study_comparison(MNIST, rows[rows["seed"] == 0], {}))
+    assert "not testable with 1 paired seed" in one_seed
+
+
+def cifar_values(feature_mse: float) -> dict[str, dict[str, float]]:
+    out = {
+        t: {
+            "mae": ANCHORS[("cifar10", t)].mae,
+            "mse": ANCHORS[("cifar10", t)].mse,
+            "accuracy": ANCHORS[("cifar10", t)].accuracy,
+        }
+        for t in ("baseline", "pixel_shuffle", "feature_loss")
+    }
+    out["feature_loss"]["mse"] = feature_mse
+    return out
+
+
+def test_cifar_claim_needs_equal_mse_as_well_as_the_best_accuracy() -> None:
+    base = ANCHORS[("cifar10", "baseline")].mse
+    holds = claim(study_comparison(CIFAR, rows_for("cifar10", cifar_values(base * 1.05)), {}))
+    assert "**Holds**" in holds and "MSE equal to baseline's within ±10%" in holds
+    fails = claim(study_comparison(CIFAR, rows_for("cifar10", cifar_values(base * 2)), {}))
+    assert "**Does not hold**" in fails and "MSE not equal to baseline's" in fails and "ratio 2.00" in fails
+    alone = cifar_values(base)
+    del alone["baseline"]
+    untested = claim(study_comparison(CIFAR, rows_for("cifar10", alone), {}))
+    assert "**Untested here**: no usable MSE of baseline (not run)." in untested
+
+
+def test_table_ratio_and_interval_follow_the_rows() -> None:
+    rows = rows_for("mnist", mnist_values(baseline={"mse": 0.002}))
+    table = study_comparison(MNIST, rows, {}).table.numbers.set_index(["technique", "metric"])
+    values = rows[rows["technique"] == "baseline"]["mse"].to_numpy()
+    half = stats.t.ppf(0.975, 2) * values.std(ddof=1) / np.sqrt(3)
+    record = table.loc[("baseline", "mse")]
+    assert record["ratio"] == pytest.approx(values.mean() / ANCHORS[("mnist", "baseline")].mse)
+    assert record["ci_low"] == pytest.approx(values.mean() - half)
+    assert not record["study_in_ci"]  # 0.000854 is far below our 0.002 ± 0.00003
+    assert table.loc[("pixel_shuffle", "mse"), "study_in_ci"]  # the study's own numbers, wobbled: inside
+    assert "pca" not in table.index.get_level_values("technique")  # not a technique of the study
+    assert table.loc[("original images", "accuracy"), "study"] == pytest.approx(0.9912)
+
+
+def test_rank_correlation_is_plus_one_for_the_study_order_and_minus_one_reversed() -> None:
+    same = study_comparison(MNIST, rows_for("mnist", mnist_values()), {}).ordering.numbers.set_index("metric")
+    assert same.loc["mse", "spearman"] == pytest.approx(1.0) and same.loc["mse", "techniques"] == 3
+    flipped = mnist_values(baseline={"mse": 0.003}, progressive_resizing={"mse": 0.002}, pixel_shuffle={"mse": 0.001})
+    reverse = study_comparison(MNIST, rows_for("mnist", flipped), {}).ordering.numbers.set_index("metric")
+    assert reverse.loc["mse", "spearman"] == pytest.approx(-1.0)
+
+
+def test_caveats_name_a_shorter_smaller_run_and_only_then() -> None:
+    full = study_comparison(MNIST, rows_for("mnist", mnist_values()), {}).caveats
+    assert not any("Shorter" in c or "Smaller" in c for c in full)
+    reduced = study_comparison(MNIST, rows_for("mnist", mnist_values(), epochs=3, n_train=6000), {}).caveats
+    assert "**Shorter** than the study: 3 epochs (the study: 15)." in reduced
+    assert "**Smaller** than the study: 6,000 training images (the study: 60,000)." in reduced
+
+
+def test_caveats_name_each_setting_that_differs_from_the_study() -> None:
+    values = cifar_values(ANCHORS[("cifar10", "baseline")].mse)
+    configs = dict.fromkeys(values, STUDY_LIKE)
+    assert not any(
+        "Configured differently" in c for c in study_comparison(CIFAR, rows_for("cifar10", values), configs).caveats
+    )
+    cnn = {**STUDY_LIKE, "classifier": {"model": "cnn"}}
+    trained = {**cnn, "params": {"feature_net": "trained", "term_scale": "auto"}}
+    configs = {"baseline": cnn, "pixel_shuffle": cnn, "feature_loss": trained}
+    caveats = study_comparison(CIFAR, rows_for("cifar10", values), configs).caveats
+    assert any(
+        c.startswith("**Configured differently**: classifier.model cnn (the study: resnet34) for every technique")
+        for c in caveats
+    )
+    assert any("params.feature_net trained (the study: vgg16_bn) for feature_loss" in c for c in caveats)
+    assert any("params.term_scale auto (the study: none) for feature_loss" in c for c in caveats)
+
+
+def test_measured_terms_are_quoted_and_absent_techniques_named() -> None:
+    rows = rows_for("cifar10", cifar_values(0.004))
+    rows["measured"] = [{"first_step_pixel": 0.07} if t == "feature_loss" else None for t in rows["technique"]]
+    rows = pd.concat(
+        [rows, rows_for("cifar10", {"resnet_pretrained": {}}).assign(status="skipped", reason="no weights")]
+    )
+    caveats = study_comparison(CIFAR, rows, {}).caveats
+    assert "Measured by feature_loss while training (mean over 3 seeds): first_step_pixel 0.07." in caveats
+    (gaps,) = [c for c in caveats if c.startswith("Not compared, no usable result here:")]
+    assert "resnet_pretrained (skipped: no weights)" in gaps and "resnet_scratch (not run)" in gaps
+    assert "feature_loss" not in gaps
+
+
+def test_no_comparison_outside_the_study_datasets() -> None:
+    rows = rows_for("mnist", mnist_values()).assign(dataset="fashion-mnist")
+    assert study_comparison(Group("f", "fashion-mnist", "fashion-mnist", "none"), rows, {}) is None
+
+
+def test_a_learning_rate_other_than_the_study_pick_is_named() -> None:
+    values = {**mnist_values(), "resnet_scratch": {"mae": 0.018, "mse": 0.0036, "accuracy": 0.965}}
+    at = {t: {**STUDY_LIKE, "train": {**STUDY_LIKE["train"], "lr": 1e-3}} for t in values}
+    at["progressive_resizing"] = {**STUDY_LIKE, "train": {**STUDY_LIKE["train"], "lr": 1.74e-4}}
+    caveats = study_comparison(MNIST, rows_for("mnist", values), at).caveats
+    (lr,) = [c for c in caveats if c.startswith("**Configured differently**: train.lr")]
+    assert lr.startswith("**Configured differently**: train.lr 0.001 (the study: 0.0001) for resnet_scratch;")
