@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from aebench.errors import MachineFault, UserError
 from aebench.execution.options import add_execution_arguments
-from aebench.files import is_machine_fault
+from aebench.files import fault_line, is_machine_fault
 
 if TYPE_CHECKING:
     from aebench.experiment import ExperimentConfig
@@ -219,12 +219,22 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `aebench run X --dry-run | head -1`: the reader left, nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at interpreter exit
         return 0
-    except OSError as exc:  # a disk that fills or turns read-only while writing the summary or the report
-        if not is_machine_fault(exc):
-            raise
-        print(f"aebench: error: {exc.filename}: {exc.strerror}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("aebench: interrupted; finished cells are kept in results.jsonl (rerun to resume)", file=sys.stderr)
         return 130
+    except Exception as exc:
+        return os_error_status(exc)
     return 0
+
+
+def os_error_status(exc: Exception) -> int:
+    """One line for an OS error of a path (exit 2: a name too long, not a folder, exists, ...) or a machine fault
+    anywhere in the error's chain (exit 1: disk full, read-only, I/O; also when a library wrapped it); any other
+    error is a bug and keeps its traceback."""
+    if is_machine_fault(exc):
+        print(f"aebench: error: {fault_line(exc)}", file=sys.stderr)
+        return 1
+    if isinstance(exc, OSError) and exc.filename is not None:
+        print(f"aebench: error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    raise exc

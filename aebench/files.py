@@ -147,6 +147,23 @@ def open_regular(path: Path, limit: int, follow: bool = False) -> int:
     return fd
 
 
+def open_writable(path: Path, flags: int = 0) -> int:
+    """A read-write descriptor of ``path`` (``flags`` added, e.g. ``os.O_APPEND``), created if missing, never
+    through a link; a FIFO, a device or a file with another name (a hard link: writing would change a file
+    elsewhere too) is refused with one line."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | flags, 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafePath(f"{path}: a symbolic link; aebench never writes through links (remove it)") from None
+        raise
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        os.close(fd)
+        raise UnsafePath(f"{path}: not a plain file of its own (a device, FIFO or hard link); refused (remove it)")
+    return fd
+
+
 def open_binary(path: Path, limit: int, follow: bool = False) -> BinaryIO:
     """``open_regular`` as a binary file object (for readers that take one: numpy, torch, gzip, json)."""
     return os.fdopen(open_regular(path, limit, follow), "rb")
@@ -189,6 +206,23 @@ def read_npz(path: Path, names: list[str], limit: int = NPZ_LIMIT) -> dict[str, 
             with archive.open(info) as member:
                 arrays[name] = np.lib.format.read_array(member, allow_pickle=False)
     return arrays
+
+
+def open_zip(path: Path, limit: int, follow: bool = False) -> BinaryIO:
+    """``open_binary`` for a zip archive (a torch checkpoint) whose members declare at most ``limit`` bytes once
+    unzipped, checked before any reader allocates them; TooLarge otherwise, ``zipfile.BadZipFile`` for another
+    format (torch's older, non-zip format allocates what its pickle declares, so it is not read)."""
+    fh = open_binary(path, limit, follow)
+    try:
+        with zipfile.ZipFile(fh) as archive:
+            unzipped = sum(info.file_size for info in archive.infolist())
+        if unzipped > limit:
+            raise TooLarge(f"{path}: its members unzip to {unzipped:,} bytes, more than the {limit:,} aebench reads")
+        fh.seek(0)
+    except BaseException:
+        fh.close()
+        raise
+    return fh
 
 
 def array_bytes(member: BinaryIO) -> int:

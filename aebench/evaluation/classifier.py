@@ -17,7 +17,7 @@ from torch import nn
 
 from aebench.config import CellConfig, ClassifierConfig, CorruptionConfig, to_plain
 from aebench.data.pixels import Normalizer, make_batch
-from aebench.files import atomic_write
+from aebench.files import atomic_write, open_zip, safe_folder
 from aebench.hub.weights import timm_body
 from aebench.models.classifier import CompactCNN, fastai_head
 from aebench.models.resnet import ConcatPoolEncoder, FeatureStages
@@ -25,6 +25,7 @@ from aebench.training.fit import fit_classifier
 
 log = logging.getLogger(__name__)
 CLASSIFIER_SEED = 0  # one fixed instrument per dataset and settings, whatever the cells' seeds
+CACHE_LIMIT = 2**30  # bytes of a cached classifier (the ResNet-34 one: about 85 MB)
 
 
 def classifier_key(cell: CellConfig) -> str:
@@ -101,7 +102,7 @@ class ClassifierCache:
         model = self.read(path, cell, x, num_classes)
         if model is not None:
             return model
-        self.folder.mkdir(parents=True, exist_ok=True)
+        safe_folder(self.folder.parent, self.folder)
         with waited_lock(self.folder / f".{key}.lock"):
             model = self.read(path, cell, x, num_classes)  # trained by another worker while this one waited
             if model is not None:
@@ -118,7 +119,8 @@ class ClassifierCache:
             return None
         model = make_classifier(cell.classifier, x.shape[1], num_classes, pretrained=False)
         try:
-            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            with open_zip(path, CACHE_LIMIT) as fh:  # never through a link, sizes checked before loading
+                model.load_state_dict(torch.load(fh, map_location="cpu", weights_only=True))
         except Exception as exc:  # damaged or foreign file: the cache is only a cache, retrain
             log.warning("%s: damaged classifier cache discarded (%s: %s); retraining", path, type(exc).__name__, exc)
             path.unlink(missing_ok=True)
@@ -128,8 +130,8 @@ class ClassifierCache:
 
 @contextmanager
 def waited_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``path``, waiting for another holder to finish."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    """Hold an exclusive ``flock`` on ``path`` (never through a link), waiting for another holder to finish."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -16,7 +16,7 @@ from torch import nn
 from aebench.config import TrainConfig, build, to_plain
 from aebench.data.pixels import Normalizer
 from aebench.errors import UserError
-from aebench.files import atomic_write
+from aebench.files import atomic_write, open_zip
 from aebench.techniques import build_recipe, get_technique
 from aebench.training.recipe import BuildContext
 from aebench.training.resume import State
@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 RESUME_FILE = "resume.pt"  # a cell's in-progress state; removed once its row is made, never committed
 RESUME_VERSION = 1
+
+CHECKPOINT_LIMIT = 2**32  # bytes a checkpoint may hold or declare once unzipped (ResNet-34 autoencoders: ~100 MB)
 
 
 def save_checkpoint(path: Path, technique: str, ctx: BuildContext, model: nn.Module) -> None:
@@ -46,7 +48,12 @@ def context_from_plain(technique: str, plain: dict[str, Any]) -> BuildContext:
 def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[nn.Module, Normalizer]:
     """The model in eval mode and the normaliser its inputs expect."""
     try:
-        payload = torch.load(path, map_location=device, weights_only=True)
+        with open_zip(path, CHECKPOINT_LIMIT, follow=True) as fh:  # sizes checked before torch allocates them
+            payload = torch.load(fh, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such checkpoint") from None
+    except UserError:
+        raise
     except Exception as exc:  # damaged file, or a pickle holding anything but tensors and plain data
         raise UserError(f"{path}: not a loadable aebench checkpoint ({type(exc).__name__}: {exc})") from None
     if not isinstance(payload, dict) or not {"technique", "context", "state_dict"} <= payload.keys():

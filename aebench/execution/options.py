@@ -6,6 +6,7 @@ Kept free of heavy imports: the command line parses these before torch or Ray lo
 from __future__ import annotations
 
 import argparse
+import math
 from typing import TYPE_CHECKING
 
 from aebench.errors import UserError
@@ -59,9 +60,9 @@ def make_executor(args: argparse.Namespace) -> Executor:
             raise UserError(f"--{name.replace('_', '-')} applies to --executor {users} only")
     if args.max_parallel is not None and args.max_parallel < 1:
         raise UserError(f"--max-parallel must be at least 1 (got {args.max_parallel})")
-    if args.cpus_per_cell is not None and args.cpus_per_cell <= 0:
+    if args.cpus_per_cell is not None and not (math.isfinite(args.cpus_per_cell) and args.cpus_per_cell > 0):
         raise UserError(f"--cpus-per-cell must be above 0 (got {args.cpus_per_cell})")
-    if args.gpus_per_cell < 0:
+    if not (math.isfinite(args.gpus_per_cell) and args.gpus_per_cell >= 0):
         raise UserError(f"--gpus-per-cell must be 0 or more (got {args.gpus_per_cell})")
     if args.executor == "local":
         from aebench.execution.runner import LocalExecutor

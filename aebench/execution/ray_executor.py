@@ -17,11 +17,13 @@ from aebench.about import PACKAGE_DIR
 from aebench.config import CellConfig
 from aebench.errors import UserError
 from aebench.execution.runner import CellJob, CellResult, describe, failed_result
+from aebench.execution.services import require_reachable
 from aebench.execution.worker import ATTEMPTS, execute_cell
 
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = "--executor ray needs Ray: pip install -e '.[ray]'"
+GCS_PORT = 6379  # Ray's default head port
 
 
 def import_ray() -> ModuleType:
@@ -31,6 +33,20 @@ def import_ray() -> ModuleType:
     except ImportError:
         raise UserError(INSTALL_HINT) from None
     return ray
+
+
+def check_address(address: str | None) -> None:
+    """For ``--address``, a UserError unless the cluster's address accepts a connection within
+    ``SERVICE_TIMEOUT`` seconds (Ray itself retries for many minutes); ``auto`` is resolved as Ray resolves it."""
+    if address is None:  # a Ray of our own
+        return
+    target = address
+    if address == "auto":
+        try:
+            target = import_ray()._private.services.canonicalize_bootstrap_address_or_die("auto")
+        except ConnectionError as exc:
+            raise UserError(f"--address auto: {exc}") from None
+    require_reachable(target, f"--address {address}", GCS_PORT)
 
 
 @dataclass(frozen=True)
@@ -53,6 +69,9 @@ class RayExecutor:
     max_parallel: int | None = None
     cpus_per_cell: float | None = None
     gpus_per_cell: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_address(self.address)  # made before the run: a cluster that does not answer fails before the lock
 
     def resources(self) -> CellResources:
         """Per-cell CPUs: as given, else on a local Ray the cores shared by ``max_parallel`` cells, else one."""

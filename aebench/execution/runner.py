@@ -30,7 +30,7 @@ from aebench.execution.preflight import preflight
 from aebench.execution.run_summary import summarize, write_summary
 from aebench.execution.snapshots import Snapshots, save_latents
 from aebench.experiment import ExperimentConfig
-from aebench.files import fault_text, is_machine_fault, writable_folder, write_npz, write_text
+from aebench.files import check_tree, fault_text, is_machine_fault, safe_folder, writable_folder, write_npz, write_text
 from aebench.results.schema import EXTRA_FIELDS, METRIC_VERSION, ROW_FIELDS, cell_folder
 from aebench.results.store import append_row
 from aebench.techniques import build_recipe, get_technique
@@ -145,8 +145,7 @@ def run_cell(cell: CellConfig, ctx: RunContext) -> CellResult:
     """Train and evaluate one cell; returns its row, config, history and samples (failures and skips recorded,
     not raised). Runs wherever the executor puts it; it writes the cell folder, never ``results.jsonl``."""
     start = time.perf_counter()
-    folder = cell_folder(ctx.out, cell.dataset, cell.technique, cell.seed, cell.config_hash)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = safe_folder(ctx.out, cell_folder(ctx.out, cell.dataset, cell.technique, cell.seed, cell.config_hash))
     write_text(folder / "config.yaml", dump_cell(cell))
     result = CellResult(base_row(cell, ctx.device, ctx.git_commit), cell.to_dict())
     row = result.row
@@ -322,12 +321,14 @@ def run_experiment(
     """Run every cell not already finished in ``out/results.jsonl``, then write the summary files
     (``write_summary``); returns the rows written now.
 
-    The folder is locked for the run (a second run on it is a UserError naming the holder), and every dataset
-    and cell setting is checked before any training (``preflight``), so bad input fails before compute is spent.
+    The folder must hold no symbolic link (nothing is written outside it) and is locked for the run (a second run
+    on it is a UserError naming the holder), and every dataset and cell setting is checked before any training
+    (``preflight``), so bad input fails before compute is spent.
     The executor runs the cells (here, or as Ray tasks) and hands back results as they finish; this driver is
     the single writer of ``results.jsonl``, so resume and failure rows are the same for every executor.
     """
     writable_folder(out, "--out")
+    check_tree(out)
     with results_lock(out):
         todo = cells_to_run(config, out)
         preflight(todo, DatasetCache(data_root))

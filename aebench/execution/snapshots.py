@@ -11,7 +11,7 @@ from torch import nn
 
 from aebench.config import CellConfig
 from aebench.data.pixels import Normalizer, make_batch
-from aebench.files import write_npz
+from aebench.files import atomic_write, safe_folder, write_npz
 from aebench.training.batches import EVAL_SEED, eval_batches
 
 SNAPSHOT_IMAGES = 12  # the first test images, as the FFN denoising project shows
@@ -53,8 +53,8 @@ class Snapshots:
         output = model(self.normalizer(self.inputs))
         model.train(was_training)
         frame = grid([self.inputs, output, self.target])
-        (self.folder / "snapshots").mkdir(parents=True, exist_ok=True)
-        iio.imwrite(self.folder / "snapshots" / f"epoch_{epoch:03d}.png", frame)
+        folder = safe_folder(self.folder, self.folder / "snapshots")
+        atomic_write(folder / f"epoch_{epoch:03d}.png", lambda tmp: iio.imwrite(tmp, frame, extension=".png"))
 
     def write_gif(self, seconds_per_frame: float = 0.5) -> Path | None:
         """The snapshots in epoch order as a looping GIF (None when no snapshot was taken)."""
@@ -62,7 +62,8 @@ class Snapshots:
         if not frames:
             return None
         path = self.folder / "snapshots.gif"
-        iio.imwrite(path, np.stack(frames), duration=int(seconds_per_frame * 1000), loop=0)
+        stacked, duration = np.stack(frames), int(seconds_per_frame * 1000)
+        atomic_write(path, lambda tmp: iio.imwrite(tmp, stacked, extension=".gif", duration=duration, loop=0))
         return path
 
 

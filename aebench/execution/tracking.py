@@ -6,8 +6,10 @@ Trackers are written to by the driver after a cell's row is appended; ``results.
 from __future__ import annotations
 
 import importlib
+import os
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -19,12 +21,20 @@ import torch
 
 from aebench.errors import UserError
 from aebench.execution.runner import CellResult, Tracker
+from aebench.execution.services import require_reachable
 from aebench.execution.snapshots import grid
+from aebench.files import safe_folder, writable_folder
 from aebench.results.schema import METRICS, cell_folder
 
 TRACK_HINT = "pip install -e '.[track]'"
 HISTORY_SCALARS = {"train_loss": "loss/train", "test_loss": "loss/test", "val_loss": "loss/val", "lr": "lr"}
 PARAMS_PER_BATCH = 100  # MLflow's limit per log_batch call
+# each MLflow request: 10 s to answer, 2 retries 1 s and 2 s apart (MLflow's defaults: 120 s, 7 retries, ~4 min)
+MLFLOW_LIMITS = {
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+}
 
 
 def import_extra(module: str, package: str, flag: str) -> ModuleType:
@@ -72,15 +82,30 @@ def reconstruction_grid(result: CellResult) -> np.ndarray | None:
 
 
 class MlflowTracker:
-    """One MLflow run per cell: params = flat config, per-epoch and final metrics, tags, the reconstruction grid."""
+    """One MLflow run per cell: params = flat config, per-epoch and final metrics, tags, the reconstruction grid.
+
+    Created before the run starts: a server that does not answer within ``SERVICE_TIMEOUT`` seconds, or a store
+    MLflow cannot open, is one line and exit 2 before any work. Requests are then bounded by ``MLFLOW_LIMITS``
+    (unless set in the environment), so a server that dies mid-run costs each cell seconds, never its row.
+    """
 
     def __init__(self, uri: str, experiment: str, artifacts: Path | None = None) -> None:
         mlflow = import_extra("mlflow", "mlflow", "--track mlflow")
+        flag = f"--track mlflow:{uri}"
+        scheme = urllib.parse.urlsplit(uri).scheme
+        if scheme in ("http", "https"):
+            require_reachable(uri, flag, 443 if scheme == "https" else 80)
+        for name, value in MLFLOW_LIMITS.items():
+            os.environ.setdefault(name, value)
         self.entities = importlib.import_module("mlflow.entities")
-        self.client = mlflow.MlflowClient(tracking_uri=uri)
-        found = self.client.get_experiment_by_name(experiment)
-        location = artifacts.resolve().as_uri() if artifacts else None
-        self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment, location)
+        try:
+            self.client = mlflow.MlflowClient(tracking_uri=uri)
+            found = self.client.get_experiment_by_name(experiment)
+            location = artifacts.resolve().as_uri() if artifacts else None
+            self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment, location)
+        except Exception as exc:  # MLflow raises many types (MlflowException, requests', sqlalchemy's): all mean this
+            reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            raise UserError(f"{flag}: MLflow cannot use this tracking store ({reason})") from None
 
     def log_cell(self, result: CellResult) -> None:
         row, entities = result.row, self.entities
@@ -115,7 +140,9 @@ class TensorboardTracker:
 
     def log_cell(self, result: CellResult) -> None:
         row = result.row
-        log_dir = cell_folder(self.folder, row["dataset"], row["technique"], row["seed"], row["config_hash"])
+        log_dir = safe_folder(
+            self.folder, cell_folder(self.folder, row["dataset"], row["technique"], row["seed"], row["config_hash"])
+        )
         writer = self.writer_class(log_dir=str(log_dir))
         try:
             for name, value, epoch in epoch_scalars(result):
@@ -144,7 +171,7 @@ def make_tracker(specs: list[str], out: Path, experiment: str) -> Tracker | None
     for spec in specs:
         kind, _, uri = spec.partition(":")
         if kind == "mlflow":
-            out.mkdir(parents=True, exist_ok=True)
+            writable_folder(out, "--out")
             default = f"sqlite:///{(out / 'mlflow.db').resolve()}"
             trackers.append(MlflowTracker(uri or default, experiment, None if uri else out / "mlruns"))
         elif kind == "tensorboard" and not uri:

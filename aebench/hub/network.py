@@ -10,12 +10,16 @@ import urllib.parse
 def host_reachable(url: str, timeout: float = 3.0) -> bool:
     """Whether a TCP connection to the URL's host opens within ``timeout`` seconds."""
     parts = urllib.parse.urlparse(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return connect_error(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), timeout) is None
+
+
+def connect_error(host: str | None, port: int, timeout: float) -> OSError | None:
+    """Why a TCP connection to ``host:port`` does not open within ``timeout`` seconds, or None when it does."""
     try:
-        with socket.create_connection((parts.hostname, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        return exc
+    return None
 
 
 def hub_offline() -> bool:

@@ -8,13 +8,12 @@ import json
 import logging
 import math
 import os
-import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from aebench.errors import UserError
-from aebench.files import UnsafePath, open_binary
+from aebench.files import open_binary, open_writable
 from aebench.results.schema import (
     CELL_KEYS,
     DONE_STATUSES,
@@ -59,7 +58,7 @@ def append_row(folder: Path, row: dict[str, Any]) -> None:
     if missing:
         raise ValueError(f"results row lacks {missing}")
     line = row_line(row)
-    fd = open_for_append(folder / RESULTS_FILE)
+    fd = open_writable(folder / RESULTS_FILE, os.O_APPEND)  # never through a link
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
@@ -75,22 +74,6 @@ def append_row(folder: Path, row: dict[str, Any]) -> None:
             raise
     finally:
         os.close(fd)
-
-
-def open_for_append(path: Path) -> int:
-    """A descriptor appending to ``path``, created if missing; a link, a non-regular file or one with another name
-    (a hard link: writing would change a file elsewhere) is refused with one line."""
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise UnsafePath(f"{path}: a symbolic link; aebench never writes through links (remove it)") from None
-        raise
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
-        os.close(fd)
-        raise UnsafePath(f"{path}: not a plain file of its own (a device, FIFO or hard link); refused")
-    return fd
 
 
 def row_problem(row: Any) -> str | None:
