@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pytest
 
 from aebench.results.schema import cell_folder
 
@@ -72,3 +73,10 @@ def tiny_cell(technique: str, params: Any, epochs: int = 1, batch_size: int = 8,
     train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr)
     return CellConfig("t", "digits", technique, 0, train, DataConfig(normalize="none"), ModelConfig(latent=8),
                       ClassifierConfig(), params)  # fmt: skip
+
+
+def error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    """The one line a refused command printed (asserting it is one ``aebench: error:`` line)."""
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("aebench: error: "), err
+    return err[0]
