@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pytest
 
 from aebench.results.schema import cell_folder
 
@@ -135,3 +136,10 @@ class Interrupt:
 
     def log_cell(self, result: Any) -> None:
         raise KeyboardInterrupt
+
+
+def error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    """The one line a refused command printed (asserting it is one ``aebench: error:`` line)."""
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("aebench: error: "), err
+    return err[0]
