@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import REPO, TINY
+from helpers import REPO, TINY, error_line
 
 from aebench.cli import main
 from aebench.errors import UserError
@@ -106,8 +106,7 @@ def test_run_refuses_a_results_folder_holding_a_link_and_writes_nothing_outside(
     exp = tmp_path / "exp.yaml"
     exp.write_text(yaml.safe_dump({**FINISHED, "seeds": [0, 1]}))  # seed 1 is still to train
     assert main(["-q", "run", str(exp), "--out", str(res)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "symbolic link" in err[0], err
+    assert "symbolic link" in error_line(capsys)
     assert snapshot(outside) == before
 
 
@@ -172,8 +171,7 @@ def test_report_refuses_to_write_through_a_link_in_its_folder(
     REPORT_OUTPUT_LINKS[case](out, outside)
     before = snapshot(outside)
     assert main(["-q", "report", "--results", str(finished), "--out", str(out)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "symbolic link" in err[0], err
+    assert "symbolic link" in error_line(capsys)
     assert snapshot(outside) == before
 
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from helpers import REPO, TINY
+from helpers import REPO, TINY, error_line
 
 from aebench.cli import main
 from aebench.execution.runner import CellResult, run_experiment
@@ -262,9 +262,7 @@ def test_a_bad_value_is_one_line_exit_2_before_anything_runs(
     path.write_text(text)
     args = [a for value in sets for a in ("--set", value)]
     assert main(["-q", "run", str(path), "--dry-run", *args]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("aebench: error: "), err
-    assert expected in err[0]
+    assert expected in error_line(capsys)
 
 
 # --------------------------------------------------------------------------- OS errors of user paths: one line
@@ -316,9 +314,7 @@ def test_an_os_error_of_a_user_path_is_one_line_exit_2(
 ) -> None:
     args, expected = OS_ERRORS[case]
     assert main(["-q", *args(tmp_path)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("aebench: error: "), err
-    assert expected in err[0]
+    assert expected in error_line(capsys)
 
 
 # --------------------------------------------------------------------------- damaged row fields: skipped, warned
@@ -394,8 +390,7 @@ def test_an_unreachable_mlflow_server_is_one_line_before_the_lock(
     out = tmp_path / "out"
     uri = f"http://127.0.0.1:{closed_port}"
     assert main(["-q", "run", str(exp(tmp_path)), "--out", str(out), "--track", f"mlflow:{uri}"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and f"--track mlflow:{uri}: nothing answers at 127.0.0.1:{closed_port} within 5 s" in err[0]
+    assert f"--track mlflow:{uri}: nothing answers at 127.0.0.1:{closed_port} within 5 s" in error_line(capsys)
     assert not (out / ".aebench.lock").exists() and not (out / RESULTS_FILE).exists()
 
 
@@ -407,8 +402,7 @@ def test_an_unreachable_ray_address_is_one_line_before_the_lock(
     target = f"127.0.0.1:{closed_port}" if address == "closed" else address
     out = tmp_path / "out"
     assert main(["-q", "run", str(exp(tmp_path)), "--out", str(out), "--executor", "ray", "--address", target]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"aebench: error: --address {target}: "), err
+    assert error_line(capsys).startswith(f"aebench: error: --address {target}: ")
     assert not (out / ".aebench.lock").exists()
 
 

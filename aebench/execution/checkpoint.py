@@ -78,8 +78,9 @@ class ResumeFile:
         if not self.path.is_file():
             return None
         try:
-            payload = torch.load(self.path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # a damaged file: the cell is only slower, never wrong
+            with open_zip(self.path, CHECKPOINT_LIMIT) as fh:  # never through a link, sizes checked before loading
+                payload = torch.load(fh, map_location="cpu", weights_only=True)
+        except Exception as exc:  # a damaged or oversized file: the cell is only slower, never wrong
             log.warning("%s: unreadable (%s: %s); the cell starts afresh", self.path, type(exc).__name__, exc)
             return None
         expected = {"version": RESUME_VERSION, "config_hash": self.config_hash}
