@@ -33,8 +33,9 @@ def run(
     writes (``results.jsonl``, cell folders, ``summary.csv``, ``summary.md``); returns the experiment's rows, one
     per cell of its current config, as a DataFrame.
 
-    ``sets``: ``--set`` overrides (``["train.epochs=2"]``); ``executor``: ``"local"`` (default), ``"ray"`` or an
-    executor object (e.g. ``RayExecutor(max_parallel=2)``); ``track``: ``--track`` values (``["tensorboard"]``).
+    ``sets``: ``--set`` overrides (``["train.epochs=2"]``); ``executor``: ``"auto"`` (default: parallel cells on
+    a CPU where that pays), ``"local"``, ``"ray"`` or an executor object (e.g. ``RayExecutor(max_parallel=2)``);
+    ``track``: ``--track`` values (``["tensorboard"]``).
     """
     from aebench.experiment import load_experiment
 
@@ -85,8 +86,13 @@ def check_device(name: str) -> None:
 
 
 def make_executor(executor: Executor | str | None) -> Executor | None:
-    """An executor object from a name (``local``, ``ray`` with its defaults); an object passes through."""
-    if executor is None or not isinstance(executor, str):
+    """An executor object from a name (``auto``, the default; ``local``; ``ray`` with its defaults); an object
+    passes through."""
+    if executor is None or executor == "auto":
+        from aebench.execution.auto_executor import AutoExecutor
+
+        return AutoExecutor()
+    if not isinstance(executor, str):
         return executor
     if executor == "local":
         return None  # the runner's default
@@ -95,7 +101,7 @@ def make_executor(executor: Executor | str | None) -> Executor | None:
 
         import_ray()
         return RayExecutor()
-    raise UserError(f"--executor {executor}: unknown executor (use local or ray)")
+    raise UserError(f"--executor {executor}: unknown executor (use auto, local or ray)")
 
 
 def report(results: Iterable[str | Path] | None = None, out: str | Path = "report") -> Path:

@@ -71,8 +71,23 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     )
     bench.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="as for run")
     bench.add_argument("--steps", type=int, default=10, help="training steps per timed round (default 10)")
-    bench.add_argument("--repeats", type=int, default=5, help="interleaved timed rounds (default 5)")
+    bench.add_argument("--repeats", type=int, help="interleaved timed rounds (default 5; --sweep: runs per way, 1)")
     bench.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
+    mode = bench.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--sweep",
+        action="store_true",
+        help="the experiment's sweep, shortened, run today's way, one cell at a time and in parallel cells; "
+        "plus the full experiment's wall time estimated here",
+    )
+    mode.add_argument(
+        "--busy-core",
+        action="store_true",
+        help="one cell's training img/s quiet and with one core kept busy, today's default vs aebench's choice",
+    )
+    bench.add_argument("--sweep-images", type=int, default=4096, help="--sweep: training images per cell (4096)")
+    bench.add_argument("--sweep-epochs", type=int, default=1, help="--sweep: epochs per cell (default 1)")
+    bench.add_argument("--sweep-seeds", type=int, default=1, help="--sweep: the experiment's first N seeds (1)")
 
 
 def cmd_list(args: argparse.Namespace) -> None:
@@ -129,25 +144,45 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> None:
     from aebench.api import check_device
-    from aebench.bench.run import BenchSettings, bench_experiment, markdown_table, write_json
+    from aebench.bench.run import BenchSettings, bench_experiment, device_name, markdown_table, write_json
     from aebench.data import default_data_root
     from aebench.execution.runner import resolve_device
     from aebench.experiment import load_experiment
     from aebench.techniques import TECHNIQUES
 
-    if args.steps < 1 or args.repeats < 1:
-        raise UserError("--steps and --repeats must be at least 1")
-    techniques = list(TECHNIQUES) if args.technique == "all" else [args.technique]
-    sets = [*args.sets, f"techniques={techniques}", "seeds=[0]"]
+    repeats = args.repeats if args.repeats is not None else (1 if args.sweep else 5)
+    if min(args.steps, repeats, args.sweep_images, args.sweep_epochs, args.sweep_seeds) < 1:
+        raise UserError("--steps, --repeats and the --sweep-* counts must be at least 1")
+    sets = list(args.sets)
+    if not args.sweep:  # a sweep keeps the experiment's techniques and seeds: it estimates the whole experiment
+        techniques = list(TECHNIQUES) if args.technique == "all" else [args.technique]
+        sets += [f"techniques={techniques}", "seeds=[0]"]
+    elif args.technique != "all":
+        sets.append(f"techniques=[{args.technique}]")
     if args.dataset:
         sets.append(f"datasets=[{args.dataset}]")
-    config = load_experiment(args.experiment or default_experiment(), sets)
+    experiment = args.experiment or default_experiment()
+    config = load_experiment(experiment, sets)
     check_device(args.device)
     device = resolve_device(args.device)
-    settings = BenchSettings(steps=args.steps, repeats=args.repeats)
-    report = bench_experiment(config, args.data_root or default_data_root(), device, settings)
+    data_root = args.data_root or default_data_root()
+    if args.sweep:
+        from aebench.bench.sweep import SweepSettings, markdown_sweep, sweep_report
+
+        settings = SweepSettings(args.sweep_images, epochs=args.sweep_epochs, seeds=args.sweep_seeds, repeats=repeats)
+        report = sweep_report(config, experiment, sets, data_root, args.device, settings)
+        text = markdown_sweep({**report, "device": device_name(device)})
+    elif args.busy_core:
+        from aebench.bench.busy import busy_report, markdown_busy
+
+        cell = config.cell(config.datasets[0], config.techniques[0], config.seeds[0])
+        report = busy_report(cell, data_root, str(device), BenchSettings(steps=args.steps, repeats=repeats))
+        text = markdown_busy(report)
+    else:
+        report = bench_experiment(config, data_root, device, BenchSettings(steps=args.steps, repeats=repeats))
+        text = markdown_table(report)
     report["command"] = "python -m aebench " + " ".join(sys.argv[1:])
-    print(markdown_table(report))
+    print(text)
     if args.json:
         write_json(report, args.json)
 

@@ -31,13 +31,26 @@ class ConfigError(UserError):
     """A config value is missing, unknown, mistyped or out of range."""
 
 
-def opt(default: Any, help: str, min: float | None = None, max: float | None = None, added: bool = False) -> Any:
+OWN_VALUE = object()  # ``hash_as`` left unset: the hash sees the field's own value
+
+
+def opt(
+    default: Any,
+    help: str,
+    min: float | None = None,
+    max: float | None = None,
+    added: bool = False,
+    hash_as: Any = OWN_VALUE,
+) -> Any:
     """A dataclass field with a one-line help text and optional inclusive bounds.
 
     ``added=True`` marks a field added after results were first written: at its default it stays out of the
     config hash, so adding it leaves every existing results folder resumable (see ``hashed``).
+    ``hash_as`` marks an execution choice that leaves results equal within the precision's tolerance (how the
+    step runs, not what it computes): the hash always sees ``hash_as``, so changing it neither splits nor reruns
+    a cell; the row records the choice.
     """
-    meta = {"help": help, "min": min, "max": max, "added": added}
+    meta = {"help": help, "min": min, "max": max, "added": added, "hash_as": hash_as}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -72,7 +85,12 @@ class TrainConfig:
         min=0,
         max=MAX_COUNT,
     )
-    compile: bool = opt(False, "torch.compile the model for the training steps (slow to start on CPU)")
+    compile: Union[bool, Literal["auto"]] = opt(
+        "auto",
+        "torch.compile the model for the training steps: true, false, or auto = where a probe after the first "
+        "epoch finds it faster on this device and the rest of the cell repays the compile",
+        hash_as=False,  # an execution choice: the hash of every cell stays what it was when this was a bool
+    )
     precision: Literal["auto", "fp32", "bf16", "fp16"] = opt(
         "auto", "autocast dtype for forward passes; auto = bf16 where the device does it natively, else fp32"
     )
@@ -285,14 +303,21 @@ def to_plain(obj: Any) -> Any:
 
 
 def hashed(obj: Any) -> Any:
-    """``to_plain(obj)`` less the fields marked ``added`` that hold their default: what the config hash covers."""
+    """``to_plain(obj)`` less the fields marked ``added`` that hold their default, execution choices at their fixed
+    ``hash_as``: what the config hash covers."""
     if dataclasses.is_dataclass(obj):
         return {
-            f.name: hashed(getattr(obj, f.name))
+            f.name: hashed_value(f, getattr(obj, f.name))
             for f in dataclasses.fields(obj)
             if not (f.metadata.get("added") and getattr(obj, f.name) == default_of(f))
         }
     return to_plain(obj)
+
+
+def hashed_value(f: dataclasses.Field, value: Any) -> Any:
+    """What the hash sees of one field: its value, or the fixed ``hash_as`` of an execution choice."""
+    fixed = f.metadata.get("hash_as", OWN_VALUE)
+    return hashed(value) if fixed is OWN_VALUE else fixed
 
 
 def default_of(f: dataclasses.Field) -> Any:

@@ -75,6 +75,69 @@ def tiny_cell(technique: str, params: Any, epochs: int = 1, batch_size: int = 8,
                       ClassifierConfig(), params)  # fmt: skip
 
 
+def tiny_sweep(folder: Path, name: str, **changes: Any) -> Path:
+    """TINY, changed at top level, written as the experiment file ``folder/<name>.yaml``."""
+    import yaml
+
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({**TINY, "name": name, **changes}, sort_keys=False))
+    return path
+
+
+def compared(rows: list[dict[str, Any]], fields: list[str]) -> list[dict[str, Any]]:
+    """These fields of each row, ordered by technique and seed: what two executors must agree on."""
+    return sorted(({k: r.get(k) for k in fields} for r in rows), key=lambda r: (r["technique"], r["seed"]))
+
+
+def children_running(marker: str) -> list[Any]:
+    """This test process's descendants whose command line contains ``marker`` (psutil processes)."""
+    import psutil
+
+    found = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if marker in " ".join(proc.cmdline()):
+                found.append(proc)
+        except psutil.Error:
+            continue
+    return found
+
+
+def killing(find: Any, count: int, body: Any, ready: Any = lambda: True) -> tuple[Any, list[int]]:
+    """``body()`` while a thread kills (SIGKILL) the first ``count`` distinct processes that ``find()`` lists, each
+    once ``ready()`` holds; returns the body's result and the killed pids."""
+    import threading
+    import time
+
+    killed: list[int] = []
+    stop = threading.Event()
+
+    def kill() -> None:
+        while len(killed) < count and not stop.is_set():
+            if ready():
+                for proc in find():
+                    if proc.pid not in killed:
+                        proc.kill()
+                        killed.append(proc.pid)
+                        break
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill)
+    killer.start()
+    try:
+        return body(), killed
+    finally:
+        stop.set()
+        killer.join()
+
+
+class Interrupt:
+    """A tracker that presses Ctrl-C once the first row is written."""
+
+    def log_cell(self, result: Any) -> None:
+        raise KeyboardInterrupt
+
+
 def error_line(capsys: pytest.CaptureFixture[str]) -> str:
     """The one line a refused command printed (asserting it is one ``aebench: error:`` line)."""
     err = capsys.readouterr().err.strip().splitlines()

@@ -6,18 +6,15 @@ import logging
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
-from helpers import REPO, TINY
+from helpers import REPO, TINY, Interrupt, children_running, compared, killing, tiny_sweep
 
 from aebench.execution.ray_executor import RayExecutor
-from aebench.execution.runner import CellResult, LocalExecutor, run_experiment
+from aebench.execution.runner import LocalExecutor, run_experiment
 from aebench.experiment import load_experiment
 from aebench.results.store import read_rows
 
@@ -39,45 +36,16 @@ def local_ray() -> Iterator[None]:
     ray.shutdown()
 
 
-def sweep(tmp_path: Path, name: str, **changes: Any) -> Path:
-    """TINY, changed at top level, written as an experiment file."""
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump({**TINY, "name": name, **changes}, sort_keys=False))
-    return path
-
-
-def compared(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return sorted(({k: r.get(k) for k in COMPARED} for r in rows), key=lambda r: (r["technique"], r["seed"]))
-
-
 def running_cells() -> list[psutil.Process]:
     """This test process's Ray workers that are running a cell now."""
-    found = []
-    for proc in psutil.Process().children(recursive=True):
-        try:
-            if TASK_TITLE in " ".join(proc.cmdline()):
-                found.append(proc)
-        except psutil.Error:
-            continue
-    return found
-
-
-def kill_workers(count: int, stop: threading.Event, killed: list[int]) -> None:
-    """Kill (SIGKILL) the first ``count`` distinct workers seen running a cell."""
-    while len(killed) < count and not stop.is_set():
-        for proc in running_cells():
-            if proc.pid not in killed:
-                proc.kill()
-                killed.append(proc.pid)
-                break
-        time.sleep(0.01)
+    return children_running(TASK_TITLE)
 
 
 @pytest.mark.slow  # Ray's start (~8 s) and two fresh workers importing torch (~15 s) on 2 busy cores
 def test_ray_and_local_executors_write_the_same_rows(local_ray: None, tmp_path: Path) -> None:
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"not a state dict")  # -> a `failed` row in both executors
-    path = sweep(
+    path = tiny_sweep(
         tmp_path,
         "same",
         techniques=["baseline", "resnet_pretrained", "feature_loss"],  # feature_loss: skipped offline
@@ -89,8 +57,8 @@ def test_ray_and_local_executors_write_the_same_rows(local_ray: None, tmp_path: 
     remote = run_experiment(config, tmp_path / "ray", Path("/nonexistent"), "cpu", RayExecutor(max_parallel=2))
     assert {r["status"] for r in local} == {"ok", "failed", "skipped"}
     assert len(remote) == len(config.cells()) == 6
-    assert compared(remote) == compared(local)
-    assert compared(read_rows(tmp_path / "ray")) == compared(read_rows(tmp_path / "local"))
+    assert compared(remote, COMPARED) == compared(local, COMPARED)
+    assert compared(read_rows(tmp_path / "ray"), COMPARED) == compared(read_rows(tmp_path / "local"), COMPARED)
     # resume is the driver's: finished cells are skipped, the failed ones retried, by either executor
     again = run_experiment(config, tmp_path / "ray", Path("/nonexistent"), "cpu", RayExecutor(max_parallel=2))
     assert [(r["technique"], r["status"]) for r in again] == [("resnet_pretrained", "failed")] * 2
@@ -100,17 +68,13 @@ def test_ray_and_local_executors_write_the_same_rows(local_ray: None, tmp_path: 
 def test_a_killed_worker_is_retried_and_no_finished_cell_is_lost(
     local_ray: None, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    config = load_experiment(sweep(tmp_path, "kill", seeds=[0, 1, 2], train={**TINY["train"], "epochs": 30}))
-    killed: list[int] = []
-    stop = threading.Event()
-    killer = threading.Thread(target=kill_workers, args=(1, stop, killed))
-    killer.start()
-    try:
-        with caplog.at_level(logging.WARNING, logger="aebench"):
-            rows = run_experiment(config, tmp_path / "out", Path("/nonexistent"), "cpu", RayExecutor(max_parallel=2))
-    finally:
-        stop.set()
-        killer.join()
+    config = load_experiment(tiny_sweep(tmp_path, "kill", seeds=[0, 1, 2], train={**TINY["train"], "epochs": 30}))
+    with caplog.at_level(logging.WARNING, logger="aebench"):
+        rows, killed = killing(
+            running_cells,
+            1,
+            lambda: run_experiment(config, tmp_path / "out", Path("/nonexistent"), "cpu", RayExecutor(max_parallel=2)),
+        )
     assert len(killed) == 1
     assert "worker lost" in caplog.text and "retrying once" in caplog.text
     assert sorted(r["seed"] for r in rows) == [0, 1, 2]
@@ -120,16 +84,12 @@ def test_a_killed_worker_is_retried_and_no_finished_cell_is_lost(
 
 @pytest.mark.slow  # a fresh Ray worker imports torch: ~10 s on 2 busy cores
 def test_a_cell_whose_worker_dies_twice_is_recorded_failed(local_ray: None, tmp_path: Path) -> None:
-    config = load_experiment(sweep(tmp_path, "twice", train={**TINY["train"], "epochs": 30}))
-    killed: list[int] = []
-    stop = threading.Event()
-    killer = threading.Thread(target=kill_workers, args=(2, stop, killed))
-    killer.start()
-    try:
-        rows = run_experiment(config, tmp_path / "out", Path("/nonexistent"), "cpu", RayExecutor(max_parallel=1))
-    finally:
-        stop.set()
-        killer.join()
+    config = load_experiment(tiny_sweep(tmp_path, "twice", train={**TINY["train"], "epochs": 30}))
+    rows, killed = killing(
+        running_cells,
+        2,
+        lambda: run_experiment(config, tmp_path / "out", Path("/nonexistent"), "cpu", RayExecutor(max_parallel=1)),
+    )
     assert len(killed) == 2
     (row,) = read_rows(tmp_path / "out")
     assert row == rows[0]
@@ -137,16 +97,9 @@ def test_a_cell_whose_worker_dies_twice_is_recorded_failed(local_ray: None, tmp_
     assert row["mse"] is None
 
 
-class Interrupt:
-    """A tracker that presses Ctrl-C once the first row is written."""
-
-    def log_cell(self, result: CellResult) -> None:
-        raise KeyboardInterrupt
-
-
 @pytest.mark.slow  # a fresh Ray worker imports torch: ~10 s on 2 busy cores
 def test_ctrl_c_cancels_the_running_cells_and_keeps_the_finished_rows(local_ray: None, tmp_path: Path) -> None:
-    config = load_experiment(sweep(tmp_path, "cancel", seeds=[0, 1, 2], train={**TINY["train"], "epochs": 30}))
+    config = load_experiment(tiny_sweep(tmp_path, "cancel", seeds=[0, 1, 2], train={**TINY["train"], "epochs": 30}))
     with pytest.raises(KeyboardInterrupt):
         run_experiment(config, tmp_path / "out", Path("/nonexistent"), "cpu", RayExecutor(max_parallel=2), Interrupt())
     assert len(read_rows(tmp_path / "out")) == 1
@@ -158,7 +111,7 @@ def test_ctrl_c_cancels_the_running_cells_and_keeps_the_finished_rows(local_ray:
 
 @pytest.mark.slow  # starts its own local Ray in a subprocess: ~30 s on 2 busy cores
 def test_the_command_line_runs_a_sweep_on_ray(tmp_path: Path) -> None:
-    path = sweep(tmp_path, "cli", seeds=[0, 1])
+    path = tiny_sweep(tmp_path, "cli", seeds=[0, 1])
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
     command = [sys.executable, "-m", "aebench", "run", str(path), "--out", "out", "--device", "cpu"]
     proc = subprocess.run(

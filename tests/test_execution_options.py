@@ -36,8 +36,13 @@ def test_a_missing_extra_is_one_line_saying_how_to_install_it(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--max-parallel", "2"], "--max-parallel applies to --executor ray only"),
+        (["--executor", "local", "--max-parallel", "2"], "--max-parallel applies to --executor auto or ray only"),
         (["--address", "auto"], "--address applies to --executor ray only"),
+        (["--max-parallel", "0"], "--max-parallel must be at least 1 (got 0)"),
+        (
+            ["--cpus-per-cell", "1.5"],
+            "--cpus-per-cell must be a whole number of threads with --executor auto (got 1.5)",
+        ),
         (["--executor", "ray", "--max-parallel", "0"], "--max-parallel must be at least 1 (got 0)"),
         (["--executor", "ray", "--gpus-per-cell", "-1"], "--gpus-per-cell must be 0 or more (got -1.0)"),
         (["--track", "wandb"], "--track wandb: unknown tracker (use mlflow, mlflow:URI or tensorboard)"),

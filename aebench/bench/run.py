@@ -34,7 +34,7 @@ from aebench.errors import SkipCell, UserError
 from aebench.experiment import ExperimentConfig
 from aebench.techniques import build_recipe
 from aebench.training.batches import eval_batches
-from aebench.training.loop import Splits, start_run
+from aebench.training.loop import Run, Splits, start_run
 from aebench.training.memory import peak_memory_mb, reset_peak_memory
 from aebench.training.precision import autocast
 from aebench.training.recipe import BuildContext
@@ -110,23 +110,18 @@ def bench_cell(
 ) -> BenchRow:
     """The numbers of one technique; a technique that cannot be built or has no gradient step is skipped."""
     row = BenchRow(cell.technique)
-    data = cache.prepared(cell.dataset, dataclasses.replace(cell.data, limit_train=settings.images)).to(device)
-    ctx = BuildContext.for_cell(cell, data.x_train)
-    normalizer = ctx.normalizer(device)
     try:
-        recipe = build_recipe(cell.technique, ctx, cell.seed)
+        run = bench_run(cell, cache, device, settings)
     except (SkipCell, UserError) as exc:  # weights not at hand, or a technique that does not fit these images
         return dataclasses.replace(row, status="skipped", reason=str(exc))
-    if not recipe.phases:
-        return dataclasses.replace(row, status="skipped", reason="no gradient steps (a closed-form fit)")
-    recipe.model.to(device)
+    recipe, normalizer = run.recipe, run.normalizer
     naive_model = copy.deepcopy(recipe.model)
     reset_peak_memory(device)
-    run = start_run(recipe, Splits(data.x_train, data.x_test[: settings.eval_images]), cell, normalizer, "bench", None)
-    lr = float(cell.train.lr) if cell.train.lr != "auto" else 1e-3  # the LR range test is not what is timed
+    lr = bench_lr(cell)
     aebench_step = run.free_step(lr)
     raw = cache.raw(cell.dataset)  # the same images at their stored size: the tutorial resizes them per sample
-    tutorial = TutorialImages(subset(raw.x_train, raw.y_train, settings.images)[0], data.image_size, data.channels)
+    size, channels = run.splits.train.shape[-1], run.splits.train.shape[1]
+    tutorial = TutorialImages(subset(raw.x_train, raw.y_train, settings.images)[0], size, channels)
     naive = NaiveLoop(naive_model, run.step.loss_fn, tutorial, cell.train.batch_size, lr, normalizer)
     batch = cell.train.batch_size
     rates = interleaved_medians(
@@ -147,9 +142,27 @@ def bench_cell(
         speedup=rates["aebench"] / rates["naive"],
         achieved_gflop_s=achieved,
         peak_fraction=achieved / peaks[precision],
-        eval_img_s=eval_throughput(recipe.model, data.x_test[: settings.eval_images], cell, normalizer, precision),
+        eval_img_s=eval_throughput(recipe.model, run.splits.test, cell, normalizer, precision),
         peak_memory_mb=peak_memory_mb(device),
     )
+
+
+def bench_run(cell: CellConfig, cache: DatasetCache, device: torch.device, settings: BenchSettings) -> Run:
+    """The cell's run started on ``settings.images`` training images on ``device``; a SkipCell or UserError when
+    it cannot be built here or has no gradient step."""
+    data = cache.prepared(cell.dataset, dataclasses.replace(cell.data, limit_train=settings.images)).to(device)
+    ctx = BuildContext.for_cell(cell, data.x_train)
+    recipe = build_recipe(cell.technique, ctx, cell.seed)
+    if not recipe.phases:
+        raise SkipCell("no gradient steps (a closed-form fit)")
+    recipe.model.to(device)
+    splits = Splits(data.x_train, data.x_test[: settings.eval_images])
+    return start_run(recipe, splits, cell, ctx.normalizer(device), "bench", None)
+
+
+def bench_lr(cell: CellConfig) -> float:
+    """The constant LR the bench steps at: the configured one (``lr: auto``'s range test is not what is timed)."""
+    return float(cell.train.lr) if cell.train.lr != "auto" else 1e-3
 
 
 @torch.no_grad()

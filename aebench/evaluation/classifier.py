@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import json
 import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -92,21 +96,44 @@ class ClassifierCache:
     def load_or_train(
         self, key: str, cell: CellConfig, x: torch.Tensor, y: torch.Tensor, num_classes: int, normalizer: Normalizer
     ) -> nn.Module:
+        """Read the cached classifier, or train and cache it; parallel workers train it once: one trains while
+        the others wait for its file (an exclusive lock beside it, released by the kernel if its holder dies)."""
         path = self.folder / f"{key}.pt"
-        if path.is_file():
-            model = make_classifier(cell.classifier, x.shape[1], num_classes, pretrained=False)
-            try:
-                with open_zip(path, CACHE_LIMIT) as fh:  # never through a link, sizes checked before loading
-                    model.load_state_dict(torch.load(fh, map_location="cpu", weights_only=True))
-                return model.to(x.device).eval()
-            except Exception as exc:  # damaged or foreign file: the cache is only a cache, retrain
-                log.warning(
-                    "%s: damaged classifier cache discarded (%s: %s); retraining", path, type(exc).__name__, exc
-                )
-                path.unlink(missing_ok=True)
-        log.info("training the %s classifier once (%s) on %d clean images", cell.dataset, key, len(x))
-        model = train_classifier(x, y, num_classes, cell, normalizer)
-        self.trained += 1
+        model = self.read(path, cell, x, num_classes)
+        if model is not None:
+            return model
         safe_folder(self.folder.parent, self.folder)
-        atomic_write(path, lambda tmp: torch.save(model.state_dict(), tmp))
+        with waited_lock(self.folder / f".{key}.lock"):
+            model = self.read(path, cell, x, num_classes)  # trained by another worker while this one waited
+            if model is not None:
+                return model
+            log.info("training the %s classifier once (%s) on %d clean images", cell.dataset, key, len(x))
+            model = train_classifier(x, y, num_classes, cell, normalizer)
+            self.trained += 1
+            atomic_write(path, lambda tmp: torch.save(model.state_dict(), tmp))
         return model
+
+    def read(self, path: Path, cell: CellConfig, x: torch.Tensor, num_classes: int) -> nn.Module | None:
+        """The classifier cached at ``path``; None when there is none (a damaged file is discarded)."""
+        if not path.is_file():
+            return None
+        model = make_classifier(cell.classifier, x.shape[1], num_classes, pretrained=False)
+        try:
+            with open_zip(path, CACHE_LIMIT) as fh:  # never through a link, sizes checked before loading
+                model.load_state_dict(torch.load(fh, map_location="cpu", weights_only=True))
+        except Exception as exc:  # damaged or foreign file: the cache is only a cache, retrain
+            log.warning("%s: damaged classifier cache discarded (%s: %s); retraining", path, type(exc).__name__, exc)
+            path.unlink(missing_ok=True)
+            return None
+        return model.to(x.device).eval()
+
+
+@contextmanager
+def waited_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (never through a link), waiting for another holder to finish."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

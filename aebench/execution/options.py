@@ -14,20 +14,29 @@ from aebench.errors import UserError
 if TYPE_CHECKING:
     from aebench.execution.runner import Executor
 
-RAY_ONLY = ("address", "max_parallel", "cpus_per_cell", "gpus_per_cell")
+RAY_ONLY = ("address", "gpus_per_cell")
+PARALLEL_ONLY = ("max_parallel", "cpus_per_cell")  # auto and ray
 
 
 def add_execution_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--executor local|ray [--address A] [--max-parallel N] [--cpus-per-cell C] [--gpus-per-cell G]``, ``--track``."""
+    """``--executor auto|local|ray [--address A] [--max-parallel N] [--cpus-per-cell C] [--gpus-per-cell G]``,
+    ``--track``."""
     group = parser.add_argument_group("where cells run (Ray: pip install -e '.[ray]')")
-    group.add_argument("--executor", choices=["local", "ray"], default="local", help="local: one after another here")
+    group.add_argument(
+        "--executor",
+        choices=["auto", "local", "ray"],
+        default="auto",
+        help="auto (default): on a CPU, parallel cells in worker processes where that pays; "
+        "local: one after another in this process with torch's default threads",
+    )
     group.add_argument("--address", help="Ray cluster to join: auto or HOST:PORT (default: start a local Ray)")
-    group.add_argument("--max-parallel", type=int, metavar="N", help="at most N cells at once (ray)")
+    group.add_argument("--max-parallel", type=int, metavar="N", help="at most N cells at once (auto, ray)")
     group.add_argument(
         "--cpus-per-cell",
         type=float,
         metavar="C",
-        help="CPUs each cell declares and torch threads it uses (default: local Ray cores / N, cluster 1)",
+        help="torch threads each cell uses, and CPUs it declares to Ray (default: free cores / cells at once; "
+        "a Ray cluster: 1)",
     )
     group.add_argument(
         "--gpus-per-cell", type=float, default=0.0, metavar="G", help="GPUs each cell declares, e.g. 0.25 (default 0)"
@@ -43,19 +52,31 @@ def add_execution_arguments(parser: argparse.ArgumentParser) -> None:
 
 def make_executor(args: argparse.Namespace) -> Executor:
     """The executor the options ask for; a one-line user error for options that do not fit together."""
-    if args.executor == "local":
-        given = [name for name in RAY_ONLY if getattr(args, name) not in (None, 0.0)]
-        if given:
-            raise UserError(f"--{given[0].replace('_', '-')} applies to --executor ray only")
-        from aebench.execution.runner import LocalExecutor
-
-        return LocalExecutor()
+    allowed = {"local": (), "auto": PARALLEL_ONLY, "ray": (*PARALLEL_ONLY, *RAY_ONLY)}[args.executor]
+    given = [name for name in (*PARALLEL_ONLY, *RAY_ONLY) if getattr(args, name) not in (None, 0.0)]
+    for name in given:
+        if name not in allowed:
+            users = "ray" if name in RAY_ONLY else "auto or ray"
+            raise UserError(f"--{name.replace('_', '-')} applies to --executor {users} only")
     if args.max_parallel is not None and args.max_parallel < 1:
         raise UserError(f"--max-parallel must be at least 1 (got {args.max_parallel})")
     if args.cpus_per_cell is not None and not (math.isfinite(args.cpus_per_cell) and args.cpus_per_cell > 0):
         raise UserError(f"--cpus-per-cell must be above 0 (got {args.cpus_per_cell})")
     if not (math.isfinite(args.gpus_per_cell) and args.gpus_per_cell >= 0):
         raise UserError(f"--gpus-per-cell must be 0 or more (got {args.gpus_per_cell})")
+    if args.executor == "local":
+        from aebench.execution.runner import LocalExecutor
+
+        return LocalExecutor()
+    if args.executor == "auto":
+        from aebench.execution.auto_executor import AutoExecutor
+
+        if args.cpus_per_cell is not None and not float(args.cpus_per_cell).is_integer():
+            raise UserError(
+                f"--cpus-per-cell must be a whole number of threads with --executor auto (got {args.cpus_per_cell})"
+            )
+        threads = int(args.cpus_per_cell) if args.cpus_per_cell is not None else None
+        return AutoExecutor(args.max_parallel, threads)
     from aebench.execution.ray_executor import RayExecutor, import_ray
 
     import_ray()  # missing Ray: one line saying how to install it, before any data loads

@@ -5,7 +5,6 @@ The driver (this process) stays the single writer of ``results.jsonl``: workers 
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 from collections import deque
@@ -14,18 +13,16 @@ from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any
 
-import torch
-
 from aebench.about import PACKAGE_DIR
 from aebench.config import CellConfig
 from aebench.errors import UserError
-from aebench.execution.runner import CellJob, CellResult, RunContext, describe, failed_result, run_cell
+from aebench.execution.runner import CellJob, CellResult, describe, failed_result
 from aebench.execution.services import require_reachable
+from aebench.execution.worker import ATTEMPTS, execute_cell
 
 log = logging.getLogger(__name__)
 
 INSTALL_HINT = "--executor ray needs Ray: pip install -e '.[ray]'"
-ATTEMPTS = 2  # a cell whose worker dies is run once more, then recorded failed
 GCS_PORT = 6379  # Ray's default head port
 
 
@@ -50,19 +47,6 @@ def check_address(address: str | None) -> None:
         except ConnectionError as exc:
             raise UserError(f"--address auto: {exc}") from None
     require_reachable(target, f"--address {address}", GCS_PORT)
-
-
-@functools.lru_cache(maxsize=1)
-def worker_context(job: CellJob) -> RunContext:
-    """One context per worker process and run: datasets and classifiers load once, threads set once."""
-    if job.threads:
-        torch.set_num_threads(job.threads)
-    return RunContext.create(job)
-
-
-def execute_cell(cell: CellConfig, job: CellJob) -> CellResult:
-    """The Ray task: run one cell in this worker with data from the job's ``data_root`` on this node."""
-    return run_cell(cell, worker_context(job))
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ class CellJob:
     device: str
     git_commit: str
     threads: int | None = None  # torch intra-op threads per cell; None leaves torch's default
+    parallel: int = 1  # cells the executor runs at once (recorded in each row)
 
 
 @dataclass
@@ -63,12 +64,13 @@ class RunContext:
     data: DatasetCache
     classifiers: ClassifierCache
     git_commit: str
+    parallel: int = 1
 
     @classmethod
     def create(cls, job: CellJob) -> RunContext:
         """A fresh context (empty dataset and classifier caches) for ``job``'s cells in this process."""
         device, classifiers = resolve_device(job.device), ClassifierCache(job.out / "classifiers")
-        return cls(job.out, device, DatasetCache(job.data_root), classifiers, job.git_commit)
+        return cls(job.out, device, DatasetCache(job.data_root), classifiers, job.git_commit, job.parallel)
 
 
 @dataclass
@@ -142,10 +144,12 @@ def base_row(cell: CellConfig, device: torch.device, commit: str) -> dict[str, A
 def run_cell(cell: CellConfig, ctx: RunContext) -> CellResult:
     """Train and evaluate one cell; returns its row, config, history and samples (failures and skips recorded,
     not raised). Runs wherever the executor puts it; it writes the cell folder, never ``results.jsonl``."""
+    start = time.perf_counter()
     folder = safe_folder(ctx.out, cell_folder(ctx.out, cell.dataset, cell.technique, cell.seed, cell.config_hash))
     write_text(folder / "config.yaml", dump_cell(cell))
     result = CellResult(base_row(cell, ctx.device, ctx.git_commit), cell.to_dict())
     row = result.row
+    row.update(threads=torch.get_num_threads(), parallel_cells=ctx.parallel)
     resume = ResumeFile(folder, cell.config_hash)
     try:
         train_and_evaluate(cell, ctx, folder, result, resume)
@@ -165,7 +169,7 @@ def run_cell(cell: CellConfig, ctx: RunContext) -> CellResult:
             row["reason"],
             folder / "error.log",
         )
-    row["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    row.update(cell_seconds=time.perf_counter() - start, finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
     resume.remove()  # the row is made: a rerun starts from its status, never from a stale state
     return result
 
@@ -180,13 +184,17 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path, result: 
     normalizer = build_ctx.normalizer(ctx.device)
     recipe = build_recipe(cell.technique, build_ctx, cell.seed)
     recipe.model.to(ctx.device)
-    # after the build, so a cell skipped for want of weights does not pay for the classifier first
-    classifier = ctx.classifiers.get(cell, data.x_train, data.y_train, data.num_classes, normalizer)
     reset_peak_memory(ctx.device)
     desc = f"{cell.dataset}/{cell.technique}/s{cell.seed}"
     snapshots = Snapshots(data.x_test, cell, normalizer, folder) if cell.train.snapshot_every else None
     splits = Splits(x_train, data.x_test, x_val, y_train, data.num_classes)
     outcome: TrainOutcome = train(recipe, splits, cell, normalizer, desc, snapshots, resume)
+    train_peak_mb = peak_memory_mb(ctx.device)
+    # after training: a cell skipped or failed pays nothing for it, and parallel cells train while one of them
+    # trains the shared classifier (the others wait for it here, if at all)
+    with timed(ctx.device) as classifier_timer:
+        classifier = ctx.classifiers.get(cell, data.x_train, data.y_train, data.num_classes, normalizer)
+    reset_peak_memory(ctx.device)
     with timed(ctx.device) as eval_timer:
         evaluation = evaluate(recipe.model, data.x_test, data.y_test, cell, normalizer, classifier, outcome.precision)
     if snapshots is not None:
@@ -204,10 +212,14 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path, result: 
             **evaluation.metrics,
             "train_seconds": outcome.train_seconds,
             "compile_seconds": outcome.compile_seconds,
+            "step_mode": outcome.step_mode,
+            "compile_speedup": outcome.compile_speedup,
+            "probe_seconds": outcome.probe_seconds,
             "eval_seconds": eval_timer.seconds,
+            "classifier_seconds": classifier_timer.seconds,
             "images_per_second": outcome.images_seen / outcome.train_seconds if outcome.train_seconds else None,
             "params": sum(p.numel() for p in recipe.model.parameters()),
-            "peak_memory_mb": peak_memory_mb(ctx.device),
+            "peak_memory_mb": max(train_peak_mb, peak_memory_mb(ctx.device)),
             "lr": outcome.lr,
             "best_epoch": outcome.best_epoch,
             "epochs_trained": outcome.epochs_trained,
@@ -222,10 +234,18 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path, result: 
     )
 
 
+def cell_classifier(cell: CellConfig, ctx: RunContext) -> torch.nn.Module:
+    """The downstream classifier of ``cell``'s dataset and settings: read back from the cache, or trained once."""
+    data = ctx.data.prepared(cell.dataset, cell.data).to(ctx.device)
+    normalizer = BuildContext.for_cell(cell, data.x_train).normalizer(ctx.device)
+    return ctx.classifiers.get(cell, data.x_train, data.y_train, data.num_classes, normalizer)
+
+
 def failed_result(cell: CellConfig, job: CellJob, reason: str) -> CellResult:
     """The row of a cell that could not run to its end (e.g. its worker process died), built by the driver."""
     row = base_row(cell, resolve_device(job.device), job.git_commit)
-    row.update(status="failed", reason=reason, finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    row.update(status="failed", reason=reason, threads=job.threads, parallel_cells=job.parallel)
+    row["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     return CellResult(row, cell.to_dict())
 
 
@@ -276,13 +296,18 @@ class Tracker(Protocol):
 
 
 class LocalExecutor:
-    """The default: cells one after another in this process."""
+    """Cells one after another in this process (with ``job.threads`` torch threads, else torch's default)."""
 
     def run(self, cells: list[CellConfig], job: CellJob) -> Iterator[CellResult]:
         ctx = RunContext.create(job)
-        for cell in cells:
-            log.info("running %s", describe(cell))
-            yield run_cell(cell, ctx)
+        default = torch.get_num_threads()
+        torch.set_num_threads(job.threads or default)
+        try:
+            for cell in cells:
+                log.info("running %s", describe(cell))
+                yield run_cell(cell, ctx)
+        finally:
+            torch.set_num_threads(default)
 
 
 def run_experiment(

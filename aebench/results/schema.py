@@ -52,6 +52,13 @@ ROW_FIELDS = [
 EXTRA_FIELDS = [
     "mse_input",
     "compile_seconds",
+    "step_mode",
+    "compile_speedup",
+    "probe_seconds",
+    "classifier_seconds",
+    "cell_seconds",
+    "threads",
+    "parallel_cells",
     "lr",
     "best_epoch",
     "budget_seconds",

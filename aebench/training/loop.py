@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,7 +32,11 @@ from aebench.training.resume import (
     stepper_state,
 )
 from aebench.training.step import Schedule, TrainStep
+from aebench.training.step_choice import ProbeStep, choose
 from aebench.training.timing import Timer, timed
+
+log = logging.getLogger(__name__)
+PROBE_SEED = 4321  # the compile probe's own batches: the run's generator is not touched
 
 EpochHook = Callable[[int, nn.Module], None]
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -64,6 +69,9 @@ class TrainOutcome:
         None  # train.compile: the first step of each phase (compilation), not in train_seconds
     )
     resumed_at: list[int] = field(default_factory=list)  # epochs after which an interrupted run went on
+    step_mode: str = "eager"  # or "compiled" (train.compile true, or auto where the probe chose it)
+    compile_speedup: float | None = None  # train.compile auto: the probe's compiled-over-eager step speed
+    probe_seconds: float | None = None  # train.compile auto: the probe's seconds (its compile included)
 
 
 @dataclass
@@ -83,6 +91,7 @@ class Run:
     best_val: float = math.inf
     best_state: dict[str, torch.Tensor] | None = None
     compile_pending: bool = False  # the phase's next step compiles the model (timed apart from training)
+    choice_pending: bool = False  # train.compile auto: the step is chosen after the (next) epoch
     deadline: float | None = None  # training seconds at which the current phase stops (train.budget_seconds)
     resume: Resume | None = None  # saves the state after every epoch
     phase_index: int = 0  # the phase being trained
@@ -167,11 +176,14 @@ def start_run(
     loss_fn = recipe.loss or pixel_loss(cfg.train.loss)
     if isinstance(loss_fn, nn.Module):  # e.g. a feature loss holding a network
         loss_fn.to(device)
-    forward = torch.compile(model) if cfg.train.compile else model  # shares the model's parameters
+    compiled = cfg.train.compile is True
+    forward = torch.compile(model) if compiled else model  # shares the model's parameters
     step = TrainStep.create(forward, loss_fn, cfg.train.precision, device)
     run = Run(recipe, splits, cfg, normalizer, step, gen, desc, on_epoch_end)
     run.outcome.precision = step.precision
-    run.outcome.compile_seconds = 0.0 if cfg.train.compile else None
+    run.outcome.compile_seconds = 0.0 if compiled else None
+    run.outcome.step_mode = "compiled" if compiled else "eager"
+    run.choice_pending = cfg.train.compile == "auto"
     return run
 
 
@@ -210,14 +222,51 @@ def train_phase(run: Run, phase: Phase, state: State | None = None) -> None:
     schedule = make_schedule(run.cfg.train, optimizer, len(starts), phase.epochs)
     if state is not None:
         load_stepper_state(state["stepper"], optimizer, schedule, run.step.scaler)
-    run.compile_pending = run.cfg.train.compile
+    run.compile_pending = run.step.forward is not run.recipe.model
     for done in range(state["phase_done"] if state is not None else 0, phase.epochs):
         if run.out_of_time():
             break
         run.epoch += 1
         train_epoch(run, phase, optimizer, schedule, starts)
+        if run.choice_pending and run.outcome.history:
+            choose_step(run, phase, starts)
         if run.resume is not None:
             run.resume.save(epoch_state(run, done + 1, optimizer, schedule))
+
+
+def choose_step(run: Run, phase: Phase, starts: list[int]) -> None:
+    """``train.compile: auto``, after the first epoch (of this process): compile the rest of the cell where that
+    is faster and the rest is long enough to repay it (``step_choice``); the choice and the probe's numbers go
+    into the outcome."""
+    run.choice_pending = False
+    cfg, outcome = run.cfg.train, run.outcome
+    remaining = outcome.history[-1]["seconds"] * (cfg.epochs - run.epoch)
+    if cfg.budget_seconds is not None:
+        remaining = min(remaining, cfg.budget_seconds - outcome.train_seconds)
+    n = len(run.splits.train)
+    sizes = list(dict.fromkeys([min(cfg.batch_size, n), n - starts[-1]]))  # a full batch, then the trailing one
+    later_phases = len(run.recipe.phases) - 1 - run.recipe.phases.index(phase)
+    choice = choose(run.recipe.model, probe_step(run, phase), sizes, run.device, remaining, later_phases)
+    log.log(logging.INFO if choice.probe else logging.DEBUG, "%s: train.compile auto: %s", run.desc, choice.reason)
+    if choice.probe is not None:
+        outcome.compile_speedup, outcome.probe_seconds = choice.probe.speedup, choice.probe.seconds
+        outcome.compile_seconds = choice.probe.compile_seconds
+    if choice.forward is not None:
+        run.step.forward, outcome.step_mode = choice.forward, "compiled"
+
+
+def probe_step(run: Run, phase: Phase) -> ProbeStep:
+    """One training step of ``phase`` through a given forward module, on the probe's own batches, optimizer and
+    gradient scaler (the run's generator, optimizer state and scaler stay untouched)."""
+    optimizer = make_optimizer(run.cfg.train, trainable_groups(run.recipe.model, phase, float(run.outcome.lr)))
+    probe = dataclasses.replace(run, gen=torch.Generator(device=run.device).manual_seed(PROBE_SEED))
+    own = run.step.fresh()
+
+    def step(forward: nn.Module, size: int) -> None:
+        idx = torch.randint(len(run.splits.train), (size,), generator=probe.gen, device=run.device)
+        dataclasses.replace(own, forward=forward)(optimizer, *probe.batch(run.splits.train[idx], phase.image_size))
+
+    return step
 
 
 def epoch_state(run: Run, phase_done: int, optimizer: torch.optim.Optimizer, schedule: Schedule | None) -> State:
@@ -244,6 +293,7 @@ def restore(run: Run, state: State) -> None:
     set_rng_state(run.gen, state["rng"])
     run.outcome = TrainOutcome(**state["outcome"])
     run.outcome.resumed_at.append(state["epoch"])
+    run.outcome.step_mode = "compiled" if run.step.forward is not run.recipe.model else "eager"  # this process's
     run.epoch, run.phase_index = state["epoch"], state["phase_index"]
     run.best_val, run.best_state = state["best_val"], state["best_state"]
 
