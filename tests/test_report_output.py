@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -218,7 +219,15 @@ def test_make_report_takes_every_committed_results_folder_mnist_first(tmp_path: 
     for name in ("fashion", "mnist-latent32", "cifar", "mnist"):
         (tmp_path / "report" / "results" / name / "results.jsonl").write_text("")
     shutil.copy(REPO / "Makefile", tmp_path / "Makefile")
-    done = subprocess.run(["make", "-n", "report"], cwd=tmp_path, capture_output=True, text=True, check=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}  # as if typed
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-n", "report"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     command = done.stdout.strip().splitlines()[-1]
     folders = command.split("--results ", 1)[1].split(" --out")[0].split()
     assert folders == [f"report/results/{n}" for n in ("mnist", "mnist-latent32", "cifar", "fashion")]
