@@ -65,7 +65,8 @@ def variants(cores: int) -> list[Variant]:
 class SweepSettings:
     """How the measured sweep shortens the experiment."""
 
-    images: int = 16384  # training images per cell (data.limit_train): long enough to outweigh process starts
+    images: int = 16384  # training images per cell (data.limit_train; the CLI's default too): long enough to
+    # outweigh the processes' starts
     test_images: int = 2048  # data.limit_test
     epochs: int = 1
     seeds: int = 1  # the first seeds of the experiment
