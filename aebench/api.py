@@ -28,6 +28,7 @@ def run(
     sets: Sequence[str] = (),
     executor: Executor | str | None = None,
     track: Sequence[str] = (),
+    retry_skipped: bool = False,
 ) -> pd.DataFrame:
     """Run an experiment file as ``aebench run`` does (resuming: finished cells are kept) and write what it
     writes (``results.jsonl``, cell folders, ``summary.csv``, ``summary.md``); returns the experiment's rows, one
@@ -35,11 +36,13 @@ def run(
 
     ``sets``: ``--set`` overrides (``["train.epochs=2"]``); ``executor``: ``"auto"`` (default: parallel cells on
     a CPU where that pays), ``"local"``, ``"ray"`` or an executor object (e.g. ``RayExecutor(max_parallel=2)``);
-    ``track``: ``--track`` values (``["tensorboard"]``).
+    ``track``: ``--track`` values (``["tensorboard"]``); ``retry_skipped``: rerun cells recorded skipped (weights
+    or data now at hand).
     """
     from aebench.experiment import load_experiment
 
-    return run_summarized(load_experiment(Path(experiment), list(sets)), out, data_root, device, executor, track).rows
+    config = load_experiment(Path(experiment), list(sets))
+    return run_summarized(config, out, data_root, device, executor, track, retry_skipped).rows
 
 
 def run_summarized(
@@ -49,15 +52,15 @@ def run_summarized(
     device: str = "auto",
     executor: Executor | str | None = None,
     track: Sequence[str] = (),
+    retry_skipped: bool = False,
 ) -> RunSummary:
     """``run`` for a loaded experiment, returning its summary (rows, table, paired tests): what the CLI prints."""
-    from aebench.data import default_data_root
     from aebench.execution.run_summary import summarize
     from aebench.execution.runner import run_experiment
 
     folder = results_folder(config, out)
     check_device(device)
-    root = Path(data_root) if data_root is not None else default_data_root()
+    root = data_folder(data_root)
     if root.exists() and not root.is_dir():
         raise UserError(f"--data-root {root}: is a file, not a folder")
     tracker = None
@@ -65,8 +68,15 @@ def run_summarized(
         from aebench.execution.tracking import make_tracker
 
         tracker = make_tracker(list(track), folder, config.name)
-    run_experiment(config, folder, root, device, make_executor(executor), tracker)
+    run_experiment(config, folder, root, device, make_executor(executor), tracker, retry_skipped)
     return summarize(config, folder)
+
+
+def data_folder(data_root: str | Path | None) -> Path:
+    """``data_root``, or the default (``$AEBENCH_DATA`` or the per-user cache)."""
+    from aebench.data import default_data_root
+
+    return Path(data_root) if data_root is not None else default_data_root()
 
 
 def results_folder(config: ExperimentConfig, out: str | Path | None) -> Path:
@@ -104,12 +114,14 @@ def make_executor(executor: Executor | str | None) -> Executor | None:
     raise UserError(f"--executor {executor}: unknown executor (use auto, local or ray)")
 
 
-def report(results: Iterable[str | Path] | None = None, out: str | Path = "report") -> Path:
+def report(results: Iterable[str | Path] | None = None, out: str | Path = "report", force: bool = False) -> Path:
     """Regenerate the report (tables, figures, ``README.md``, ``report.tex``) in ``out`` from results folders
-    (default: every ``results/*/``), as ``aebench report`` does; returns the path of ``out/README.md``."""
+    (default: every ``results/*/``), as ``aebench report`` does; returns the path of ``out/README.md``.
+    ``force``: write even where ``out`` holds the report of other results (it refuses otherwise)."""
     from aebench.report.make import make_report
+    from aebench.techniques import default_facts
 
-    return make_report(results, out)
+    return make_report(results, out, force, default_facts())
 
 
 def load_results(folders: str | Path | Iterable[str | Path]) -> pd.DataFrame:

@@ -41,7 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a config key, dotted (repeatable), e.g. --set train.epochs=2",
     )
-    run.add_argument("--dry-run", action="store_true", help="print the cell plan and exit")
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the cell plan (done, todo, will skip and why; data on disk) and exit",
+    )
+    run.add_argument(
+        "--retry-skipped", action="store_true", help="rerun cells recorded skipped (weights or data now at hand)"
+    )
     add_execution_arguments(run)
 
     report = sub.add_parser("report", help="regenerate tables and figures from results (never retrains)")
@@ -49,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--results", type=Path, nargs="+", help="results folders (default: every folder under results/)"
     )
     report.add_argument("--out", type=Path, default=Path("report"), help="report folder (default: report/)")
+    report.add_argument("--force", action="store_true", help="write even where --out holds the report of other results")
 
     listing = sub.add_parser("list", help="registered techniques (with their options) and datasets (found or not)")
     listing.add_argument("--data-root", type=Path, help="dataset folder to look in (default: as for run)")
@@ -117,29 +125,41 @@ def cmd_run(args: argparse.Namespace) -> None:
     out = api.results_folder(config, args.out)
     api.check_device(args.device)
     if args.dry_run:
-        print_plan(config, out)
+        print_plan(config, out, api.data_folder(args.data_root), args.retry_skipped)
         return
-    summary = api.run_summarized(config, out, args.data_root, args.device, make_executor(args), args.track)
+    summary = api.run_summarized(
+        config, out, args.data_root, args.device, make_executor(args), args.track, args.retry_skipped
+    )
     print(summary.text())
     print(f"\nresults: {out / 'results.jsonl'}  |  report: python -m aebench report --results {out}")
 
 
-def print_plan(config: ExperimentConfig, out: Path) -> None:
-    """The cell plan: each cell done or todo, as the run will find it."""
-    from aebench.execution.planning import plan
+def print_plan(config: ExperimentConfig, out: Path, data_root: Path, retry_skipped: bool) -> None:
+    """``--dry-run``: each cell done or todo as the run will find it (and, where the run will record it skipped,
+    why), and whether each dataset is on disk."""
+    from aebench.data import get_dataset
+    from aebench.execution.planning import expected_skip, plan
 
-    planned = plan(config, out)
+    planned = plan(config, out, retry_skipped)
     print(f"{config.name}: {len(planned)} cells -> {out / 'results.jsonl'}")
+    for name in config.datasets:
+        where = (
+            "on disk"
+            if get_dataset(name).on_disk(data_root)
+            else ("not on disk: the run downloads it, or stops before training (exit 2) where the host does not answer")
+        )
+        print(f"  data  {name:<14} {where} (data root {data_root})")
     for p in planned:
-        cell = p.cell
-        state = "done" if p.done else "todo"
-        print(f"  {state}  {cell.dataset:<14} {cell.technique:<22} seed {cell.seed}  [{cell.config_hash}]")
+        cell, why = p.cell, None if p.done else expected_skip(p.cell)
+        state = "done" if p.done else "skip" if why else "todo"
+        tail = f"  will be recorded skipped: {why}" if why else ""
+        print(f"  {state}  {cell.dataset:<14} {cell.technique:<22} seed {cell.seed}  [{cell.config_hash}]{tail}")
 
 
 def cmd_report(args: argparse.Namespace) -> None:
     from aebench import api
 
-    print(f"report written to {api.report(args.results, args.out)}")
+    print(f"report written to {api.report(args.results, args.out, force=args.force)}")
 
 
 def cmd_bench(args: argparse.Namespace) -> None:

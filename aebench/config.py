@@ -149,6 +149,9 @@ class ClassifierConfig:
     precision: Literal["auto", "fp32", "bf16", "fp16"] = opt("auto", "autocast dtype while training the classifier")
 
 
+CLASSIFIER_BODIES = {"resnet34": "resnet34.tv_in1k"}  # the timm body (and pretrained weights) of each model
+
+
 SECTIONS: dict[str, type] = {
     "train": TrainConfig,
     "data": DataConfig,

@@ -74,6 +74,12 @@ def fault_line(exc: BaseException) -> str:
 # --------------------------------------------------------------------------- staying inside a folder
 
 
+def linked(path: Path, root: Path | None = None) -> UnsafePath:
+    """The one line refusing the symbolic link ``path`` (found inside ``root``)."""
+    where = f" inside {root}" if root is not None else ""
+    return UnsafePath(f"{path}: a symbolic link{where}; aebench never follows links in a results or report folder")
+
+
 def inside(root: Path, path: Path) -> Path:
     """``path``, checked to lie below ``root`` with no symbolic link from ``root`` down (parts that do not exist
     yet are fine); an UnsafePath naming the link otherwise. ``root`` itself is the user's choice and may be a link."""
@@ -92,7 +98,7 @@ def inside(root: Path, path: Path) -> Path:
         except FileNotFoundError:
             break
         if stat.S_ISLNK(mode):
-            raise UnsafePath(f"{current}: a symbolic link inside {root}; aebench never follows links there (remove it)")
+            raise linked(current, root)
     return path
 
 
@@ -118,9 +124,7 @@ def check_tree(root: Path) -> None:
         for name in sorted(dirs + files):
             path = Path(folder) / name
             if path.is_symlink():
-                raise UnsafePath(
-                    f"{path}: a symbolic link inside {root}; aebench never follows links there (remove it)"
-                )
+                raise linked(path, root)
 
 
 # --------------------------------------------------------------------------- reading
@@ -135,7 +139,7 @@ def open_regular(path: Path, limit: int, follow: bool = False) -> int:
         fd = os.open(path, flags)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise UnsafePath(f"{path}: a symbolic link; aebench never follows links in a results folder") from None
+            raise linked(path) from None
         raise
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
@@ -155,7 +159,7 @@ def open_writable(path: Path, flags: int = 0) -> int:
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | flags, 0o644)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise UnsafePath(f"{path}: a symbolic link; aebench never writes through links (remove it)") from None
+            raise linked(path) from None
         raise
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:

@@ -37,6 +37,7 @@ REPORT_MAY_IMPORT = (
     "aebench.safe_yaml",
     "aebench.report",
     "aebench.results.schema",
+    "aebench.results.settings",
     "aebench.results.store",
     "aebench.results.summary",
 )

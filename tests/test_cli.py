@@ -48,11 +48,14 @@ def test_demo_exits_0_and_prints_the_summary(demo) -> None:
     proc, _ = demo
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
-    header = proc.stdout.splitlines()[0].split()
-    assert header[:3] == ["dataset", "technique", "mae"] and "accuracy" in header
+    lines = proc.stdout.splitlines()
     config = load_experiment(DEMO)
+    assert lines[0].startswith(f"{config.datasets[0]}: 1 epoch · training images ")  # the table's setting first
+    assert "test images" in lines[0]
+    header = lines[1].split()
+    assert header[:2] == ["technique", "mae"] and "accuracy" in header and header[-1] == "flags"
     for technique in config.techniques:
-        assert any(line.split()[:2] == [config.datasets[0], technique] for line in proc.stdout.splitlines())
+        assert any(line.split()[:1] == [technique] for line in lines[2:])
 
 
 def test_demo_writes_one_ok_row_per_planned_cell(demo) -> None:

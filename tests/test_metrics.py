@@ -11,7 +11,7 @@ from helpers import TINY
 from torch import nn
 
 from aebench.data.pixels import Normalizer
-from aebench.evaluation.evaluate import evaluate
+from aebench.evaluation.evaluate import SPREAD_SUMS, evaluate, spread
 from aebench.evaluation.metrics import PSNR_CAP_DB, psnr, ssim
 from aebench.experiment import ExperimentConfig, parse_experiment
 
@@ -127,3 +127,22 @@ def test_evaluate_clamps_outputs_and_averages_over_all_images(value: float) -> N
     assert result.metrics["accuracy"] == result.metrics["accuracy_clean"] == pytest.approx(3 / 7)
     assert np.all(result.samples["output"] == out) and result.samples["output"].shape == (7, 1, 8, 8)
     assert np.allclose(result.samples["target"][:, 0, 0, 0], pixels)
+
+
+def test_the_mean_image_mse_and_output_spread_match_numpy() -> None:
+    """What tells a reconstruction that ignores its input: the targets' per-pixel variance (the MSE of outputting
+    their mean image) and the outputs' spread relative to it (1 for a copy, 0 for a constant)."""
+    rng = np.random.default_rng(0)
+    target = torch.from_numpy(rng.uniform(0, 1, (50, 3, 6, 6)))
+
+    def measured(output: torch.Tensor) -> dict[str, float]:
+        images = {"target": target, "output": output}
+        moments = {k: images[k.removesuffix("_squared")].double() for k in SPREAD_SUMS}
+        moments = {k: (v.pow(2) if k.endswith("_squared") else v).sum(0) for k, v in moments.items()}
+        return spread(moments, len(target))
+
+    copy, constant = measured(target), measured(target.mean(0, keepdim=True).expand_as(target))
+    mean_image_mse = float(((target.numpy() - target.numpy().mean(0)) ** 2).mean())
+    assert copy["mse_mean_image"] == pytest.approx(mean_image_mse, rel=1e-9)
+    assert copy["output_spread"] == pytest.approx(1.0) and constant["output_spread"] == pytest.approx(0.0, abs=1e-6)
+    assert measured(0.5 * target)["output_spread"] == pytest.approx(0.5)

@@ -9,12 +9,21 @@ import pytest
 from scipy import stats
 
 from aebench.report.anchors import ANCHORS, STUDY_RUNS
+from aebench.report.groups import Group
 from aebench.report.study import study_comparison
-from aebench.report.tables import Group
+from aebench.results.settings import Setting
 
 SEEDS = (0, 1, 2)
-MNIST = Group("mnist", "mnist", "mnist", "none")
-CIFAR = Group("cifar", "cifar10", "cifar10", "none")
+
+
+def group(experiment: str, dataset: str) -> Group:
+    """The comparison group of a study-length run on ``dataset``."""
+    study = STUDY_RUNS[dataset]
+    setting = Setting(dataset, study.epochs, None, study.n_train, study.n_test, 32, 3, 1000, "none", "unknown", 2)
+    return Group(experiment, dataset, setting, dataset, f"{experiment}_{dataset}")
+
+
+MNIST, CIFAR = group("mnist", "mnist"), group("cifar", "cifar10")
 STUDY_LIKE = {  # a config matching the study's settings
     "data": {"image_size": 32, "channels": 3, "normalize": "imagenet", "augment": True},
     "train": {"batch_size": 128, "optimizer": "adam"},
@@ -212,7 +221,8 @@ def test_measured_terms_are_quoted_and_absent_techniques_named() -> None:
 
 def test_no_comparison_outside_the_study_datasets() -> None:
     rows = rows_for("mnist", mnist_values()).assign(dataset="fashion-mnist")
-    assert study_comparison(Group("f", "fashion-mnist", "fashion-mnist", "none"), rows, {}) is None
+    fashion = Group("f", "fashion-mnist", MNIST.setting, "fashion-mnist", "f_fashion-mnist")
+    assert study_comparison(fashion, rows, {}) is None
 
 
 def test_a_learning_rate_other_than_the_study_pick_is_named() -> None:

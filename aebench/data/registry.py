@@ -63,25 +63,30 @@ class ImageData:
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """A registered dataset: its loader, a one-line description, and whether its files are on disk under a root."""
+    """A registered dataset: its loader, a one-line description, whether its files are on disk under a root, and
+    its class names (index = label)."""
 
     name: str
     description: str
     load: Callable[[Path], ImageData]
     on_disk: Callable[[Path], bool]
+    classes: tuple[str, ...] = ()
 
 
 DATASETS: dict[str, DatasetSpec] = {}
 
 
 def register_dataset(
-    name: str, description: str, on_disk: Callable[[Path], bool] = lambda root: True
+    name: str,
+    description: str,
+    on_disk: Callable[[Path], bool] = lambda root: True,
+    classes: tuple[str, ...] = tuple("0123456789"),
 ) -> Callable[[Callable[[Path], ImageData]], Callable[[Path], ImageData]]:
     """Decorator adding a loader ``fn(root) -> ImageData`` to the registry; ``on_disk(root)`` says whether it
-    would load without a download (default: always, for bundled data)."""
+    would load without a download (default: always, for bundled data); ``classes`` names the labels in order."""
 
     def wrap(fn: Callable[[Path], ImageData]) -> Callable[[Path], ImageData]:
-        DATASETS[name] = DatasetSpec(name, description, fn, on_disk)
+        DATASETS[name] = DatasetSpec(name, description, fn, on_disk, classes)
         return fn
 
     return wrap

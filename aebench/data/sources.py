@@ -70,6 +70,7 @@ def load_mnist(root: Path) -> ImageData:
     "fashion-mnist",
     "Fashion-MNIST clothing, 60k/10k, 28x28 grey (Debian copy used when present)",
     on_disk=idx_on_disk(lambda root: root / "FashionMNIST" / "raw", lambda root: DEBIAN_FASHION),
+    classes=("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
 )
 def load_fashion_mnist(root: Path) -> ImageData:
     return load_idx_dataset([root / "FashionMNIST" / "raw", DEBIAN_FASHION], root, "FashionMNIST")
@@ -79,6 +80,7 @@ def load_fashion_mnist(root: Path) -> ImageData:
     "cifar10",
     "CIFAR-10 natural images, 50k/10k, 32x32 RGB (torchvision download)",
     on_disk=lambda root: all((root / "cifar-10-batches-py" / f).is_file() for f in CIFAR_FILES),
+    classes=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
 )
 def load_cifar10(root: Path) -> ImageData:
     folder = root / "cifar-10-batches-py"

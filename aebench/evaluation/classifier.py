@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from aebench.config import CellConfig, ClassifierConfig, CorruptionConfig, to_plain
+from aebench.config import CLASSIFIER_BODIES, CellConfig, ClassifierConfig, CorruptionConfig, to_plain
 from aebench.data.pixels import Normalizer, make_batch
 from aebench.files import atomic_write, open_zip, safe_folder
 from aebench.hub.weights import timm_body
@@ -48,7 +48,7 @@ def make_classifier(cfg: ClassifierConfig, channels: int, num_classes: int, pret
     if cfg.model == "cnn":
         return CompactCNN(channels, num_classes)
     fix = "download it once online, or set classifier.weights: /path/resnet34.pth (a state_dict), or use classifier.model: cnn"
-    body = timm_body("resnet34.tv_in1k", [-1], channels, pretrained, cfg.weights, fix)
+    body = timm_body(CLASSIFIER_BODIES[cfg.model], [-1], channels, pretrained, cfg.weights, fix)
     pool = ConcatPoolEncoder(FeatureStages(body, [-1]))
     return nn.Sequential(pool, fastai_head(pool.latent, num_classes))
 

@@ -19,7 +19,7 @@ import torch
 
 from aebench.about import PACKAGE_DIR, __version__
 from aebench.config import CellConfig, dump_cell
-from aebench.data import DatasetCache, ImageData
+from aebench.data import DatasetCache, ImageData, get_dataset
 from aebench.errors import CellFailure, MachineFault, SkipCell
 from aebench.evaluation.classifier import ClassifierCache
 from aebench.evaluation.evaluate import evaluate
@@ -154,21 +154,13 @@ def run_cell(cell: CellConfig, ctx: RunContext) -> CellResult:
     try:
         train_and_evaluate(cell, ctx, folder, result, resume)
     except SkipCell as exc:
-        row.update(status="skipped", reason=str(exc))
-        log.warning("skipped %s/%s seed %d: %s", cell.dataset, cell.technique, cell.seed, exc)
+        row.update(status="skipped", reason=str(exc))  # logged once, by the driver (log_row)
     except Exception as exc:  # a failing cell must not lose the others; its traceback is kept
         if is_machine_fault(exc):  # disk full, read-only: no later cell can do better, stop the sweep
             raise MachineFault(f"{folder}: {fault_text(exc)}; finished cells are kept in results.jsonl") from None
         write_text(folder / "error.log", traceback.format_exc())
         row.update(status="failed", reason=f"{type(exc).__name__}: {exc}".splitlines()[0])
-        log.error(
-            "failed %s/%s seed %d: %s (traceback in %s)",
-            cell.dataset,
-            cell.technique,
-            cell.seed,
-            row["reason"],
-            folder / "error.log",
-        )
+        log.error("failed %s: traceback in %s", describe(cell), folder / "error.log")  # the reason: log_row
     row.update(cell_seconds=time.perf_counter() - start, finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
     resume.remove()  # the row is made: a rerun starts from its status, never from a stale state
     return result
@@ -202,7 +194,8 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path, result: 
     bad = [name for name, value in evaluation.metrics.items() if not math.isfinite(value)]
     if bad:
         raise CellFailure(f"non-finite metric {', '.join(bad)} after {outcome.steps} steps (diverged: lower train.lr)")
-    save_latents(recipe.model, data.x_test, data.y_test, cell, normalizer, folder / "latents.npz")
+    names = get_dataset(cell.dataset).classes
+    save_latents(recipe.model, data.x_test, data.y_test, cell, normalizer, folder / "latents.npz", names)
     save_checkpoint(folder / "checkpoint.pt", cell.technique, build_ctx, recipe.model)
     write_text(folder / "history.json", json.dumps(outcome.history, indent=1, allow_nan=False))
     write_npz(folder / "samples.npz", **evaluation.samples)
@@ -226,6 +219,7 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path, result: 
             "n_train": len(x_train),
             "n_test": len(data.x_test),
             "channels": data.channels,
+            "classes": data.num_classes,
             "image_size": data.image_size,
             "native_pixels": ctx.data.raw(cell.dataset).x_train[0].numel(),  # bounds the data's rank
             "measured": recipe.measured() if recipe.measured else None,
@@ -255,9 +249,9 @@ def describe(cell: CellConfig | dict[str, Any]) -> str:
     return f"{fields['dataset']} / {fields['technique']} / seed {fields['seed']}"
 
 
-def cells_to_run(config: ExperimentConfig, out: Path) -> list[CellConfig]:
+def cells_to_run(config: ExperimentConfig, out: Path, retry_skipped: bool = False) -> list[CellConfig]:
     """The experiment's cells that ``plan`` finds todo in ``out/results.jsonl``."""
-    planned = plan(config, out)
+    planned = plan(config, out, retry_skipped)
     todo = [p.cell for p in planned if not p.done]
     if len(todo) < len(planned):
         log.info(
@@ -270,7 +264,7 @@ def log_row(number: int, total: int, row: dict[str, Any]) -> None:
     """One line per finished cell: its metrics when ok, else its status and reason."""
     head = f"[{number}/{total}] {describe(row)}"
     if row["status"] != "ok":
-        log.info("%s: %s %s", head, row["status"], row["reason"])
+        log.warning("%s: %s: %s", head, row["status"], row["reason"])
         return
     log.info(
         "%s: mse %.5f  mae %.4f  acc %.4f  (clean %.4f)  train %.1fs",
@@ -317,9 +311,10 @@ def run_experiment(
     device: str,
     executor: Executor | None = None,
     tracker: Tracker | None = None,
+    retry_skipped: bool = False,
 ) -> list[dict[str, Any]]:
-    """Run every cell not already finished in ``out/results.jsonl``, then write the summary files
-    (``write_summary``); returns the rows written now.
+    """Run every cell not already finished in ``out/results.jsonl`` (``retry_skipped``: cells recorded skipped
+    run again too), then write the summary files (``write_summary``); returns the rows written now.
 
     The folder must hold no symbolic link (nothing is written outside it) and is locked for the run (a second run
     on it is a UserError naming the holder), and every dataset and cell setting is checked before any training
@@ -330,7 +325,7 @@ def run_experiment(
     writable_folder(out, "--out")
     check_tree(out)
     with results_lock(out):
-        todo = cells_to_run(config, out)
+        todo = cells_to_run(config, out, retry_skipped)
         preflight(todo, DatasetCache(data_root))
         torch.backends.cudnn.benchmark = True  # CUDA: the fastest convolution kernels per shape (no effect on CPU)
         job = CellJob(out, data_root, device, git_commit())

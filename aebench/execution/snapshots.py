@@ -69,10 +69,16 @@ class Snapshots:
 
 @torch.no_grad()
 def save_latents(
-    model: nn.Module, x_test: torch.Tensor, y_test: torch.Tensor, cell: CellConfig, normalizer: Normalizer, path: Path
+    model: nn.Module,
+    x_test: torch.Tensor,
+    y_test: torch.Tensor,
+    cell: CellConfig,
+    normalizer: Normalizer,
+    path: Path,
+    class_names: tuple[str, ...] = (),
 ) -> bool:
     """When the model's ``encode`` gives 2 numbers per image, save ``z`` (N, 2) for the clean test
-    images and their ``labels`` to ``path`` (npz); returns whether it did."""
+    images, their ``labels`` and the ``class_names`` (index = label) to ``path`` (npz); returns whether it did."""
     encode = getattr(model, "encode", None)
     if encode is None:
         return False
@@ -83,5 +89,6 @@ def save_latents(
         if z.shape[1] != 2:
             return False
         codes.append(z.float().cpu())
-    write_npz(path, z=torch.cat(codes).numpy(), labels=y_test.cpu().numpy())
+    names = {"class_names": np.array(class_names, dtype=str)} if class_names else {}
+    write_npz(path, z=torch.cat(codes).numpy(), labels=y_test.cpu().numpy(), **names)
     return True

@@ -90,11 +90,11 @@ class MlflowTracker:
     """
 
     def __init__(self, uri: str, experiment: str, artifacts: Path | None = None) -> None:
-        mlflow = import_extra("mlflow", "mlflow", "--track mlflow")
         flag = f"--track mlflow:{uri}"
         scheme = urllib.parse.urlsplit(uri).scheme
-        if scheme in ("http", "https"):
+        if scheme in ("http", "https"):  # before importing MLflow, which takes seconds
             require_reachable(uri, flag, 443 if scheme == "https" else 80)
+        mlflow = import_extra("mlflow", "mlflow", "--track mlflow")
         for name, value in MLFLOW_LIMITS.items():
             os.environ.setdefault(name, value)
         self.entities = importlib.import_module("mlflow.entities")

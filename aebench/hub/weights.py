@@ -13,9 +13,8 @@ import torch
 from torch import nn
 
 from aebench.errors import SkipCell, UserError
-from aebench.hub.network import host_reachable, hub_offline
+from aebench.hub.network import HUB_FILES, host_reachable, hub_offline
 
-HUB_FILES = ("model.safetensors", "pytorch_model.bin")
 WRAPPER_KEYS = ("state_dict", "model")  # common checkpoint layouts that nest the state_dict
 
 

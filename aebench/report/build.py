@@ -1,67 +1,44 @@
 """``aebench report``: every table and figure regenerated from results folders; never retrains, needs no data.
 
-Output (deterministic for the same results and command): ``README.md``, ``report.tex`` (booktabs),
-``tables/*.csv`` (the numbers behind every table) and ``figures/*.png|pdf`` (+ training-snapshot GIFs).
+Output (deterministic for the same results and command): ``README.md``, ``report.tex`` (booktabs, builds with
+pdflatex), ``tables/*.csv`` (the numbers behind every table), ``figures/*.png|pdf`` (+ training-snapshot GIFs)
+and the manifest that says which results they came from (``manifest.py``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from aebench.errors import UserError
-from aebench.files import UnsafePath, inside, read_text, safe_folder, write_text
-from aebench.report.cellfiles import reason, skipped
-from aebench.report.curves import cell_config, curves
-from aebench.report.figures import Cell, Figure, all_figures, rows_cells
+from aebench.files import read_text, safe_folder, write_text
+from aebench.report.cellfiles import Cell, group_cells, reason, skipped
+from aebench.report.curves import curves
+from aebench.report.document import Contents, Section, latex, markdown
+from aebench.report.figures import Drawn, palette, save, style
 from aebench.report.findings import findings
-from aebench.report.study import STUDY_NOTE, StudyComparison, study_comparison
-from aebench.report.study import latex as study_latex
-from aebench.report.study import markdown as study_markdown
-from aebench.report.tables import (
-    Group,
-    Table,
-    escape_latex,
-    groups,
-    problems_table,
-    results_table,
-    rows_of,
-    statistics_table,
-    to_latex,
-    to_markdown,
+from aebench.report.groups import Group, groups, rows_of
+from aebench.report.images import first_seed_cells, latents, reconstructions, samples_of, snapshots
+from aebench.report.manifest import claim, finish
+from aebench.report.plots import (
+    View,
+    accuracy_vs_mse,
+    metric_bars,
+    paired_differences,
+    time_to_quality,
+    training_curves,
 )
-from aebench.results.schema import CELL_KEYS, cell_folder
-from aebench.results.store import load_results, read_rows
-
-PIXEL_SCALE = (
-    "Pixel scale: every metric is computed on pixels in [0, 1], the model output clamped to [0, 1], against the clean "
-    "test images of the full test split. PSNR in dB for a peak of 1 (capped at 100 dB); SSIM with an 11x11 Gaussian "
-    "window (sigma 1.5), borders padded by reflection (torchmetrics). Accuracy: the reference classifier, trained on clean training images, applied to the "
-    "reconstructions. Train time: wall-clock seconds of training only. Cells show mean ± sd over seeds (sd omitted "
-    "for one seed); bold marks the best technique per column (lower is better for MAE, MSE and time, higher for the "
-    "rest; reference rows excluded). Reference rows: PCA, the optimal linear autoencoder (a floor), and the classifier "
-    "on the original images (a ceiling for accuracy)."
-)
-
-
-@dataclass
-class Contents:
-    """Everything the markdown and LaTeX documents show."""
-
-    results: list[tuple[Group, Table]]
-    statistics: dict[Group, Table]
-    findings: list[list[str]]  # per results table: a heading line, then one line per finding
-    empty: list[Group]
-    problems: Table | None
-    comparisons: list[StudyComparison]
-    figures: list[Figure]
-    gifs: list[Figure]
-    facts: list[tuple[str, str]]
-    command: str
-    notes: list[str] = field(default_factory=list)  # each results folder's NOTES.md, shown as written
-
+from aebench.report.rows import Loaded, load
+from aebench.report.sanity import CEILING_SHARE, CHANCE_SHARE, LOSSLESS_MSE, MIN_SEEDS, SPREAD_FLOOR, sanity_flags
+from aebench.report.statistics import baseline_of, seed_statistics
+from aebench.report.study import study_comparison
+from aebench.report.tables import problems_table, results_table, statistics_table
+from aebench.results.schema import METRIC_DEFINITIONS
+from aebench.results.settings import cell_config
+from aebench.results.summary import finished
 
 NOTES_FILE = "NOTES.md"  # beside results.jsonl: how the run was made (command, machine, total time), by its author
 NOTES_LIMIT = 20_000  # characters shown from one notes file
@@ -83,36 +60,11 @@ def run_notes(folders: list[Path]) -> list[str]:
     return notes
 
 
-def cell_folders(folders: list[Path]) -> dict[tuple, Path]:
-    """Cell key -> the cell's artefact folder, the latest row winning as in ``load_results``.
-
-    Folders come from ``schema.cell_folder``, the one place that knows the layout.
-    A cell folder reached through a symbolic link is left out with a warning (its files are never read).
-    """
-    found = {}
-    for folder in folders:
-        for row in read_rows(Path(folder)):
-            path = cell_folder(folder, row["dataset"], row["technique"], row["seed"], row["config_hash"])
-            try:
-                found[tuple(row[k] for k in CELL_KEYS)] = inside(Path(folder), path)
-            except UnsafePath as exc:
-                skipped(path, reason(path, exc))
-    return found
-
-
-def first_config(cells: list[Cell], group: Group) -> dict:
-    """The resolved config of the group's first cell (settings every cell of an experiment shares)."""
-    return next((cell_config(c.folder) for c in cells if c.group == group), {})
-
-
-def technique_configs(cells: list[Cell], group: Group) -> dict[str, dict]:
-    """Technique -> the resolved config of one of its cells in the group (settings its seeds share)."""
-    return {c.technique: cell_config(c.folder) for c in cells if c.group == group}
-
-
 def distinct(frame: pd.DataFrame, column: str) -> str:
-    values = sorted({str(v) for v in frame[column].dropna()}) if column in frame else []
-    return ", ".join(values) or "unknown"
+    """The column's distinct values, sorted; whole numbers printed as integers."""
+    values = frame[column].dropna() if column in frame else pd.Series(dtype=object)
+    texts = {str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in values}
+    return ", ".join(sorted(texts, key=lambda t: (len(t), t))) or "unknown"
 
 
 def compute(frame: pd.DataFrame) -> str:
@@ -125,9 +77,17 @@ def compute(frame: pd.DataFrame) -> str:
     )
 
 
-def stamp(frame: pd.DataFrame, folders: list[Path], command: str) -> list[tuple[str, str]]:
+def filled_note(loaded: Loaded) -> list[tuple[str, str]]:
+    if not loaded.filled:
+        return []
+    facts = ", ".join(f"{name} ({n} rows)" for name, n in sorted(loaded.filled.items()))
+    return [("technique facts", f"{facts} taken from the technique registry at report time (the rows predate them)")]
+
+
+def stamp(loaded: Loaded, folders: list[Path], command: str) -> list[tuple[str, str]]:
     """What produced these results: versions, commits, devices, dates, and the command that made this report."""
-    finished = sorted(str(v) for v in frame["finished_at"].dropna()) if "finished_at" in frame else []
+    frame = loaded.frame
+    finished_at = sorted(str(v) for v in frame["finished_at"].dropna()) if "finished_at" in frame else []
     return [
         ("aebench version", distinct(frame, "aebench_version")),
         ("git commit", distinct(frame, "git_commit")),
@@ -137,162 +97,155 @@ def stamp(frame: pd.DataFrame, folders: list[Path], command: str) -> list[tuple[
         ("compute", compute(frame)),
         ("training images", distinct(frame, "n_train")),
         ("test images", distinct(frame, "n_test")),
-        ("results dated", f"{finished[0]} to {finished[-1]}" if finished else "unknown"),
+        ("results dated", f"{finished_at[0]} to {finished_at[-1]}" if finished_at else "unknown"),
+        *filled_note(loaded),
         ("results folders", ", ".join(str(f) for f in folders)),
         ("report command", command),
     ]
 
 
-def group_note(group: Group) -> str:
-    if group.corruption == "none":
-        return ""
-    return f"Denoising: inputs corrupted by {group.corruption}; metrics compare outputs with the clean images."
-
-
-def markdown(c: Contents) -> str:
-    """The report as GitHub markdown, figures embedded as PNG."""
-    parts = [
-        "# aebench report",
-        "",
-        f"_Generated by `{c.command}` from raw results; do not edit by hand._",
-        "",
-        "## What this run shows",
-        "",
-        *(line for lines in c.findings for line in [lines[0], "", *(f"- {x}" for x in lines[1:]), ""]),
-        PIXEL_SCALE,
-        "",
-        "## Results",
-        "",
-    ]
-    for group, table in c.results:
-        parts += [
-            f"### {group.label}",
-            "",
-            *([group_note(group), ""] if group_note(group) else []),
-            to_markdown(table),
-            f"Numbers: [tables/{table.name}.csv](tables/{table.name}.csv)",
-            "",
-        ]
-        if group in c.statistics:
-            stats = c.statistics[group]
-            parts += [
-                f"#### {group.label}: statistics across seeds",
-                "",
-                to_markdown(stats),
-                f"Numbers: [tables/{stats.name}.csv](tables/{stats.name}.csv)",
-                "",
-            ]
-    parts += [f"### {g.label}\n\nNo successful cell.\n" for g in c.empty]
-    parts += ["## Failed and skipped cells", "", to_markdown(c.problems) if c.problems else "None.", ""]
-    parts += ["## Comparison with the study", ""]
-    parts += (
-        [STUDY_NOTE, "", *(line for s in c.comparisons for line in study_markdown(s))]
-        if c.comparisons
-        else ["No dataset and technique of the study (mnist, cifar10) in these results.", ""]
+def section(group: Group, frame: pd.DataFrame, cells: list[Cell], points: pd.DataFrame) -> Section | None:
+    """A group's flags, tables and findings (figures come later)."""
+    rows = rows_of(frame, group)
+    flags = sanity_flags(finished(rows), samples_of(first_seed_cells(cells, group)))
+    table = results_table(group, rows, flags)
+    if table is None:
+        return None
+    stats = seed_statistics(rows, flags)
+    return Section(
+        group,
+        table,
+        statistics_table(group, stats, baseline_of(finished(rows))),
+        findings(group, rows, stats, points, flags),
+        flags,
     )
-    parts += ["## Figures", ""]
-    for figure in c.figures:
-        parts += [f"![{figure.caption}]({figure.stem}.png)", "", f"{figure.caption} ([PDF]({figure.stem}.pdf))", ""]
-    if c.gifs:
-        parts += ["### Training snapshots", ""] + [f"![{g.caption}]({g.stem})\n\n{g.caption}\n" for g in c.gifs]
-    parts += ["## Reproducibility", ""] + [
-        f"- **{key}**: `{value}`" if key.endswith("command") else f"- **{key}**: {value}" for key, value in c.facts
-    ]
-    if c.notes:
-        parts += ["", "### How these results were produced", "", *(f"{note}\n" for note in c.notes)]
-    return "\n".join(parts) + "\n"
 
 
-def latex(c: Contents) -> str:
-    """The report as a standalone LaTeX document, figures included as PDF."""
-    parts = [
-        r"\documentclass{article}",
-        r"\usepackage[margin=2cm]{geometry}",
-        r"\usepackage[T1]{fontenc}",
-        r"\usepackage{booktabs,graphicx}",
-        r"\begin{document}",
-        r"\section*{aebench report}",
-        r"\subsection*{What this run shows}",
-        *(escape_latex(" ".join(lines).replace("**", "")) + "\n" for lines in c.findings),
-        escape_latex(PIXEL_SCALE),
-        "",
-        r"\section*{Results}",
-    ]
-    for group, table in c.results:
-        parts += [escape_latex(group_note(group)), to_latex(table)]
-        parts += [to_latex(c.statistics[group])] if group in c.statistics else []
-    parts += [escape_latex(f"{g.label}: no successful cell.") + "\n" for g in c.empty]
-    parts += [r"\section*{Failed and skipped cells}", to_latex(c.problems) if c.problems else "None.", ""]
-    parts += [r"\section*{Comparison with the study}"]
-    parts += (
-        [escape_latex(STUDY_NOTE), "", *(line for s in c.comparisons for line in study_latex(s))]
-        if c.comparisons
-        else [escape_latex("No dataset and technique of the study (mnist, cifar10) in these results."), ""]
-    )
-    parts += [r"\section*{Figures}"]
-    for figure in c.figures:
-        parts += [
-            r"\begin{figure}[htbp]",
-            r"\centering",
-            rf"\includegraphics[width=\textwidth,height=0.8\textheight,keepaspectratio]{{{figure.stem}.pdf}}",
-            rf"\caption{{{escape_latex(figure.caption)}}}",
-            r"\end{figure}",
-            "",
+def drawn(s: Section, frame: pd.DataFrame, cells: list[Cell], points: pd.DataFrame, colours: dict) -> list[Drawn]:
+    """The section's figures, drawn (not yet saved), in the order the report shows them."""
+    ok = finished(rows_of(frame, s.group))
+    order = list(s.table.numbers["technique"].iloc[:-1])  # the table's order, less the clean-images row
+    view = View(s.group, ok, s.flags, colours, order, seed_statistics(rows_of(frame, s.group), s.flags))
+    mine = [c for c in cells if c.group == s.group]
+    firsts = first_seed_cells(cells, s.group)
+    with style():
+        figures = [
+            metric_bars(view),
+            accuracy_vs_mse(view),
+            paired_differences(view),
+            training_curves(view, mine),
+            time_to_quality(view, points),
+            reconstructions(s.group, firsts, s.flags, order) if firsts else None,
+            latents(s.group, firsts) if firsts else None,
         ]
-    if c.gifs:
-        parts += [
-            escape_latex("Training snapshots (animated GIFs, see README.md): " + ", ".join(g.stem for g in c.gifs)),
-            "",
-        ]
-    parts += [r"\section*{Reproducibility}", r"\begin{itemize}"]
-    parts += [rf"\item \textbf{{{escape_latex(key)}}}: {escape_latex(value)}" for key, value in c.facts]
-    parts += [r"\end{itemize}"]
-    if c.notes:
-        parts += [r"\subsection*{How these results were produced}", r"\begin{verbatim}", *c.notes, r"\end{verbatim}"]
-    parts += [r"\end{document}"]
-    return "\n".join(parts) + "\n"
+    return [f for f in figures if f is not None]
 
 
-def write_report(folders: list[Path], out: Path, command: str) -> Path:
-    """Regenerate ``out/`` from the results folders; returns the path of ``out/README.md``."""
+def technique_configs(cells: list[Cell], group: Group) -> dict[str, dict]:
+    """Technique -> the resolved config of one of its cells in the group (settings its seeds share)."""
+    return {c.technique: cell_config(c.folder) for c in cells if c.group == group}
+
+
+def definitions(sections: list[Section]) -> list[str]:
+    """How every number was computed, true for these rows (the metric definitions per version present)."""
+    by_version: dict[int | None, list[str]] = {}
+    for s in sections:
+        by_version.setdefault(s.group.setting.metric_version, []).append(s.group.label)
+    lines = [
+        "Pixel scale: every metric is computed on pixels in [0, 1], the model output clamped to [0, 1], against the "
+        "clean test images (each table states how many: the full test split or a seeded subset). MAE, MSE, PSNR "
+        "and SSIM are means over test images; PSNR in dB for a peak of 1, capped at 100 dB. Accuracy: the "
+        "downstream classifier, trained once on the clean training images, applied to the reconstructions; its "
+        "accuracy on the original images is the ceiling row. Train time: wall-clock seconds of training only "
+        "(images/s is left out for a fit without training epochs)."
+    ]
+    for version, labels in by_version.items():
+        where = ", ".join(labels)
+        if version in METRIC_DEFINITIONS:
+            lines.append(f"Metric version {version} ({where}): {METRIC_DEFINITIONS[version]}.")
+        else:
+            lines.append(
+                f"Metric version not recorded ({where}): the rows predate metric versions, so their SSIM "
+                "definition is not known from the rows (see how the results were produced, below); SSIM is "
+                "comparable within a table only."
+            )
+    lines += [
+        "Cells show mean ± sd over seeds (sd omitted for one seed). Bold: the best per column among the techniques "
+        "that may be ranked on it; a reference (a yardstick such as a linear floor) and a flagged technique never "
+        "are. Rows compare only within a table: one experiment, dataset and setting (length, image counts, size, "
+        "latent, corruption, classifier, metric version); a technique's own recipe (learning rate, loss, its "
+        "options) is not a setting.",
+        "Sanity flags, computed from the rows and the saved test images: ignores its input (MSE no better than "
+        f"outputting the mean test image, or reconstructions varying under {SPREAD_FLOOR} times as much as the "
+        f"images); accuracy near chance (keeping under {CHANCE_SHARE:.0%} of the classifier's margin over chance); "
+        f"weak classifier (clean accuracy below {CEILING_SHARE:.0%} of the way from chance to perfect: accuracy "
+        "ranks nothing); lossless reference (a latent at least the data's rank, or an MSE below "
+        f"{LOSSLESS_MSE:g}); too few seeds (under {MIN_SEEDS}, no test). Differences from the baseline are tested "
+        "per metric over the unflagged techniques and Holm-adjusted for their number.",
+    ]
+    return lines
+
+
+def empty_pairs(frame: pd.DataFrame, found: list[Group]) -> list[str]:
+    covered = {(g.experiment, g.dataset) for g in found}
+    pairs = dict.fromkeys(zip(frame["experiment"], frame["dataset"]))
+    return [f"{dataset} ({experiment})" for experiment, dataset in pairs if (experiment, dataset) not in covered]
+
+
+def write_report(
+    folders: list[Path],
+    out: Path,
+    command: str,
+    facts: Mapping[str, Mapping[str, Any]] | None = None,
+    force: bool = False,
+) -> Path:
+    """Regenerate ``out/`` from the results folders; returns the path of ``out/README.md``.
+
+    ``facts``: technique -> its registry facts (role, own_loss, ...), for rows written before rows carried
+    them. ``force``: write even where ``out`` holds another results' report (see ``manifest.py``)."""
     folders = [Path(f) for f in folders]
-    frame = load_results(folders)
+    loaded = load(folders, facts)
+    frame = loaded.frame
     if frame.empty:
         raise UserError(f"{', '.join(map(str, folders))}: results.jsonl has no rows yet (run an experiment first)")
+    previous = claim(out, folders, force)
     safe_folder(out, out / "tables")
     found = groups(frame)
-    results, empty = [], []
-    for group in found:
-        table = results_table(group, rows_of(frame, group))
-        results.append((group, table)) if table else empty.append(group)
-    statistics = {g: t for g, _ in results if (t := statistics_table(g, rows_of(frame, g)))}
-    problems = problems_table(frame)
-    cells = rows_cells(frame, found, cell_folders(folders))
-    comparisons = [s for g, _ in results if (s := study_comparison(g, rows_of(frame, g), technique_configs(cells, g)))]
-    tables = [t for _, t in results] + list(statistics.values()) + [t for t in (problems,) if t]
-    for table in tables + [t for s in comparisons for t in s.tables()]:
-        write_text(out / "tables" / f"{table.name}.csv", table.numbers.to_csv(index=False))
+    cells = group_cells(frame, found)
     points = curves(cells)
-    paragraphs = [
-        findings(g, rows_of(frame, g), statistics[g].numbers, points, first_config(cells, g))
-        for g, _ in results
-        if g in statistics
+    sections = [s for g in found if (s := section(g, frame, cells, points))]
+    problems = problems_table(frame)
+    comparisons = [
+        c
+        for s in sections
+        if (c := study_comparison(s.group, rows_of(frame, s.group), technique_configs(cells, s.group), s.flags))
     ]
-    figures, gifs = all_figures(frame, found, cells, points, out)
+    tables = [t for s in sections for t in (s.table, s.statistics) if t] + [t for t in (problems,) if t]
+    tables += [t for c in comparisons for t in c.tables()]
+    for table in tables:
+        write_text(out / "tables" / f"{table.name}.csv", table.numbers.to_csv(index=False))
+    techniques = list(dict.fromkeys(t for s in sections for t in s.table.numbers["technique"].iloc[:-1]))
+    colours = palette(techniques)
+    gifs = []
+    for s in sections:
+        s.figures = [save(d, out) for d in drawn(s, frame, cells, points, colours)]
+        gifs += snapshots(first_seed_cells(cells, s.group), out)
     contents = Contents(
-        results,
-        statistics,
-        [p for p in paragraphs if p],
-        empty,
+        sections,
+        empty_pairs(frame, found),
         problems,
         comparisons,
-        figures,
         gifs,
-        stamp(frame, folders, command),
+        stamp(loaded, folders, command),
         command,
         run_notes(folders),
+        definitions(sections),
     )
     write_text(out / "report.tex", latex(contents))
     readme = out / "README.md"
     write_text(readme, markdown(contents))
+    written = [readme, out / "report.tex", *(out / "tables" / f"{t.name}.csv" for t in tables)]
+    written += [out / f"{f.stem}.{ext}" for s in sections for f in s.figures for ext in ("png", "pdf")]
+    written += [out / g.stem for g in gifs]
+    finish(out, previous, folders, written)
     return readme

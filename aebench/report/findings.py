@@ -1,139 +1,157 @@
-"""The "what this run shows" paragraph, generated from the numbers: the best technique per metric (with its paired
-test against the baseline), the best at equal training time, the study's orderings, and what PCA's MSE means."""
+"""The "what this run shows" paragraph of one group, generated from its numbers: the best technique per metric
+with its test against the baseline, what was left out of every claim and why, the best at equal training time,
+and what each reference's numbers mean. Only claimable techniques (no reference, no flag on the metric) rank."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from aebench.report.anchors import ANCHORS
 from aebench.report.curves import at_equal_time
-from aebench.report.statistics import BASELINE, verdict
-from aebench.report.tables import REFERENCE_TECHNIQUES, Group
+from aebench.report.groups import Group
+from aebench.report.sanity import ALL, Flags
+from aebench.report.statistics import verdict
 from aebench.results.schema import QUALITY, SPECS
 
-STUDY_DATASETS = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
-NEAREST_STUDY = {"fashion-mnist": "mnist"}  # grey 28 px clothing images: the study's MNIST setting
+CONTENDERS = ("baseline", "compared", "unknown")
 
 
 def value(metric: str, x: float) -> str:
     return f"{x:.{SPECS[metric].digits}f}"
 
 
-def best_sentence(stats: pd.DataFrame, metric: str) -> str | None:
-    """'MSE: X (0.0049), Δ vs baseline …, real (p=…)' for the best non-reference technique on a metric."""
-    mine = stats[(stats["metric"] == metric) & ~stats["technique"].isin(REFERENCE_TECHNIQUES)].dropna(subset="mean")
-    if mine.empty:
-        return None
+def roles_of(rows: pd.DataFrame) -> dict[str, str]:
+    return dict(rows.groupby("technique", sort=False)["role"].first())
+
+
+def claimable(stats: pd.DataFrame, metric: str, roles: dict[str, str], flags: Flags) -> pd.DataFrame:
+    """The metric's records of techniques that may rank on it, best first."""
+    mine = stats[stats["metric"] == metric].dropna(subset="mean")
+    keep = [roles.get(t) in CONTENDERS and flags.claimable(t, metric) for t in mine["technique"]]
+    return mine[keep].sort_values("mean", ascending=SPECS[metric].lower_is_better, kind="stable")
+
+
+def best_sentence(stats: pd.DataFrame, metric: str, roles: dict[str, str], flags: Flags, baseline: str | None) -> str:
+    """'MSE: **X** (0.0049), +0.0012 vs the baseline: real (…)' for the best claimable technique on a metric."""
     spec = SPECS[metric]
-    ranked = mine.sort_values("mean", ascending=spec.lower_is_better).to_dict("records")
+    ranked = claimable(stats, metric, roles, flags).to_dict("records")
+    if not ranked:
+        return f"{spec.label}: no technique can be ranked (every one is a reference or flagged)"
     best = ranked[0]
     head = f"{spec.label}: **{best['technique']}** ({value(metric, best['mean'])})"
-    if best["technique"] != BASELINE:
-        if pd.isna(best["diff_mean"]):
-            return f"{head}; no {BASELINE} to test it against"
-        return f"{head}, {best['diff_mean']:+.{spec.digits}f} vs {BASELINE}: {verdict(best)}"
     if len(ranked) == 1:
-        return head
+        return f"{head}, the only technique that can be ranked on it"
+    if best["technique"] != baseline:
+        if baseline is None:
+            return f"{head}; no baseline to test it against"
+        return f"{head}, {best['diff_mean']:+.{spec.digits}f} vs {baseline}: {verdict(best)}"
     runner = ranked[1]
     return (
         f"{head}; the next, {runner['technique']}, differs by {runner['diff_mean']:+.{spec.digits}f}: {verdict(runner)}"
     )
 
 
-def setting(rows: pd.DataFrame) -> str:
-    """'at equal epochs (3 epochs, 3 seeds)' or 'at equal training time (a budget of 60 s, 3 seeds)'."""
-    ok = rows[rows["status"] == "ok"]
-    seeds = ok["seed"].nunique()
-    budgets = sorted(ok["budget_seconds"].dropna().unique()) if "budget_seconds" in ok else []
-    seeds_text = f"{seeds} seed{'s' if seeds != 1 else ''}"
-    if budgets:
-        return f"at equal training time (a budget of {', '.join(f'{b:g}' for b in budgets)} s, {seeds_text})"
-    epochs = sorted(int(e) for e in ok["epochs"].dropna().unique())
-    return f"at equal epochs ({', '.join(map(str, epochs))} epoch{'s' if epochs != [1] else ''}, {seeds_text})"
+def best_line(
+    stats: pd.DataFrame, metrics: list[str], roles: dict[str, str], flags: Flags, baseline: str | None
+) -> str:
+    """The best per metric; where one technique alone can be ranked on every metric, that, with its values."""
+    alone = {tuple(claimable(stats, m, roles, flags)["technique"]) for m in metrics}
+    if alone == {()}:
+        return "No best claim: no technique here can be ranked (each is a reference or flagged)."
+    if len(alone) == 1 and len(next(iter(alone))) == 1:
+        technique = next(iter(alone))[0]
+        mine = stats[stats["technique"] == technique].set_index("metric")["mean"]
+        values = ", ".join(f"{SPECS[m].label} {value(m, mine[m])}" for m in metrics)
+        others = [
+            f"{t}, {'a reference' if roles.get(t) == 'reference' else 'flagged'}"
+            for t in dict.fromkeys(stats["technique"])
+            if t != technique
+        ]
+        return (
+            f"No best claim: **{technique}** is the only technique here that can be ranked "
+            f"({'; '.join(others)}); {values}."
+        )
+    best = [best_sentence(stats, m, roles, flags, baseline) for m in metrics]
+    return f"Best technique per metric (references and flagged techniques excluded): {'; '.join(best)}."
 
 
-def equal_time_sentence(points: pd.DataFrame, group: Group) -> str | None:
-    found = at_equal_time(points, group.label)
-    if found is None or found[1].empty:
+def setting_phrase(group: Group, rows: pd.DataFrame) -> str:
+    """'at equal epochs (3 epochs, 3 seeds; 60,000 training and 10,000 test images)', or at equal time."""
+    seeds = rows.loc[rows["status"] == "ok", "seed"].nunique()
+    s = group.setting
+    sizes = "; ".join(f"{v} {k}" for k, v in s.facts() if k in ("training images", "test images"))
+    tail = f"{seeds} seed{'s' * (seeds != 1)}; {sizes}"
+    if s.budget_seconds is not None:
+        return f"at equal training time ({s.length()}, {tail})"
+    return f"at equal epochs ({s.length()}, {tail})"
+
+
+def flagged_sentence(flags: Flags) -> str | None:
+    """Who is left out of which claims, in words (the reasons stand under the table)."""
+    if not flags.flags:
+        return None
+    parts = []
+    for who in dict.fromkeys(f.technique for f in flags.flags):
+        mine = [f for f in flags.flags if f.technique == who]
+        metrics = frozenset().union(*(f.metrics for f in mine))
+        what = "every claim" if metrics == ALL else f"{', '.join(SPECS[m].label for m in sorted(metrics))} claims"
+        parts.append(f"{who or 'every technique'} from {what} ({'; '.join(f.label for f in mine)})")
+    return f"Left out, flagged (the reasons stand under the table): {'; '.join(parts)}."
+
+
+def equal_time_sentence(points: pd.DataFrame, group: Group, roles: dict[str, str], flags: Flags) -> str | None:
+    """The lowest test MSE when the first claimable technique has finished training, read off the curves."""
+    ranked = [t for t in dict.fromkeys(points.loc[points["group"] == group.label, "technique"])
+              if roles.get(t) in CONTENDERS and flags.claimable(t, "mse")]  # fmt: skip
+    found = at_equal_time(points[points["technique"].isin(ranked)], group.label)
+    if found is None or found[1].dropna().empty or len(ranked) < 2:
         return None
     horizon, mse = found
-    ranking = ", ".join(f"{t} {value('mse', v)}" for t, v in mse.dropna().items())
+    reached = mse.dropna()
     late = [t for t, v in mse.items() if pd.isna(v)]
+    listing = ", ".join(f"{t} {value('mse', v)}" for t, v in reached.items())
     behind = f"; no result yet by then: {', '.join(late)}" if late else ""
     return (
         f"At equal training time, read off the time-to-quality curves at {horizon:.0f} s (when the first technique "
-        f"finishes; means over seeds, no test): lowest test MSE **{mse.index[0]}** (test MSE at that time: "
-        f"{ranking}{behind})."
+        f"finishes; means over seeds, no test; references and flagged techniques left out): lowest test MSE "
+        f"**{reached.index[0]}** ({listing}{behind})."
     )
 
 
-def ordering(values: dict[str, float], metric: str) -> list[str]:
-    return sorted(values, key=values.get, reverse=not SPECS[metric].lower_is_better)
-
-
-def study_sentences(stats: pd.DataFrame, group: Group) -> list[str]:
-    """Our ordering against the study's on MSE and accuracy, for the techniques both have."""
-    study = group.dataset if group.dataset in STUDY_DATASETS else NEAREST_STUDY.get(group.dataset)
-    if study is None:
-        return []
-    out = []
-    for metric in ("mse", "accuracy"):
-        ours = {
-            r["technique"]: r["mean"]
-            for r in stats[stats["metric"] == metric].to_dict("records")
-            if (study, r["technique"]) in ANCHORS and not pd.isna(r["mean"])
-        }
-        if len(ours) < 2:
-            continue
-        theirs = {t: getattr(ANCHORS[(study, t)], metric) for t in ours}
-        mine, published = ordering(ours, metric), ordering(theirs, metric)
-        agree = "the same order" if mine == published else "the same best" if mine[0] == published[0] else "differs"
-        sign = " < " if SPECS[metric].lower_is_better else " > "
-        out.append(
-            f"{SPECS[metric].label} ordering, ours: {sign.join(mine)}; the study's on {STUDY_DATASETS[study]}: "
-            f"{sign.join(published)} ({agree})."
-        )
-    if out and study != group.dataset:
-        out.insert(0, f"{group.dataset} is not in the study; its nearest setting is {STUDY_DATASETS[study]}.")
-    return out
-
-
-def pca_sentence(stats: pd.DataFrame, config: dict) -> str | None:
-    """What PCA's MSE means at this latent size: near-lossless once the latent reaches the images' rank."""
-    pca = stats[(stats["metric"] == "mse") & (stats["technique"] == "pca")].to_dict("records")
-    latent, size = config.get("model", {}).get("latent"), config.get("data", {}).get("image_size")
-    if not pca or latent is None or size is None:
-        return None
-    record = pca[0]
-    versus = (
-        f"; {BASELINE} minus PCA on MSE: {-record['diff_mean']:+.{SPECS['mse'].digits}f}, {verdict(record)}"
-        if not pd.isna(record["diff_mean"])
-        else ""
-    )
-    if latent >= 0.9 * size * size:
+def reference_sentence(
+    stats: pd.DataFrame, rows: pd.DataFrame, technique: str, flags: Flags, baseline: str | None
+) -> str:
+    """What a reference's MSE means here: lossless (flagged), or how the baseline compares with it."""
+    record = stats[(stats["metric"] == "mse") & (stats["technique"] == technique)].iloc[0].to_dict()
+    latent = rows.loc[rows["technique"] == technique, "setting"].iloc[0].latent
+    head = f"{technique} (a reference, latent {latent if latent is not None else 'unknown'}): MSE {value('mse', record['mean'])}"
+    if flags.of(technique):
         return (
-            f"PCA (the linear floor) keeps {latent} components; a {size}×{size} grey image repeated to 3 channels has "
-            f"rank at most {size * size}, so PCA is nearly lossless here (MSE {value('mse', record['mean'])}) and "
-            f"no autoencoder is expected to beat it on MSE: the small-latent variant is the fair test{versus}."
+            f"{head}; flagged ({'; '.join(f.label for f in flags.of(technique))}), so nothing is compared with it here."
         )
-    if pd.isna(record["diff_mean"]):
-        return f"PCA with {latent} components: MSE {value('mse', record['mean'])}."
-    outcome = (
-        f"the {BASELINE} does not beat this linear floor"
-        if record["diff_mean"] < 0
-        else f"the {BASELINE} beats this linear floor, as a non-linear autoencoder should"
-    )
-    return f"PCA with {latent} components: MSE {value('mse', record['mean'])}; {outcome}{versus}."
+    if baseline is None or pd.isna(record["diff_mean"]):
+        return f"{head}; no baseline to compare it with."
+    if record["note"]:
+        return f"{head}; {baseline} against it: {verdict(record)}."
+    gap = f"{baseline} minus {technique} on MSE {-record['diff_mean']:+.{SPECS['mse'].digits}f}, {verdict(record)}"
+    if not record["significant"]:
+        outcome = f"{baseline} and this reference do not differ significantly"
+    elif record["diff_mean"] > 0:
+        outcome = f"{baseline} beats this reference"
+    else:
+        outcome = f"{baseline} does not beat this reference, it is worse"
+    return f"{head}; {outcome}: {gap}."
 
 
-def findings(group: Group, rows: pd.DataFrame, stats: pd.DataFrame, points: pd.DataFrame, config: dict) -> list[str]:
+def findings(group: Group, rows: pd.DataFrame, stats: pd.DataFrame, points: pd.DataFrame, flags: Flags) -> list[str]:
     """The findings for one results table: a heading line, then one line per finding."""
     if stats.empty:
         return []
-    best = [s for m in QUALITY if (s := best_sentence(stats, m))]
-    lines = [f"Best technique per metric (PCA, a reference, excluded): {'; '.join(best)}."]
-    budget_run = "budget_seconds" in rows and rows["budget_seconds"].notna().any()  # already at equal time
-    lines += [s for s in (None if budget_run else equal_time_sentence(points, group), pca_sentence(stats, config)) if s]
-    study = study_sentences(stats, group)
-    lines += [" ".join(study)] if study else []
-    return [f"**{group.label}**, {setting(rows)}:", *lines]
+    roles = roles_of(rows[rows["status"] == "ok"])
+    baseline = next((t for t, r in roles.items() if r == "baseline"), None)
+    metrics = [m for m in QUALITY if (stats["metric"] == m).any()]
+    lines = [best_line(stats, metrics, roles, flags, baseline)]
+    lines += [s for s in (flagged_sentence(flags),) if s]
+    if group.setting.budget_seconds is None:  # a budget run is at equal time already
+        lines += [s for s in (equal_time_sentence(points, group, roles, flags),) if s]
+    lines += [reference_sentence(stats, rows, t, flags, baseline) for t, r in roles.items() if r == "reference"]
+    return [f"**{group.label}**, {setting_phrase(group, rows)}:", *lines]

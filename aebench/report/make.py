@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from aebench.errors import UserError
 from aebench.files import writable_folder
@@ -17,9 +18,15 @@ def relative(path: Path) -> str:
     return str(resolved.relative_to(Path.cwd())) if resolved.is_relative_to(Path.cwd()) else str(path)
 
 
-def make_report(results: Iterable[str | Path] | None = None, out: str | Path = "report") -> Path:
+def make_report(
+    results: Iterable[str | Path] | None = None,
+    out: str | Path = "report",
+    force: bool = False,
+    facts: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Path:
     """Regenerate the report in ``out`` from the results folders (default: every ``results/*/``) without
-    retraining; returns the path of ``out/README.md``. Its header shows the command that regenerates it."""
+    retraining; returns the path of ``out/README.md``. Its header shows the command that regenerates it.
+    ``force`` and ``facts`` (the technique registry's, for rows that predate them): see ``write_report``."""
     from aebench.report.build import write_report
 
     folders = (
@@ -33,4 +40,4 @@ def make_report(results: Iterable[str | Path] | None = None, out: str | Path = "
     out = Path(out)
     writable_folder(out, "--out")
     command = f"python -m aebench report --results {' '.join(map(relative, folders))} --out {relative(out)}"
-    return write_report(folders, out, command=command)
+    return write_report(folders, out, command=command, facts=facts, force=force)

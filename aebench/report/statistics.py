@@ -1,5 +1,6 @@
 """Statistics across seeds: mean, sd and a 95 % t-interval per metric, and each technique's paired difference
-from the baseline on the seeds both ran (t-interval and paired t-test p-value; not significant at p >= 0.05).
+from the group's baseline on the seeds both ran (t-interval, paired t-test, Holm-adjusted over the techniques
+tested on that metric). A technique is tested only with enough paired seeds and no sanity flag on the metric.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from aebench.report.sanity import MIN_SEEDS, Flags
 from aebench.results.schema import QUALITY, SPECS
 from aebench.results.summary import finished
 
-ALPHA = 0.05  # two-sided; a difference is "real" (significant) when p < ALPHA
-BASELINE = "baseline"
+ALPHA = 0.05  # two-sided; a difference is "real" (significant) when its Holm-adjusted p < ALPHA
 STAT_METRICS = (*QUALITY, "train_seconds")
 
 
@@ -30,16 +31,15 @@ class Estimate:
     high: float
 
 
+NO_ESTIMATE = Estimate(math.nan, math.nan, 0, math.nan, math.nan)
+
+
 @dataclass(frozen=True)
 class Paired:
     """Technique minus baseline on the same seeds: the mean difference, its interval, and the paired t-test."""
 
     difference: Estimate
     p_value: float
-
-    @property
-    def significant(self) -> bool:
-        return bool(self.p_value < ALPHA)
 
 
 def estimate(values: np.ndarray | pd.Series) -> Estimate:
@@ -48,7 +48,7 @@ def estimate(values: np.ndarray | pd.Series) -> Estimate:
     x = x[np.isfinite(x)]
     n = len(x)
     if n == 0:
-        return Estimate(math.nan, math.nan, 0, math.nan, math.nan)
+        return NO_ESTIMATE
     mean = float(x.mean())
     if n == 1:
         return Estimate(mean, math.nan, 1, math.nan, math.nan)
@@ -72,87 +72,146 @@ def paired(technique: pd.Series, baseline: pd.Series) -> Paired:
     return Paired(difference, float(stats.ttest_1samp(diff, 0.0).pvalue))
 
 
+def holm(p_values: list[float]) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values (same order; each at most 1)."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted, running = [0.0] * len(p_values), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def baseline_of(rows: pd.DataFrame) -> str | None:
+    """The technique whose role is ``baseline`` (the first, if several), or None."""
+    if "role" not in rows:
+        return None
+    found = rows.loc[rows["role"] == "baseline", "technique"]
+    return str(found.iloc[0]) if len(found) else None
+
+
 def per_seed(ok: pd.DataFrame, technique: str, metric: str) -> pd.Series:
     """One value per seed (the latest row wins) of a technique's finished rows."""
     return ok[ok["technique"] == technique].groupby("seed")[metric].last().astype(float)
 
 
-def seed_statistics(rows: pd.DataFrame, metrics: tuple[str, ...] = STAT_METRICS) -> pd.DataFrame:
-    """Long format, one row per (metric, technique) of one dataset's rows: the estimate and the paired
-    difference from the baseline (NaN where there is no baseline or it is the baseline)."""
-    ok = finished(rows)
-    techniques = list(dict.fromkeys(ok["technique"]))
+def untested_reason(technique: str, baseline: str | None, metric: str, flags: Flags, pairs: int) -> str:
+    """Why this difference is not tested ('' when it is)."""
+    if baseline is None:
+        return "no baseline in this table"
+    if technique == baseline:
+        return "the baseline"
+    return (
+        flags.why_not(technique, metric)
+        or (f"{baseline} {flags.why_not(baseline, metric)}" if flags.why_not(baseline, metric) else "")
+        or (f"{pairs} paired seed{'s' * (pairs != 1)}; a test needs {MIN_SEEDS}" if pairs < MIN_SEEDS else "")
+    )
+
+
+def metric_records(ok: pd.DataFrame, metric: str, baseline: str | None, flags: Flags) -> list[dict]:
+    """One record per technique for one metric, the tested ones Holm-adjusted together."""
+    base = per_seed(ok, baseline, metric) if baseline else None
     records = []
-    for metric in metrics:
-        if metric not in ok or ok[metric].isna().all():
-            continue
-        base = per_seed(ok, BASELINE, metric) if BASELINE in techniques else None
-        for technique in techniques:
-            values = per_seed(ok, technique, metric)
-            e = estimate(values)
-            p = paired(values, base) if base is not None and technique != BASELINE else None
-            d = p.difference if p else Estimate(math.nan, math.nan, 0, math.nan, math.nan)
-            records.append(
-                {
-                    "metric": metric,
-                    "technique": technique,
-                    "seeds": e.n,
-                    "mean": e.mean,
-                    "sd": e.sd,
-                    "ci_low": e.low,
-                    "ci_high": e.high,
-                    "paired_seeds": d.n,
-                    "diff_mean": d.mean,
-                    "diff_low": d.low,
-                    "diff_high": d.high,
-                    "p_value": p.p_value if p else math.nan,
-                    "significant": p.significant if p else None,
-                }
-            )
+    for technique in dict.fromkeys(ok["technique"]):
+        values = per_seed(ok, technique, metric)
+        e = estimate(values)
+        p = paired(values, base) if base is not None and technique != baseline else None
+        d = p.difference if p else NO_ESTIMATE
+        note = untested_reason(technique, baseline, metric, flags, d.n)
+        records.append(
+            {
+                "metric": metric,
+                "technique": technique,
+                "seeds": e.n,
+                "mean": e.mean,
+                "sd": e.sd,
+                "ci_low": e.low,
+                "ci_high": e.high,
+                "paired_seeds": d.n,
+                "diff_mean": d.mean,
+                "diff_low": d.low,
+                "diff_high": d.high,
+                "p_value": p.p_value if p and not note else math.nan,
+                "note": note,
+            }
+        )
+    tested = [r for r in records if not r["note"]]
+    for record, adjusted in zip(tested, holm([r["p_value"] for r in tested])):
+        record.update(p_holm=adjusted, tests=len(tested), significant=bool(adjusted < ALPHA))
+    for record in records:
+        record.setdefault("p_holm", math.nan)
+        record.setdefault("tests", len(tested))
+        record.setdefault("significant", None)
+    return records
+
+
+def seed_statistics(
+    rows: pd.DataFrame, flags: Flags | None = None, metrics: tuple[str, ...] = STAT_METRICS
+) -> pd.DataFrame:
+    """Long format, one row per (metric, technique) of one group's rows: the estimate, the paired difference from
+    the baseline, its raw and Holm-adjusted p-value (NaN where untested) and why it is untested (``note``)."""
+    ok = finished(rows)
+    baseline = baseline_of(ok)
+    records = [
+        record
+        for metric in metrics
+        if metric in ok and not ok[metric].isna().all()
+        for record in metric_records(ok, metric, baseline, flags or Flags())
+    ]
     return pd.DataFrame(records)
 
 
-def verdict(record: dict) -> str:
-    """How a paired difference reads: 'real (p=…)', 'not significant (p=…)', or why it was not tested."""
-    if pd.isna(record["p_value"]):
-        return "untested (fewer than 2 paired seeds)" if record["paired_seeds"] < 2 else "–"
-    word = "real" if record["significant"] else "not significant"
-    return f"{word} (p={format_p(record['p_value'])})"
-
-
 def format_p(p: float) -> str:
+    """A table cell: '<0.001', '0.026', or '–' (untested)."""
     return "–" if pd.isna(p) else "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def p_phrase(p: float) -> str:
+    """In a sentence: 'p < 0.001' or 'p = 0.026'."""
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def verdict(record: dict) -> str:
+    """'real (Holm p = 0.012 over 3 tests)', 'not significant (p = 0.240)', or 'not tested (why)'."""
+    if record["note"]:
+        return f"not tested ({record['note']})"
+    word = "real" if record["significant"] else "not significant"
+    if record["tests"] > 1:
+        return f"{word} (Holm-adjusted {p_phrase(record['p_holm'])} over {record['tests']} tests)"
+    return f"{word} ({p_phrase(record['p_value'])})"
+
+
 def better(metric: str, diff: float) -> bool:
-    """Whether a positive-or-negative difference from the baseline is an improvement on this metric."""
+    """Whether a difference from the baseline is an improvement on this metric."""
     return diff < 0 if SPECS[metric].lower_is_better else diff > 0
 
 
-def difference_lines(rows: pd.DataFrame, metrics: tuple[str, ...] = ("mse", "accuracy", "train_seconds")) -> list[str]:
-    """Console lines: each technique minus the baseline on the same seeds, with the 95 % CI and whether it is real."""
-    table = seed_statistics(rows, metrics)
-    if table.empty or BASELINE not in set(table["technique"]):
+def direction(record: dict) -> str:
+    if record["diff_mean"] == 0:
+        return "same"
+    return "better" if better(record["metric"], record["diff_mean"]) else "worse"
+
+
+def difference_lines(
+    rows: pd.DataFrame, metrics: tuple[str, ...] = ("mse", "accuracy", "train_seconds"), flags: Flags | None = None
+) -> list[str]:
+    """Console lines: each technique minus the baseline on the same seeds, with the 95 % CI and the verdict."""
+    table = seed_statistics(rows, flags, metrics)
+    baseline = baseline_of(finished(rows))
+    if table.empty or baseline is None:
         return []
     lines = []
-    for record in table[table["technique"] != BASELINE].to_dict("records"):
-        spec = SPECS[record["metric"]]
+    for record in table[table["technique"] != baseline].to_dict("records"):
         if record["paired_seeds"] == 0:
             continue
-        direction = (
-            "same"
-            if record["diff_mean"] == 0
-            else "better"
-            if better(record["metric"], record["diff_mean"])
-            else "worse"
-        )
+        digits = SPECS[record["metric"]].digits
         interval = (
-            f" [95% CI {record['diff_low']:+.{spec.digits}f}, {record['diff_high']:+.{spec.digits}f}]"
+            f" [95% CI {record['diff_low']:+.{digits}f}, {record['diff_high']:+.{digits}f}]"
             if record["paired_seeds"] > 1
             else ""
         )
         lines.append(
-            f"  {record['technique']:<22} {spec.label:<15} {record['diff_mean']:+.{spec.digits}f}{interval} "
-            f"({direction}; {verdict(record)}, {record['paired_seeds']} seeds)"
+            f"  {record['technique']:<22} {SPECS[record['metric']].label:<15} {record['diff_mean']:+.{digits}f}"
+            f"{interval} ({direction(record)}; {verdict(record)}, {record['paired_seeds']} seeds)"
         )
     return lines

@@ -1,39 +1,25 @@
-"""Report tables built from results rows, each rendered as markdown, LaTeX (booktabs) and CSV."""
+"""Report tables built from one group's rows, each rendered as markdown, LaTeX (booktabs) and CSV."""
 
 from __future__ import annotations
 
+import textwrap
+import unicodedata
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-from aebench.report.statistics import ALPHA, BASELINE, format_p, seed_statistics
+from aebench.report.groups import Group
+from aebench.report.rows import training_rates
+from aebench.report.sanity import ALL, Flag, Flags
+from aebench.report.statistics import ALPHA, format_p
 from aebench.results.schema import QUALITY, SPECS
-from aebench.results.summary import aggregate, format_mean_sd
+from aebench.results.summary import aggregate, finished, format_mean_sd
 
-REFERENCE_TECHNIQUES = ("pca",)
 CLEAN_ROW = "original images"
-
-
 COLUMNS = [SPECS[name] for name in (*QUALITY, "train_seconds", "images_per_second")]
-
-
-@dataclass(frozen=True)
-class Group:
-    """The rows of one (experiment, dataset) pair: one results table."""
-
-    experiment: str
-    dataset: str
-    label: str
-    corruption: str
-
-    def tag(self, numbers: pd.DataFrame) -> None:
-        """Prefix a table's numbers with this group's experiment and dataset columns (in place)."""
-        numbers.insert(0, "dataset", self.dataset)
-        numbers.insert(0, "experiment", self.experiment)
-
-    @property
-    def stem(self) -> str:
-        return f"{self.experiment}_{self.dataset}".replace("/", "-")
+ROLE_ORDER = {"baseline": 0, "compared": 1, "unknown": 1, "reference": 2}
+TIER = {"baseline": 0, "compared": 0, "unknown": 0, "reference": 1, "ceiling": 2}  # a rule between tiers
+ROLE_LABEL = {"reference": " (reference)", "unknown": " (role unknown)"}
 
 
 @dataclass
@@ -53,88 +39,88 @@ class Table:
     latex_headers: list[str] | None = None  # where LaTeX needs other header text (defaults to headers, escaped)
 
 
-def groups(frame: pd.DataFrame) -> list[Group]:
-    """(experiment, dataset) pairs in first-seen order; labelled by dataset alone unless a dataset recurs."""
-    pairs = list(dict.fromkeys(zip(frame["experiment"], frame["dataset"])))
-    datasets = [d for _, d in pairs]
-    out = []
-    for experiment, dataset in pairs:
-        rows = frame[(frame["experiment"] == experiment) & (frame["dataset"] == dataset)]
-        corruptions = sorted({str(c) for c in rows.get("corruption", pd.Series(dtype=str)).dropna()} - {"none"})
-        label = dataset if datasets.count(dataset) == 1 else f"{dataset} ({experiment})"
-        out.append(Group(experiment, dataset, label, ", ".join(corruptions) or "none"))
-    return out
-
-
-def rows_of(frame: pd.DataFrame, group: Group) -> pd.DataFrame:
-    return frame[(frame["experiment"] == group.experiment) & (frame["dataset"] == group.dataset)]
-
-
 def clean_ceiling(rows: pd.DataFrame) -> tuple[float, float, int]:
     """Mean, sd and count over seeds of the classifier's accuracy on clean test images."""
-    ok = rows[rows["status"] == "ok"]
-    per_seed = ok.groupby("seed")["accuracy_clean"].mean().dropna()
+    per_seed = finished(rows).groupby("seed")["accuracy_clean"].mean().dropna()
     return float(per_seed.mean()), float(per_seed.std()) if len(per_seed) > 1 else float("nan"), len(per_seed)
 
 
-def technique_stats(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per technique: role, seeds and ``<metric>_mean`` / ``<metric>_sd``, plus the clean ceiling row."""
-    stats = aggregate(rows, [c.name for c in COLUMNS])
+def technique_stats(rows: pd.DataFrame, flags: Flags) -> pd.DataFrame:
+    """One row per technique (baseline, compared, references): role, seeds, flags and ``<metric>_mean`` /
+    ``<metric>_sd``, plus the clean ceiling row. A fit-only cell's images/s (no training epoch) is left out."""
+    ok = finished(rows)
+    stats = aggregate(training_rates(ok), [c.name for c in COLUMNS])
     if stats.empty:
         return pd.DataFrame()
     stats = stats.droplevel("dataset")
+    roles = ok.groupby("technique", sort=False)["role"].first()
     numbers = pd.DataFrame({"technique": stats.index, "seeds": stats[("seeds", "n")].astype(int).to_numpy()})
-    numbers["role"] = ["reference" if t in REFERENCE_TECHNIQUES else "technique" for t in numbers["technique"]]
+    numbers["role"] = [roles[t] for t in numbers["technique"]]
+    numbers["flags"] = ["; ".join(f.label for f in flags.of(t)) for t in numbers["technique"]]
     for column in COLUMNS:
         numbers[f"{column.name}_mean"] = stats[(column.name, "mean")].to_numpy()
         numbers[f"{column.name}_sd"] = stats[(column.name, "std")].to_numpy()
-    numbers = pd.concat([numbers[numbers["role"] == "technique"], numbers[numbers["role"] == "reference"]])
+    numbers = numbers.sort_values("role", key=lambda r: r.map(ROLE_ORDER), kind="stable")
     mean, sd, n = clean_ceiling(rows)
-    ceiling = {"technique": CLEAN_ROW, "seeds": n, "role": "reference", "accuracy_mean": mean, "accuracy_sd": sd}
+    ceiling = {"technique": CLEAN_ROW, "seeds": n, "role": "ceiling", "accuracy_mean": mean, "accuracy_sd": sd}
     numbers = pd.concat([numbers, pd.DataFrame([ceiling])], ignore_index=True)
-    return numbers[["technique", "role", "seeds", *(f"{c.name}_{s}" for c in COLUMNS for s in ("mean", "sd"))]]
+    columns = ["technique", "role", "seeds", "flags", *(f"{c.name}_{s}" for c in COLUMNS for s in ("mean", "sd"))]
+    return numbers[columns].fillna({"flags": ""})
 
 
-def results_table(group: Group, rows: pd.DataFrame) -> Table | None:
-    """Mean ± sd over seeds per technique; the best technique per column in bold (references excluded)."""
-    numbers = technique_stats(rows)
+def withheld(flag: Flag) -> str:
+    """What a flag withholds, in words."""
+    if flag.metrics == ALL:
+        return "no claim rests on it"
+    what = ", ".join(SPECS[m].label for m in sorted(flag.metrics))
+    return f"no {what} claim rests on it" if flag.technique else f"{what} makes no claim in this table"
+
+
+def flag_notes(flags: Flags) -> list[str]:
+    """One footnote per flag: its reason and what it withholds."""
+    return [f"Flagged ({f.label}): {f.reason}; {withheld(f)}." for f in flags.flags]
+
+
+def results_table(group: Group, rows: pd.DataFrame, flags: Flags) -> Table | None:
+    """Mean ± sd over seeds per technique; per column the best claimable technique in bold (no reference, no
+    flag on that metric); the flags and their reasons beside the numbers."""
+    numbers = technique_stats(rows, flags)
     if numbers.empty:
         return None
     group.tag(numbers)
     table = Table(
         name=f"results_{group.stem}",
-        caption=f"{group.label}: mean ± sd over seeds (experiment {group.experiment}, corruption: {group.corruption})",
-        headers=["Technique", "Seeds", *(c.label for c in COLUMNS)],
-        latex_headers=["Technique", "Seeds", *(c.latex for c in COLUMNS)],
+        caption=f"{group.label}: mean ± sd over seeds; {group.setting.line()}",
+        headers=["Technique", "Seeds", *(c.label for c in COLUMNS), "Flags"],
+        latex_headers=["Technique", "Seeds", *(c.latex for c in COLUMNS), "Flags"],
         rows=[],
         numbers=numbers,
-        align="lr" + "r" * len(COLUMNS),
+        align="lr" + "r" * len(COLUMNS) + "l",
+        footnotes=flag_notes(flags),
     )
-    techniques = numbers["role"] == "technique"
-    table.rules_before |= {int(techniques.sum())} if techniques.any() else set()
+    tiers = numbers["role"].map(TIER).to_numpy()
+    table.rules_before |= {i for i in range(1, len(tiers)) if tiers[i] != tiers[i - 1]}
+    contenders = tiers == 0
     for record in numbers.to_dict("records"):
-        name = record["technique"]
-        label = (
-            f"{name} (linear floor)"
-            if name in REFERENCE_TECHNIQUES
-            else f"{name} (classifier ceiling)"
-            if name == CLEAN_ROW
-            else name
-        )
+        label = f"{CLEAN_ROW} (classifier ceiling)" if record["role"] == "ceiling" else record["technique"]
         table.rows.append(
             [
-                label,
+                label + ROLE_LABEL.get(record["role"], ""),
                 str(record["seeds"]),
-                *(
-                    format_mean_sd(record[f"{c.name}_mean"], record[f"{c.name}_sd"], SPECS[c.name].digits)
-                    for c in COLUMNS
-                ),
+                *(format_mean_sd(record[f"{c.name}_mean"], record[f"{c.name}_sd"], c.digits) for c in COLUMNS),
+                record["flags"] or "",
             ]
         )
     for j, column in enumerate(COLUMNS, start=2):
-        means = numbers.loc[techniques, f"{column.name}_mean"].dropna()
-        if len(means) < 2:
+        claimable = [
+            i
+            for i in numbers.index[contenders]
+            if flags.claimable(numbers.at[i, "technique"], column.name)
+            and not pd.isna(numbers.at[i, f"{column.name}_mean"])
+        ]
+        if len(claimable) < 2:
             continue
+        means = numbers.loc[claimable, f"{column.name}_mean"]
         best = means.min() if column.lower_is_better else means.max()
         table.bold |= {(int(i), j) for i in means.index[means == best]}
     return table
@@ -144,20 +130,33 @@ def interval_text(low: float, high: float, digits: int, sign: str = "") -> str:
     return "–" if pd.isna(low) else f"[{low:{sign}.{digits}f}, {high:{sign}.{digits}f}]"
 
 
-def statistics_table(group: Group, rows: pd.DataFrame) -> Table | None:
+def statistics_table(group: Group, numbers: pd.DataFrame, baseline: str | None) -> Table | None:
     """Per metric and technique: mean ± sd, its 95 % CI, and the paired difference from the baseline on the same
-    seeds with its 95 % CI and p-value; a difference with p >= ALPHA is marked "n.s." (not significant)."""
-    numbers = seed_statistics(rows)
+    seeds with its 95 % CI, raw and Holm-adjusted p-value and verdict (or why it is not tested)."""
     if numbers.empty:
         return None
+    numbers = numbers.copy()
     group.tag(numbers)
+    against = baseline or "baseline"
     table = Table(
         name=f"statistics_{group.stem}",
-        caption=f"{group.label}: 95 % confidence intervals over seeds and paired differences from the {BASELINE}",
-        headers=["Metric", "Technique", "Seeds", "Mean ± sd", "95 % CI", f"Δ vs {BASELINE}", "95 % CI of Δ", "p", ""],
+        caption=f"{group.label}: 95 % confidence intervals over seeds and paired differences from {against}; "
+        f"{group.setting.line()}",
+        headers=[
+            "Metric",
+            "Technique",
+            "Seeds",
+            "Mean ± sd",
+            "95 % CI",
+            f"Δ vs {against}",
+            "95 % CI of Δ",
+            "p",
+            "p (Holm)",
+            "Verdict",
+        ],
         rows=[],
         numbers=numbers,
-        align="llrrrrrrl",
+        align="llrrrrrrrl",
     )
     previous = None
     for i, r in enumerate(numbers.to_dict("records")):
@@ -165,7 +164,7 @@ def statistics_table(group: Group, rows: pd.DataFrame) -> Table | None:
         if previous is not None and r["metric"] != previous:
             table.rules_before.add(i)
         previous = r["metric"]
-        tested = not pd.isna(r["p_value"])
+        verdict = r["note"] or ("real" if r["significant"] else "n.s.")
         table.rows.append(
             [
                 spec.label,
@@ -176,28 +175,37 @@ def statistics_table(group: Group, rows: pd.DataFrame) -> Table | None:
                 "–" if pd.isna(r["diff_mean"]) else f"{r['diff_mean']:+.{spec.digits}f}",
                 interval_text(r["diff_low"], r["diff_high"], spec.digits, "+"),
                 format_p(r["p_value"]),
-                ("" if r["significant"] else "n.s.") if tested else "",
+                format_p(r["p_holm"]),
+                verdict,
             ]
         )
-        if tested and r["significant"]:
+        if r["significant"]:
             table.bold.add((i, 5))
     table.footnotes.append(
-        f"Δ = technique minus {BASELINE} on the seeds both ran (paired t-test, two-sided); bold: p < {ALPHA}; "
-        f"n.s.: not significant at the seeds run. CIs use Student's t (none for one seed)."
+        f"Δ = technique minus {against} on the seeds both ran (paired t-test, two-sided). p (Holm): adjusted by "
+        f"Holm's method over the techniques tested on that metric; real (bold): Holm p < {ALPHA}; n.s.: not "
+        "significant at the seeds run. A flagged technique, or one with too few paired seeds, is not tested. "
+        "CIs use Student's t (none for one seed)."
     )
     return table
 
 
 def problems_table(frame: pd.DataFrame) -> Table | None:
-    """Failed and skipped cells with their reasons."""
+    """Failed and skipped cells with their reasons, the seeds of one technique that share a reason on one line."""
     bad = frame[frame["status"].isin(["failed", "skipped"])]
     if bad.empty:
         return None
-    numbers = bad[["experiment", "dataset", "technique", "seed", "status", "reason"]].reset_index(drop=True)
+    keys = ["experiment", "dataset", "technique", "status", "reason"]
+    numbers = (
+        bad.groupby(keys, sort=False)["seed"]
+        .agg(lambda seeds: ", ".join(str(s) for s in sorted(seeds)))
+        .reset_index()[["experiment", "dataset", "technique", "seed", "status", "reason"]]
+        .rename(columns={"seed": "seeds"})
+    )
     return Table(
         name="problems",
         caption="Failed and skipped cells (failed cells keep a traceback in their cell folder's error.log)",
-        headers=["Experiment", "Dataset", "Technique", "Seed", "Status", "Reason"],
+        headers=["Experiment", "Dataset", "Technique", "Seeds", "Status", "Reason"],
         rows=[[str(v) for v in r] for r in numbers.itertuples(index=False)],
         numbers=numbers,
         align="lllrll",
@@ -214,7 +222,9 @@ def to_markdown(table: Table) -> str:
     align = ["---:" if a == "r" else ":---" for a in table.align]
     lines = ["| " + " | ".join(table.headers) + " |", "|" + "|".join(align) + "|"]
     for i, row in enumerate(table.rows):
-        cells = [f"**{escape_markdown(c)}**" if (i, j) in table.bold else escape_markdown(c) for j, c in enumerate(row)]
+        cells = [
+            f"**{escape_markdown(c)}**" if (i, j) in table.bold and c else escape_markdown(c) for j, c in enumerate(row)
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     if table.footnotes:
         lines += ["", *(f"- {note}" for note in table.footnotes)]
@@ -223,50 +233,107 @@ def to_markdown(table: Table) -> str:
 
 LATEX_SPECIAL = {
     "\\": r"\textbackslash{}",
+    "/": r"/\allowbreak{}",
     "&": r"\&",
     "%": r"\%",
     "$": r"\$",
     "#": r"\#",
-    "_": r"\_",
+    "_": r"\_\allowbreak{}",
     "{": r"\{",
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
 }
-LATEX_UNICODE = {
-    "±": r"$\pm$",
-    "–": "--",
-    "−": "$-$",
-    "Δ": r"$\Delta$",
-    "×": r"$\times$",
-    "≥": r"$\geq$",
-    "…": r"\dots{}",
+# Characters beyond ASCII that reports print: as LaTeX (running text) and as ASCII (verbatim blocks).
+UNICODE = {
+    "±": (r"$\pm$", "+/-"),
+    "–": ("--", "-"),
+    "—": ("---", "--"),
+    "−": ("$-$", "-"),
+    "Δ": (r"$\Delta$", "Delta"),
+    "×": (r"$\times$", "x"),
+    "≥": (r"$\geq$", ">="),
+    "≤": (r"$\leq$", "<="),
+    "≈": (r"$\approx$", "~"),
+    "≠": (r"$\neq$", "!="),
+    "→": (r"$\rightarrow$", "->"),
+    "·": (r"$\cdot$", "*"),
+    "…": (r"\dots{}", "..."),
+    "°": (r"$^\circ$", " deg"),
+    "σ": (r"$\sigma$", "sigma"),
+    "ρ": (r"$\rho$", "rho"),
+    "µ": (r"$\mu$", "u"),
+    "²": (r"$^2$", "^2"),
+    "³": (r"$^3$", "^3"),
+    "⁴": (r"$^4$", "^4"),
+    "₁": (r"$_1$", "1"),
+    "₂": (r"$_2$", "2"),
+    "‘": ("`", "'"),
+    "’": ("'", "'"),
+    "“": ("``", '"'),
+    "”": ("''", '"'),
+    "✓": (r"$\checkmark$", "ok"),
 }
+
+
+def ascii_fallback(ch: str) -> str:
+    """A character with its accents dropped (é -> e), or '?' where nothing ASCII is left."""
+    base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+    return base if base.isascii() and base else "?"
 
 
 def escape_latex(text: str) -> str:
-    out = "".join(LATEX_SPECIAL.get(ch, ch) for ch in text)
-    for char, command in LATEX_UNICODE.items():
-        out = out.replace(char, command)
-    return out.encode("ascii", "replace").decode()
+    """Running text for pdflatex: LaTeX's special characters escaped, known symbols as LaTeX, the rest ASCII."""
+    out = []
+    for ch in text:
+        if ch in LATEX_SPECIAL:
+            out.append(LATEX_SPECIAL[ch])
+        elif ch.isascii():
+            out.append(ch)
+        else:
+            out.append(UNICODE[ch][0] if ch in UNICODE else escape_latex(ascii_fallback(ch)))
+    return "".join(out)
+
+
+def ascii_text(text: str) -> str:
+    """Text for a verbatim block: every character ASCII (verbatim takes no LaTeX)."""
+    return "".join(ch if ch.isascii() else UNICODE[ch][1] if ch in UNICODE else ascii_fallback(ch) for ch in text)
+
+
+VERBATIM_WIDTH = 96  # characters per line of a \footnotesize verbatim block inside 2 cm margins
+
+
+def verbatim_lines(text: str) -> list[str]:
+    """ASCII lines no wider than the page, long ones wrapped with a hanging indent."""
+    lines = []
+    for line in ascii_text(text).expandtabs(4).splitlines():
+        indent = " " * (len(line) - len(line.lstrip()) + 2)
+        lines += textwrap.wrap(line, VERBATIM_WIDTH, subsequent_indent=indent, break_on_hyphens=False) or [""]
+    return lines
 
 
 def to_latex(table: Table) -> str:
-    """A booktabs table float; wide numeric tables are scaled to the text width."""
+    """A booktabs table float; a long last column wraps (``wrap_last``), and a table still wider than the text
+    is scaled down to it."""
     headers = table.latex_headers or [escape_latex(h) for h in table.headers]
     body = [r"\toprule", " & ".join(headers) + r" \\", r"\midrule"]
     for i, row in enumerate(table.rows):
         if i in table.rules_before:
             body.append(r"\midrule")
         cells = [
-            rf"\textbf{{{escape_latex(c)}}}" if (i, j) in table.bold else escape_latex(c) for j, c in enumerate(row)
+            rf"\textbf{{{escape_latex(c)}}}" if (i, j) in table.bold and c else escape_latex(c)
+            for j, c in enumerate(row)
         ]
         body.append(" & ".join(cells) + r" \\")
     body.append(r"\bottomrule")
-    spec = table.align[:-1] + r"p{0.45\textwidth}" if table.wrap_last else table.align
+    spec = table.align[:-1] + r">{\raggedright\arraybackslash}p{0.33\textwidth}" if table.wrap_last else table.align
     tabular = "\n".join([rf"\begin{{tabular}}{{{spec}}}", *body, r"\end{tabular}"])
-    if not table.wrap_last:
-        tabular = r"\resizebox{\textwidth}{!}{%" + "\n" + tabular + "\n}"
+    tabular = (
+        r"\resizebox{\ifdim\width>\textwidth\textwidth\else\width\fi}{!}{%" + "\n" + tabular + "\n}"
+    )  # only if wider
     return "\n".join(
         [
             r"\begin{table}[htbp]",

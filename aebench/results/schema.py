@@ -11,7 +11,12 @@ from aebench.config import SAFE_NAME
 RESULTS_FILE = "results.jsonl"
 CELL_KEYS = ["experiment", "dataset", "technique", "seed"]
 DONE_STATUSES = ("ok", "skipped")
-METRIC_VERSION = 2  # 1: aebench's own zero-padded SSIM (before 0.x); 2: torchmetrics, reflection-padded windows
+METRIC_VERSION = 2  # written into every row; what each version computes:
+METRIC_DEFINITIONS = {
+    1: "SSIM by aebench's own code over valid (unpadded) 11x11 Gaussian windows (sigma 1.5), K = (0.01, 0.03)",
+    2: "SSIM by torchmetrics: an 11x11 Gaussian window (sigma 1.5), K = (0.01, 0.03), each image padded by 5 px of "
+    "reflection and the SSIM map averaged over every pixel",
+}  # MAE, MSE, PSNR (per image, peak 1, capped at 100 dB) and accuracy are the same in every version
 SAFE_HASH = re.compile(r"[0-9A-Za-z]{1,64}")  # config hashes: 12 hex digits when aebench writes them
 
 
@@ -74,6 +79,9 @@ EXTRA_FIELDS = [
     "latent",
     "native_pixels",
     "metric_version",
+    "classes",
+    "mse_mean_image",
+    "output_spread",
     "resumed_at",  # epochs after which an interrupted cell was resumed (train_seconds sums the pieces); null if never
     "measured",  # what the technique measured while training, e.g. {"first_step_pixel": ...}; null for most
 ]  # written, not required
@@ -83,13 +91,14 @@ EXTRA_FIELDS = [
 NUMBER_FIELDS = (
     *(m.name for m in METRICS), "eval_seconds", "epochs", "params", "peak_memory_mb", "n_train", "n_test",
     "mse_input", "compile_seconds", "lr", "best_epoch", "budget_seconds", "epochs_trained",
-    "channels", "image_size", "latent", "native_pixels", "metric_version",
+    "channels", "image_size", "latent", "native_pixels", "metric_version", "classes", "mse_mean_image",
+    "output_spread",
 )  # fmt: skip
 TEXT_FIELDS = (
     "reason", "device", "precision", "torch_version", "git_commit", "corruption", "aebench_version", "finished_at",
-    "role",
+    "role", "needs_weights",
 )  # fmt: skip
-FLAG_FIELDS = ("own_loss", "needs_weights")
+FLAG_FIELDS = ("own_loss",)
 STATUSES = ("ok", "failed", "skipped")
 
 

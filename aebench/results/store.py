@@ -8,7 +8,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -165,17 +165,24 @@ def cell_key(row: dict[str, Any]) -> tuple:
     return (*(row[k] for k in CELL_KEYS), row["config_hash"])
 
 
-def finished_keys(rows: Iterable[dict[str, Any]]) -> set[tuple]:
-    """Cells that need no rerun (failed ones are retried)."""
-    return {cell_key(r) for r in rows if r.get("status") in DONE_STATUSES}
+def finished_keys(rows: Iterable[dict[str, Any]], statuses: tuple[str, ...] = DONE_STATUSES) -> set[tuple]:
+    """Cells that need no rerun: those with a row of one of ``statuses`` (failed ones are retried)."""
+    return {cell_key(r) for r in rows if r.get("status") in statuses}
 
 
-def current_rows(rows: list[dict[str, Any]], current: dict[tuple, str] | None = None) -> list[dict[str, Any]]:
-    """One row per cell: of the cell's current config hash (``current`` maps cell keys to it; by default the
-    hash of the cell's latest row), its latest ``ok`` or ``skipped`` row, else its latest row."""
+def cell_of(row: dict[str, Any]) -> tuple:
+    """A row's (experiment, dataset, technique, seed)."""
+    return tuple(row[k] for k in CELL_KEYS)
+
+
+def current_rows(
+    rows: list[dict[str, Any]], current: dict[tuple, str] | None = None, key: Callable[[dict], tuple] = cell_of
+) -> list[dict[str, Any]]:
+    """One row per cell (or per ``key``): of its current config hash (``current`` maps keys to it; by default the
+    hash of its latest row), its latest ``ok`` or ``skipped`` row, else its latest row."""
     by_cell: dict[tuple, list[dict[str, Any]]] = {}
     for row in rows:
-        by_cell.setdefault(tuple(row[k] for k in CELL_KEYS), []).append(row)
+        by_cell.setdefault(key(row), []).append(row)
     chosen = []
     for key, cell_rows in by_cell.items():
         digest = (current or {}).get(key, cell_rows[-1]["config_hash"])

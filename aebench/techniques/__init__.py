@@ -19,8 +19,17 @@ from aebench.techniques.registry import (
     TechniqueInfo,
     Weights,
     build_recipe,
+    default_facts,
     get_technique,
     register_technique,
 )
 
-__all__ = ["TECHNIQUES", "TechniqueInfo", "Weights", "build_recipe", "get_technique", "register_technique"]
+__all__ = [
+    "TECHNIQUES",
+    "TechniqueInfo",
+    "Weights",
+    "build_recipe",
+    "default_facts",
+    "get_technique",
+    "register_technique",
+]

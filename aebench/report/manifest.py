@@ -1,0 +1,87 @@
+"""What a report folder's owner wrote: ``.aebench-report.json`` lists the results folders a report was made
+from and every file it wrote. A new report replaces its own files only: it refuses a folder holding another
+results' report (or report files no manifest accounts for) unless forced, and removes only the files its
+previous manifest lists that it no longer writes."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from aebench.errors import UserError
+from aebench.files import UnsafePath, inside, read_bytes, write_text
+
+MANIFEST = ".aebench-report.json"
+MANIFEST_LIMIT = 16 * 2**20  # bytes of a manifest (a report of 1,000 figures writes about 100 KB)
+REPORT_NAMES = ("README.md", "report.tex", "tables", "figures")  # what a report writes at its top level
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Results folders (relative to the report folder) and the files written (relative, sorted)."""
+
+    results: tuple[str, ...]
+    files: tuple[str, ...]
+
+
+def relative(path: Path, out: Path) -> str:
+    return Path(os.path.relpath(Path(path).resolve(), out.resolve())).as_posix()
+
+
+def read_manifest(out: Path) -> Manifest | None:
+    """The folder's manifest, None where there is none; a damaged one is a user error (ownership unknown)."""
+    path = out / MANIFEST
+    try:
+        data = json.loads(read_bytes(path, MANIFEST_LIMIT).decode("utf-8"))
+        return Manifest(tuple(map(str, data["results"])), tuple(map(str, data["files"])))
+    except FileNotFoundError:
+        return None
+    except (UserError, OSError, UnicodeDecodeError, ValueError, KeyError, TypeError):
+        raise UserError(f"{path}: damaged report manifest; pass --force to replace the report there") from None
+
+
+def claim(out: Path, folders: list[Path], force: bool) -> Manifest | None:
+    """Check that ``out`` may take a report of ``folders``; returns the previous manifest (None: none)."""
+    for name in (MANIFEST, *REPORT_NAMES):
+        inside(out, out / name)  # a link where the report writes is refused first, whatever else is there
+    previous = read_manifest(out)
+    if force:
+        return previous
+    if previous is None:
+        found = [name for name in REPORT_NAMES if (out / name).exists()]
+        if found:
+            raise UserError(
+                f"{out}: holds {', '.join(found)} that no aebench report manifest accounts for; pass --force to "
+                "write the report there anyway, or --out another folder"
+            )
+        return None
+    mine = {relative(f, out) for f in folders}
+    others = [r for r in previous.results if r not in mine]
+    if others:
+        raise UserError(
+            f"{out}: holds the report of other results ({', '.join(others)}); pass --force to replace it, "
+            "or --out another folder"
+        )
+    return previous
+
+
+def finish(out: Path, previous: Manifest | None, folders: list[Path], written: list[Path]) -> None:
+    """Remove what the previous report wrote and this one did not, then record this report's manifest."""
+    files = sorted({relative(p, out) for p in written} | {MANIFEST})
+    for name in sorted(set(previous.files if previous else ()) - set(files)):
+        stale = out / name
+        try:
+            inside(out, stale)
+        except UnsafePath:
+            continue  # only plain files inside the report folder, reached through no link, are ever removed
+        if not stale.is_file():
+            continue
+        stale.unlink()
+        for parent in stale.parents:
+            if parent == out or not parent.is_relative_to(out) or any(parent.iterdir()):
+                break
+            parent.rmdir()
+    manifest = {"results": [relative(f, out) for f in folders], "files": files}
+    write_text(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")
