@@ -50,7 +50,8 @@ def test_the_estimate_scales_each_part_of_a_cell_by_its_images() -> None:
 
 
 def report(today: float, parallel: float, estimate_seconds: float) -> dict[str, Any]:
-    variant = {"how": "h", "cells": 4, "ok": 4, "threads": [1], "parallel_cells": 1, "full_unmeasured_cells": 0}
+    variant = {"how": "h", "cells": 4, "ok": 4, "threads": [1], "parallel_cells": 1, "full_unmeasured_cells": 0,
+               "images_per_second": {"baseline": 500.0}}  # fmt: skip
     return {
         "experiment": "e.yaml", "cells_full": 21, "measured_sets": ["train.epochs=1"], "device": "cpu",
         "cpu_flags": ["avx2"], "cores": 2, "busy_at_start": 1.0, "load_average": [1.0, 1.0, 1.0], "full_plan": "p",
@@ -71,6 +72,7 @@ def test_the_sweep_report_states_its_own_ratios_and_estimate(today: float, paral
     assert f"| {ratio} |" in line
     assert "about 10.0 h with the default executor, 2.0 h with today's default" in text
     assert hours(600) == "10 min"
+    assert "| baseline | 500 | 500 | 500 |" in text
 
 
 def test_the_measured_sweep_keeps_the_users_settings_and_never_grows_the_data() -> None:

@@ -235,6 +235,7 @@ def sweep_report(
                 "parallel_cells": max((r.get("parallel_cells") or 1 for r in written), default=1),
                 "full_estimate_seconds": full_wall,
                 "full_unmeasured_cells": unmeasured,
+                "images_per_second": {r["technique"]: r["images_per_second"] for r in written if r["status"] == "ok"},
             }
         )
     return {
@@ -270,6 +271,7 @@ def markdown_sweep(report: dict[str, Any]) -> str:
             f"| {v['variant']} | {v['how']} | {runs} | {v['mean_seconds']:.0f} | {today / v['mean_seconds']:.2f}x "
             f"| {v['ok']}/{v['cells']} | {threads} | {v['parallel_cells']} | {hours(v['full_estimate_seconds'])} |"
         )
+    lines += ["", rates_table(report["variants"])]
     parallel = by_name["parallel"]
     left_out = parallel["full_unmeasured_cells"]
     note = f" ({left_out} cells of techniques not measured left out)" if left_out else ""
@@ -284,4 +286,17 @@ def markdown_sweep(report: dict[str, Any]) -> str:
         f"{hours(by_name['today']['full_estimate_seconds'])} with today's default{note}; an estimate scaled from "
         "the measured cells by their images, at this machine's load.",
     ]
+    return "\n".join(lines)
+
+
+def rates_table(variants: list[dict[str, Any]]) -> str:
+    """Training img/s of each measured technique's cell, per variant (a cell's own rate, beside its neighbours)."""
+    techniques = list(dict.fromkeys(t for v in variants for t in v["images_per_second"]))
+    lines = [
+        "| technique | " + " | ".join(f"{v['variant']} img/s a cell" for v in variants) + " |",
+        "|---|" + "--:|" * len(variants),
+    ]
+    for technique in techniques:
+        rates = [v["images_per_second"].get(technique) for v in variants]
+        lines.append(f"| {technique} | " + " | ".join("-" if r is None else f"{r:,.0f}" for r in rates) + " |")
     return "\n".join(lines)
