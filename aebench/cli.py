@@ -93,7 +93,7 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="one cell's training img/s quiet and with one core kept busy, today's default vs aebench's choice",
     )
-    bench.add_argument("--sweep-images", type=int, default=4096, help="--sweep: training images per cell (4096)")
+    bench.add_argument("--sweep-images", type=int, default=16384, help="--sweep: training images per cell (16384)")
     bench.add_argument("--sweep-epochs", type=int, default=1, help="--sweep: epochs per cell (default 1)")
     bench.add_argument("--sweep-seeds", type=int, default=1, help="--sweep: the experiment's first N seeds (1)")
 

@@ -26,8 +26,8 @@ def row(technique: str, status: str = "ok", **values: Any) -> dict[str, Any]:
 
 
 MEASURED = [  # 100 training and 50 test images, one epoch, the classifier trained in the baseline's cell
-    row("baseline", n_train=100, n_test=50, epochs=1, epochs_trained=1.0, train_seconds=10.0, cell_seconds=14.0,
-        classifier_seconds=2.0),
+    row("baseline", n_train=100, n_test=50, epochs=1, epochs_trained=1.0, train_seconds=10.0, eval_seconds=1.0,
+        cell_seconds=14.0, classifier_seconds=2.0),
     row("pca", n_train=100, n_test=50, epochs=1, epochs_trained=0.0, train_seconds=1.0, cell_seconds=2.0),
     row("resnet_pretrained", status="skipped"),
 ]  # fmt: skip
@@ -39,8 +39,9 @@ def test_the_estimate_scales_each_part_of_a_cell_by_its_images() -> None:
     raw["data"], raw["classifier"] = {}, {"epochs": 10}
     full = parse_experiment(raw, "t").cells()
     sizes = {"digits": Sizes(1000, 100)}
-    # baseline: training 10 s x 1000 x 3 / (100 x 1), the rest 2 s x 100 x 4 / (50 x 2); pca: 1 s x 1000 / 100, the
-    # rest 1 s x 100 x 2 / (50 x 2); the classifier 2 s x 1000 x 10 / (100 x 1); start-up: the wall beyond the cells
+    # baseline: training 10 s x 1000 x 3 / (100 x 1), evaluation 1 s x 100 / 50, the rest 1 s x 100 / 50 x 3 / 1;
+    # pca: 1 s x 1000 / 100, the rest 1 s x 100 / 50; the classifier 2 s x 1000 x 10 / (100 x 1);
+    # start-up: the wall beyond the measured cells (baseline 12 s, pca 2 s, classifier 2 s)
     one, unmeasured = estimate(full, MEASURED, workers=1, wall=20.0, classifier=2.0, sizes=sizes)
     assert one == pytest.approx((20 - 16) + 200 + 2 * 308 + 2 * 12)
     assert unmeasured == 2  # mlp was not in the measured sweep; the skipped cells cost nothing
@@ -49,7 +50,8 @@ def test_the_estimate_scales_each_part_of_a_cell_by_its_images() -> None:
 
 
 def report(today: float, parallel: float, estimate_seconds: float) -> dict[str, Any]:
-    variant = {"how": "h", "cells": 4, "ok": 4, "threads": [1], "parallel_cells": 1, "full_unmeasured_cells": 0}
+    variant = {"how": "h", "cells": 4, "ok": 4, "threads": [1], "parallel_cells": 1, "full_unmeasured_cells": 0,
+               "images_per_second": {"baseline": 500.0}}  # fmt: skip
     return {
         "experiment": "e.yaml", "cells_full": 21, "measured_sets": ["train.epochs=1"], "device": "cpu",
         "cpu_flags": ["avx2"], "cores": 2, "busy_at_start": 1.0, "load_average": [1.0, 1.0, 1.0], "full_plan": "p",
@@ -70,6 +72,7 @@ def test_the_sweep_report_states_its_own_ratios_and_estimate(today: float, paral
     assert f"| {ratio} |" in line
     assert "about 10.0 h with the default executor, 2.0 h with today's default" in text
     assert hours(600) == "10 min"
+    assert "| baseline | 500 | 500 | 500 |" in text
 
 
 def test_the_measured_sweep_keeps_the_users_settings_and_never_grows_the_data() -> None:

@@ -65,8 +65,9 @@ def variants(cores: int) -> list[Variant]:
 class SweepSettings:
     """How the measured sweep shortens the experiment."""
 
-    images: int = 4096  # training images per cell (data.limit_train)
-    test_images: int = 1024  # data.limit_test
+    images: int = 16384  # training images per cell (data.limit_train; the CLI's default too): long enough to
+    # outweigh the processes' starts
+    test_images: int = 2048  # data.limit_test
     epochs: int = 1
     seeds: int = 1  # the first seeds of the experiment
     repeats: int = 1
@@ -119,13 +120,18 @@ class CellTime:
     """One measured cell's seconds, split by how each part grows with the experiment's size."""
 
     train: float  # with training images (split x epochs; a closed-form fit: the split once)
-    other: float  # evaluation, per-epoch test passes, saving: with test images x (epochs + 1)
+    evaluation: float  # the final evaluation: with test images
+    rest: float  # per-epoch test passes, saving: with test images x epochs
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> CellTime:
-        train = row.get("train_seconds") or 0.0
-        spent = train + sum(row.get(k) or 0.0 for k in ("classifier_seconds", "probe_seconds", "compile_seconds"))
-        return cls(train, max(0.0, (row.get("cell_seconds") or 0.0) - spent))
+        train, evaluation = row.get("train_seconds") or 0.0, row.get("eval_seconds") or 0.0
+        apart = sum(row.get(k) or 0.0 for k in ("classifier_seconds", "probe_seconds", "compile_seconds"))
+        return cls(train, evaluation, max(0.0, (row.get("cell_seconds") or 0.0) - train - evaluation - apart))
+
+    @property
+    def seconds(self) -> float:
+        return self.train + self.evaluation + self.rest
 
 
 @dataclass(frozen=True)
@@ -147,7 +153,8 @@ def full_cell_seconds(cell: CellConfig, row: dict[str, Any], sizes: Sizes) -> fl
     fits = not row.get("epochs_trained")  # a closed-form fit reads the split once
     epochs, measured_epochs = (1, 1) if fits else (cell.train.epochs, row["epochs"])
     train = part.train * n.train * epochs / (row["n_train"] * measured_epochs)
-    return train + part.other * n.test * (epochs + 1) / (row["n_test"] * (measured_epochs + 1))
+    tests = n.test / row["n_test"]
+    return train + part.evaluation * tests + part.rest * tests * epochs / measured_epochs
 
 
 def estimate(
@@ -162,8 +169,9 @@ def estimate(
     its ``wall`` seconds and the ``classifier``'s seconds at the measured size; and how many full cells had no
     measured row of their technique (left out).
 
-    Each cell's training scales with its images, the rest with its test images; each dataset's classifier is
-    trained once, first; the start-up the measured sweep paid beyond its cells is added as it was."""
+    Each cell's training scales with its training images, its evaluation with its test images, the rest (the
+    test pass after each epoch, saving) with its test images and epochs; each dataset's classifier is trained
+    once, first; the start-up the measured sweep paid beyond its cells is added as it was."""
     ok = {(r["dataset"], r["technique"]): r for r in rows if r["status"] == "ok"}
     skipped = {(r["dataset"], r["technique"]) for r in rows if r["status"] == "skipped"}
     measured_train = max((r["n_train"] for r in ok.values()), default=1)
@@ -179,7 +187,7 @@ def estimate(
         classifiers[cell.dataset] = classifier * n.train * cell.classifier.epochs / (measured_train * CLASSIFIER_EPOCHS)
         durations.append(full_cell_seconds(cell, ok[key], sizes[cell.dataset]))
     parts = [CellTime.of(r) for r in ok.values()]
-    startup = max(0.0, wall - makespan([classifier, *(p.train + p.other for p in parts)], workers))
+    startup = max(0.0, wall - makespan([classifier, *(p.seconds for p in parts)], workers))
     return startup + makespan([*classifiers.values(), *durations], workers), unmeasured
 
 
@@ -227,6 +235,7 @@ def sweep_report(
                 "parallel_cells": max((r.get("parallel_cells") or 1 for r in written), default=1),
                 "full_estimate_seconds": full_wall,
                 "full_unmeasured_cells": unmeasured,
+                "images_per_second": {r["technique"]: r["images_per_second"] for r in written if r["status"] == "ok"},
             }
         )
     return {
@@ -262,6 +271,7 @@ def markdown_sweep(report: dict[str, Any]) -> str:
             f"| {v['variant']} | {v['how']} | {runs} | {v['mean_seconds']:.0f} | {today / v['mean_seconds']:.2f}x "
             f"| {v['ok']}/{v['cells']} | {threads} | {v['parallel_cells']} | {hours(v['full_estimate_seconds'])} |"
         )
+    lines += ["", rates_table(report["variants"])]
     parallel = by_name["parallel"]
     left_out = parallel["full_unmeasured_cells"]
     note = f" ({left_out} cells of techniques not measured left out)" if left_out else ""
@@ -276,4 +286,17 @@ def markdown_sweep(report: dict[str, Any]) -> str:
         f"{hours(by_name['today']['full_estimate_seconds'])} with today's default{note}; an estimate scaled from "
         "the measured cells by their images, at this machine's load.",
     ]
+    return "\n".join(lines)
+
+
+def rates_table(variants: list[dict[str, Any]]) -> str:
+    """Training img/s of each measured technique's cell, per variant (a cell's own rate, beside its neighbours)."""
+    techniques = list(dict.fromkeys(t for v in variants for t in v["images_per_second"]))
+    lines = [
+        "| technique | " + " | ".join(f"{v['variant']} img/s a cell" for v in variants) + " |",
+        "|---|" + "--:|" * len(variants),
+    ]
+    for technique in techniques:
+        rates = [v["images_per_second"].get(technique) for v in variants]
+        lines.append(f"| {technique} | " + " | ".join("-" if r is None else f"{r:,.0f}" for r in rates) + " |")
     return "\n".join(lines)
