@@ -14,12 +14,8 @@ __all__ = ["__version__", "load_results", "report", "run"]
 
 
 def __getattr__(name: str) -> Any:
-    """The API's functions, imported when first asked for (``report`` is the callable ``aebench.report`` package)."""
-    if name == "report":
-        import aebench.report  # binds the package to the name: later look-ups no longer come here
-
-        return aebench.report
-    if name in ("run", "load_results"):
+    """The API's functions, imported when first asked for."""
+    if name in ("load_results", "report", "run"):
         from aebench import api
 
         return getattr(api, name)

@@ -118,7 +118,7 @@ def report(results: Iterable[str | Path] | None = None, out: str | Path = "repor
     """Regenerate the report (tables, figures, ``README.md``, ``report.tex``) in ``out`` from results folders
     (default: every ``results/*/``), as ``aebench report`` does; returns the path of ``out/README.md``.
     ``force``: write even where ``out`` holds the report of other results (it refuses otherwise)."""
-    from aebench.report.make import make_report
+    from aebench.reporting.make import make_report
     from aebench.techniques import default_facts
 
     return make_report(results, out, force, default_facts())

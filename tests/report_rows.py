@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aebench.report.groups import groups, rows_of
-from aebench.report.rows import load
+from aebench.reporting.groups import groups, rows_of
+from aebench.reporting.rows import load
 from aebench.results.schema import EXTRA_FIELDS, ROW_FIELDS, cell_folder
 from aebench.results.store import append_row
 

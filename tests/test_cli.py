@@ -21,7 +21,7 @@ from aebench.config import dump_cell
 from aebench.data import DATASETS
 from aebench.execution.checkpoint import load_checkpoint
 from aebench.experiment import load_experiment
-from aebench.report.make import relative
+from aebench.reporting.make import relative
 from aebench.results.schema import ROW_FIELDS
 from aebench.techniques import TECHNIQUES
 

@@ -31,7 +31,7 @@ from aebench.execution.lock import results_lock
 from aebench.execution.runner import run_experiment
 from aebench.experiment import parse_experiment
 from aebench.files import atomic_write
-from aebench.report.build import write_report
+from aebench.reporting.build import write_report
 from aebench.results.schema import RESULTS_FILE, ROW_FIELDS
 from aebench.results.store import append_row, current_rows, load_results, read_rows
 from aebench.results.summary import summary_table

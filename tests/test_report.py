@@ -15,8 +15,8 @@ import pytest
 from report_rows import make_row, write_results
 
 from aebench import cli
-from aebench.report.anchors import ANCHORS, CLEAN_ACCURACY
-from aebench.report.manifest import MANIFEST
+from aebench.reporting.anchors import ANCHORS, CLEAN_ACCURACY
+from aebench.reporting.manifest import MANIFEST
 
 METRICS = ["mae", "mse", "psnr", "ssim", "accuracy", "train_seconds", "images_per_second"]
 # (experiment, dataset, technique, seeds, status, corruption)

@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 from report_rows import frame_of, make_row, only_group, write_results
 
-from aebench.report.build import definitions, section, write_report
-from aebench.report.findings import best_line, equal_time_sentence, findings, setting_phrase
-from aebench.report.groups import groups, rows_of
-from aebench.report.rows import load
-from aebench.report.sanity import Flag, Flags, sanity_flags
-from aebench.report.statistics import holm, seed_statistics
+from aebench.reporting.build import definitions, section, write_report
+from aebench.reporting.findings import best_line, equal_time_sentence, findings, setting_phrase
+from aebench.reporting.groups import groups, rows_of
+from aebench.reporting.rows import load
+from aebench.reporting.sanity import Flag, Flags, sanity_flags
+from aebench.reporting.statistics import holm, seed_statistics
 from aebench.results.summary import finished
 
 SEEDS = (0, 1, 2)

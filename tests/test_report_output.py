@@ -21,13 +21,13 @@ from torch import nn
 from aebench import cli
 from aebench.execution.runner import run_experiment
 from aebench.experiment import load_experiment
-from aebench.report.build import drawn, section
-from aebench.report.cellfiles import group_cells
-from aebench.report.curves import curves
-from aebench.report.figures import palette, text_overlaps
-from aebench.report.groups import groups
-from aebench.report.manifest import MANIFEST
-from aebench.report.rows import load
+from aebench.reporting.build import drawn, section
+from aebench.reporting.cellfiles import group_cells
+from aebench.reporting.curves import curves
+from aebench.reporting.figures import palette, text_overlaps
+from aebench.reporting.groups import groups
+from aebench.reporting.manifest import MANIFEST
+from aebench.reporting.rows import load
 from aebench.results.store import read_rows
 from aebench.techniques import TECHNIQUES, register_technique
 from aebench.training.recipe import BuildContext, Recipe, single_phase

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aebench.report.statistics import difference_lines, estimate, paired, seed_statistics
+from aebench.reporting.statistics import difference_lines, estimate, paired, seed_statistics
 
 SEEDS = range(5)
 OTHER_METRICS = {"mae": 0.1, "psnr": 20.0, "ssim": 0.5}  # equal for every technique and seed

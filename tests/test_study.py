@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from aebench.report.anchors import ANCHORS, STUDY_RUNS
-from aebench.report.groups import Group
-from aebench.report.study import study_comparison
+from aebench.reporting.anchors import ANCHORS, STUDY_RUNS
+from aebench.reporting.groups import Group
+from aebench.reporting.study import study_comparison
 from aebench.results.settings import Setting
 
 SEEDS = (0, 1, 2)

@@ -36,7 +36,7 @@ class RunSummary:
 
 def summarize(config: ExperimentConfig, out: Path) -> RunSummary:
     """The summary of ``config``'s rows in ``out`` (each cell's row of its current config hash)."""
-    from aebench.report.console import run_summary
+    from aebench.reporting.console import run_summary
     from aebench.results.store import load_results
 
     current = {(c.experiment, c.dataset, c.technique, c.seed): c.config_hash for c in config.cells()}

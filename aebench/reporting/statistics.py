@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from aebench.report.sanity import MIN_SEEDS, Flags
+from aebench.reporting.sanity import MIN_SEEDS, Flags
 from aebench.results.schema import QUALITY, SPECS
 from aebench.results.summary import finished
 

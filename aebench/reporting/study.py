@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from aebench.report.anchors import ANCHORS, CLAIMS, CLEAN_ACCURACY, STUDY, STUDY_RUNS, StudyRun
-from aebench.report.statistics import estimate, per_seed
-from aebench.report.study_caveats import caveats
-from aebench.report.study_claims import Barring, NoFlags, Scope, claim_sentence, ranked
-from aebench.report.tables import CLEAN_ROW, Group, Table, escape_latex, to_latex, to_markdown
+from aebench.reporting.anchors import ANCHORS, CLAIMS, CLEAN_ACCURACY, STUDY, STUDY_RUNS, StudyRun
+from aebench.reporting.statistics import estimate, per_seed
+from aebench.reporting.study_caveats import caveats
+from aebench.reporting.study_claims import Barring, NoFlags, Scope, claim_sentence, ranked
+from aebench.reporting.tables import CLEAN_ROW, Group, Table, escape_latex, to_latex, to_markdown
 from aebench.results.schema import SPECS
 from aebench.results.summary import finished
 

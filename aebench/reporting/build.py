@@ -15,15 +15,15 @@ import pandas as pd
 
 from aebench.errors import UserError
 from aebench.files import read_text, safe_folder, write_text
-from aebench.report.cellfiles import Cell, group_cells, reason, skipped
-from aebench.report.curves import curves
-from aebench.report.document import Contents, Section, latex, markdown
-from aebench.report.figures import Drawn, palette, save, style
-from aebench.report.findings import findings
-from aebench.report.groups import Group, groups, rows_of
-from aebench.report.images import first_seed_cells, latents, reconstructions, samples_of, snapshots
-from aebench.report.manifest import claim, finish
-from aebench.report.plots import (
+from aebench.reporting.cellfiles import Cell, group_cells, reason, skipped
+from aebench.reporting.curves import curves
+from aebench.reporting.document import Contents, Section, latex, markdown
+from aebench.reporting.figures import Drawn, palette, save, style
+from aebench.reporting.findings import findings
+from aebench.reporting.groups import Group, groups, rows_of
+from aebench.reporting.images import first_seed_cells, latents, reconstructions, samples_of, snapshots
+from aebench.reporting.manifest import claim, finish
+from aebench.reporting.plots import (
     View,
     accuracy_vs_mse,
     metric_bars,
@@ -31,11 +31,11 @@ from aebench.report.plots import (
     time_to_quality,
     training_curves,
 )
-from aebench.report.rows import Loaded, load
-from aebench.report.sanity import CEILING_SHARE, CHANCE_SHARE, LOSSLESS_MSE, MIN_SEEDS, SPREAD_FLOOR, sanity_flags
-from aebench.report.statistics import baseline_of, seed_statistics
-from aebench.report.study import study_comparison
-from aebench.report.tables import problems_table, results_table, statistics_table
+from aebench.reporting.rows import Loaded, load
+from aebench.reporting.sanity import CEILING_SHARE, CHANCE_SHARE, LOSSLESS_MSE, MIN_SEEDS, SPREAD_FLOOR, sanity_flags
+from aebench.reporting.statistics import baseline_of, seed_statistics
+from aebench.reporting.study import study_comparison
+from aebench.reporting.tables import problems_table, results_table, statistics_table
 from aebench.results.schema import METRIC_DEFINITIONS
 from aebench.results.settings import cell_config
 from aebench.results.summary import finished

@@ -13,12 +13,12 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from aebench.report.cellfiles import Cell, read_history
-from aebench.report.curves import at_full_size
-from aebench.report.figures import FLAGGED, Drawn
-from aebench.report.groups import Group
-from aebench.report.sanity import Flags, chance_of
-from aebench.report.statistics import ALPHA, STAT_METRICS
+from aebench.reporting.cellfiles import Cell, read_history
+from aebench.reporting.curves import at_full_size
+from aebench.reporting.figures import FLAGGED, Drawn
+from aebench.reporting.groups import Group
+from aebench.reporting.sanity import Flags, chance_of
+from aebench.reporting.statistics import ALPHA, STAT_METRICS
 from aebench.results.schema import SPECS
 
 MARKERS = ("o", "s", "D", "^", "v", "P", "X", "*", "<", ">")

@@ -9,8 +9,8 @@ from typing import Protocol
 
 import pandas as pd
 
-from aebench.report.anchors import ANCHORS, EQUAL_TOLERANCE, Claim, StudyRun
-from aebench.report.statistics import ALPHA, format_p, paired, per_seed
+from aebench.reporting.anchors import ANCHORS, EQUAL_TOLERANCE, Claim, StudyRun
+from aebench.reporting.statistics import ALPHA, format_p, paired, per_seed
 from aebench.results.schema import SPECS
 
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from aebench.report.figures import Figure
-from aebench.report.groups import Group
-from aebench.report.sanity import Flags
-from aebench.report.study import STUDY_NOTE, StudyComparison
-from aebench.report.study import latex as study_latex
-from aebench.report.study import markdown as study_markdown
-from aebench.report.tables import Table, escape_latex, to_latex, to_markdown, verbatim_lines
+from aebench.reporting.figures import Figure
+from aebench.reporting.groups import Group
+from aebench.reporting.sanity import Flags
+from aebench.reporting.study import STUDY_NOTE, StudyComparison
+from aebench.reporting.study import latex as study_latex
+from aebench.reporting.study import markdown as study_markdown
+from aebench.reporting.tables import Table, escape_latex, to_latex, to_markdown, verbatim_lines
 
 NO_STUDY = "No dataset and technique of the study (mnist, cifar10) in these results."
 

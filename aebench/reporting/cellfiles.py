@@ -14,7 +14,7 @@ import pandas as pd
 
 from aebench.errors import UserError
 from aebench.files import UnsafePath, inside, read_bytes, read_npz
-from aebench.report.groups import Group, rows_of
+from aebench.reporting.groups import Group, rows_of
 from aebench.results.settings import cell_config
 from aebench.results.summary import finished
 

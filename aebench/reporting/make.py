@@ -27,7 +27,7 @@ def make_report(
     """Regenerate the report in ``out`` from the results folders (default: every ``results/*/``) without
     retraining; returns the path of ``out/README.md``. Its header shows the command that regenerates it.
     ``force`` and ``facts`` (the technique registry's, for rows that predate them): see ``write_report``."""
-    from aebench.report.build import write_report
+    from aebench.reporting.build import write_report
 
     folders = (
         [Path(f) for f in results] if results else sorted(p.parent for p in DEFAULT_RESULTS.glob("*/results.jsonl"))

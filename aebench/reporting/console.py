@@ -11,12 +11,12 @@ from typing import Any
 
 import pandas as pd
 
-from aebench.report.cellfiles import group_cells
-from aebench.report.groups import Group, groups, rows_of
-from aebench.report.images import first_seed_cells, samples_of
-from aebench.report.rows import load, training_rates
-from aebench.report.sanity import Flags, sanity_flags
-from aebench.report.statistics import ALPHA, baseline_of, difference_lines
+from aebench.reporting.cellfiles import group_cells
+from aebench.reporting.groups import Group, groups, rows_of
+from aebench.reporting.images import first_seed_cells, samples_of
+from aebench.reporting.rows import load, training_rates
+from aebench.reporting.sanity import Flags, sanity_flags
+from aebench.reporting.statistics import ALPHA, baseline_of, difference_lines
 from aebench.results.summary import finished, summary_table
 
 

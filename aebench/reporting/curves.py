@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from aebench.report.cellfiles import Cell, read_history
+from aebench.reporting.cellfiles import Cell, read_history
 
 POINT_COLUMNS = ["group", "technique", "seed", "epoch", "seconds", "mse"]
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from aebench.report.curves import at_equal_time
-from aebench.report.groups import Group
-from aebench.report.sanity import ALL, Flags
-from aebench.report.statistics import verdict
+from aebench.reporting.curves import at_equal_time
+from aebench.reporting.groups import Group
+from aebench.reporting.sanity import ALL, Flags
+from aebench.reporting.statistics import verdict
 from aebench.results.schema import QUALITY, SPECS
 
 CONTENDERS = ("baseline", "compared", "unknown")

@@ -11,10 +11,10 @@ import seaborn as sns
 
 from aebench.errors import UserError
 from aebench.files import read_bytes, safe_folder, write_bytes
-from aebench.report.cellfiles import Cell, read_arrays, reason, skipped
-from aebench.report.figures import Drawn, Figure
-from aebench.report.groups import Group
-from aebench.report.sanity import Flags
+from aebench.reporting.cellfiles import Cell, read_arrays, reason, skipped
+from aebench.reporting.figures import Drawn, Figure
+from aebench.reporting.groups import Group
+from aebench.reporting.sanity import Flags
 
 MAX_LATENT_POINTS = 5000
 GIF_LIMIT = 64 * 2**20  # bytes of a snapshots.gif copied into the report

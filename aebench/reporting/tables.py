@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from aebench.report.groups import Group
-from aebench.report.rows import training_rates
-from aebench.report.sanity import ALL, Flag, Flags
-from aebench.report.statistics import ALPHA, format_p
+from aebench.reporting.groups import Group
+from aebench.reporting.rows import training_rates
+from aebench.reporting.sanity import ALL, Flag, Flags
+from aebench.reporting.statistics import ALPHA, format_p
 from aebench.results.schema import QUALITY, SPECS
 from aebench.results.summary import aggregate, finished, format_mean_sd
 

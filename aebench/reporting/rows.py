@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from aebench.report.cellfiles import read_history
+from aebench.reporting.cellfiles import read_history
 from aebench.results.schema import ROW_FIELDS, cell_folder
 from aebench.results.settings import cell_config, setting_of
 from aebench.results.store import cell_of, current_rows, read_rows

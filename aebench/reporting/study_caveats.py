@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from aebench.report.anchors import (
+from aebench.reporting.anchors import (
     ANCHORS,
     PROTOCOL_DIFFERENCES,
     SETTING_EFFECTS,
@@ -19,7 +19,7 @@ from aebench.report.anchors import (
     TECHNIQUE_SETTINGS,
     StudyRun,
 )
-from aebench.report.study_claims import Scope
+from aebench.reporting.study_claims import Scope
 from aebench.results.schema import SPECS
 
 MISSING = object()
