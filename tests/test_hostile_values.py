@@ -149,6 +149,18 @@ BOMBS: dict[str, tuple[str, Callable[[], bytes] | bytes, str, str]] = {
         "aebench.files:open_zip(P, 2**28)",
         "unzip to",
     ),
+    "pretrained weights (torch zip) unzipping to 1 GB": (
+        "resnet34.pth",
+        lambda: zero_member_zip("archive/data/0", 2**30),
+        "aebench.hub.weights:read_state_dict(P, 2**28)",
+        "unzip to",
+    ),
+    "pretrained weights (.safetensors) of 1 GB (sparse)": (
+        "resnet34.safetensors",
+        b"",
+        "aebench.hub.weights:read_state_dict(P, 2**28)",
+        "more than the",
+    ),
     "YAML alias bomb (9**9 values)": (
         "exp.yaml",
         lambda: alias_bomb().encode(),
@@ -192,7 +204,7 @@ def test_a_crafted_file_is_refused_in_one_line_under_a_memory_cap(case: str, tmp
     path = tmp_path / name
     data = content() if callable(content) else content
     path.write_bytes(data)
-    if data is SPARSE_IDX:
+    if data is SPARSE_IDX or path.suffix == ".safetensors":
         os.truncate(path, 5 * 10**9 + len(data))
     module, _, reader = call.partition(":")
     reader, _, arguments = reader.partition("(")

@@ -53,8 +53,11 @@ def test_unreadable_or_absent_files_are_user_errors(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="not found"):
         read_state_dict(tmp_path / "nope.pth")
     (tmp_path / "junk.pth").write_text("not a checkpoint")
-    with pytest.raises(UserError, match="cannot read"):
+    with pytest.raises(UserError, match="not a zip-format torch file"):
         read_state_dict(tmp_path / "junk.pth")
+    (tmp_path / "junk.safetensors").write_text("not a checkpoint")
+    with pytest.raises(UserError, match="cannot read"):
+        read_state_dict(tmp_path / "junk.safetensors")
 
 
 def test_offline_without_file_skips_within_seconds(monkeypatch: pytest.MonkeyPatch) -> None:

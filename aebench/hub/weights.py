@@ -6,6 +6,7 @@ copy, loading raises :class:`SkipCell` within seconds, saying how to provide the
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -13,22 +14,32 @@ import torch
 from torch import nn
 
 from aebench.errors import SkipCell, UserError
+from aebench.files import open_zip, read_bytes
 from aebench.hub.network import HUB_FILES, host_reachable, hub_offline
 
 WRAPPER_KEYS = ("state_dict", "model")  # common checkpoint layouts that nest the state_dict
+WEIGHTS_LIMIT = 2**32  # bytes a weights file may hold once unpacked (ImageNet ResNet-50: ~100 MB)
 
 
-def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """A state_dict from a ``.safetensors`` file or a torch pickle (``.pth``/``.pt``/``.bin``), tensors only."""
+def read_state_dict(path: Path, limit: int = WEIGHTS_LIMIT) -> dict[str, torch.Tensor]:
+    """A state_dict from a ``.safetensors`` file or a torch zip pickle (``.pth``/``.pt``/``.bin``), tensors only,
+    holding at most ``limit`` bytes once unpacked (checked before anything is allocated; else a one-line error)."""
     if not path.is_file():
         raise UserError(f"weights file not found: {path}")
     try:
         if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
+            from safetensors.torch import load
 
-            state = load_file(str(path))
+            state = load(read_bytes(path, limit, follow=True))  # the header's sizes are checked against the bytes
         else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            with open_zip(path, limit, follow=True) as fh:  # a file the user named: a link (hub cache) is followed
+                state = torch.load(fh, map_location="cpu", weights_only=True)
+    except UserError:
+        raise
+    except zipfile.BadZipFile:
+        raise UserError(
+            f"{path}: not a zip-format torch file (torch.save since torch 1.6) nor .safetensors; re-save it as either"
+        ) from None
     except Exception as exc:  # corrupt file, wrong format: each backend raises its own type
         raise UserError(f"{path}: cannot read weights ({type(exc).__name__}: {exc})") from None
     for key in WRAPPER_KEYS:
