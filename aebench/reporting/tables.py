@@ -306,10 +306,15 @@ def ascii_text(text: str) -> str:
 VERBATIM_WIDTH = 96  # characters per line of a \footnotesize verbatim block inside 2 cm margins
 
 
+VERBATIM_END = r"\end{verbatim}"  # the one string that closes a verbatim block (LaTeX matches it literally)
+
+
 def verbatim_lines(text: str) -> list[str]:
-    """ASCII lines no wider than the page, long ones wrapped with a hanging indent."""
+    """ASCII lines no wider than the page, long ones wrapped with a hanging indent; an ``\\end{verbatim}`` in the
+    text is broken (``\\end {verbatim}``), so the text cannot close its block and run as LaTeX (wrapping only
+    splits lines, so it cannot join one again)."""
     lines = []
-    for line in ascii_text(text).expandtabs(4).splitlines():
+    for line in ascii_text(text).replace(VERBATIM_END, r"\end {verbatim}").expandtabs(4).splitlines():
         indent = " " * (len(line) - len(line.lstrip()) + 2)
         lines += textwrap.wrap(line, VERBATIM_WIDTH, subsequent_indent=indent, break_on_hyphens=False) or [""]
     return lines
