@@ -284,3 +284,21 @@ def test_best_line_without_any_rankable_technique(tmp_path: Path) -> None:
     flags = sanity_flags(finished(mine), {})
     line = best_line(seed_statistics(mine, flags), ["mse"], {"baseline": "baseline"}, flags, "baseline")
     assert line.startswith("No best claim: no technique")
+
+
+def test_a_difference_without_spread_is_not_called_real(tmp_path: Path) -> None:
+    """A technique 0.002 worse on every seed: no spread, so no t-test, and neither the table nor the findings
+    call the difference real; a little spread makes it testable again."""
+    base = [0.010, 0.011, 0.012]
+    rows = rows_for({"baseline": base, "other": [b + 0.002 for b in base]})
+    frame = frame_of(rows, tmp_path / "a")
+    (group,) = groups(frame)
+    s = section(group, frame, [], pd.DataFrame(columns=["group", "technique", "seed", "epoch", "seconds", "mse"]))
+    verdicts = {(r[0], r[1]): r[-1] for r in s.statistics.rows}
+    assert verdicts[("MSE", "other")] == "no spread: the same difference on every seed, so no test"
+    assert (
+        "MSE: **baseline** (0.011000); the next, other, differs by +0.002000: not tested (no spread" in (s.findings[1])
+    )
+    assert "real" not in s.findings[1].split("MSE:")[1].split(";")[1]
+    spread = rows_for({"baseline": base, "other": [b + d for b, d in zip(base, (0.002, 0.0021, 0.0019))]})
+    assert "differs by +0.002000: real" in claims(spread, tmp_path / "b")[1]

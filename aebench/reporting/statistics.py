@@ -39,7 +39,11 @@ class Paired:
     """Technique minus baseline on the same seeds: the mean difference, its interval, and the paired t-test."""
 
     difference: Estimate
-    p_value: float
+    p_value: float  # NaN: not tested (under 2 pairs, or no spread)
+    no_spread: bool = False  # the same non-zero difference on every seed: no t-test, nothing to doubt it with
+
+
+NO_SPREAD = "no spread: the same difference on every seed, so no test"
 
 
 def estimate(values: np.ndarray | pd.Series) -> Estimate:
@@ -60,15 +64,15 @@ def estimate(values: np.ndarray | pd.Series) -> Estimate:
 def paired(technique: pd.Series, baseline: pd.Series) -> Paired:
     """Paired comparison of two per-seed series (indexed by seed) on the seeds both have.
 
-    Identical values give p = 1; a constant non-zero difference gives p = 0 (no spread to doubt it).
-    """
+    Identical values give p = 1; a constant non-zero difference is not tested (``no_spread``): its t statistic is
+    undefined, and seeds that never vary say nothing about how far the difference would."""
     both = pd.concat([technique, baseline], axis=1, join="inner").dropna()
     diff = (both.iloc[:, 0] - both.iloc[:, 1]).to_numpy(dtype=float)
     difference = estimate(diff)
     if difference.n < 2:
         return Paired(difference, math.nan)
     if np.ptp(diff) <= 1e-12 * np.abs(diff).max():  # constant up to rounding: the t statistic is undefined
-        return Paired(difference, 1.0 if not diff.any() else 0.0)
+        return Paired(difference, 1.0) if not diff.any() else Paired(difference, math.nan, no_spread=True)
     return Paired(difference, float(stats.ttest_1samp(diff, 0.0).pvalue))
 
 
@@ -117,7 +121,7 @@ def metric_records(ok: pd.DataFrame, metric: str, baseline: str | None, flags: F
         e = estimate(values)
         p = paired(values, base) if base is not None and technique != baseline else None
         d = p.difference if p else NO_ESTIMATE
-        note = untested_reason(technique, baseline, metric, flags, d.n)
+        note = untested_reason(technique, baseline, metric, flags, d.n) or (NO_SPREAD if p and p.no_spread else "")
         records.append(
             {
                 "metric": metric,

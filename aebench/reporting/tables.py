@@ -184,7 +184,8 @@ def statistics_table(group: Group, numbers: pd.DataFrame, baseline: str | None) 
     table.footnotes.append(
         f"Δ = technique minus {against} on the seeds both ran (paired t-test, two-sided). p (Holm): adjusted by "
         f"Holm's method over the techniques tested on that metric; real (bold): Holm p < {ALPHA}; n.s.: not "
-        "significant at the seeds run. A flagged technique, or one with too few paired seeds, is not tested. "
+        "significant at the seeds run. A flagged technique, one with too few paired seeds, or one that differs by the "
+        "same amount on every seed (no spread to test) is not tested. "
         "CIs use Student's t (none for one seed)."
     )
     return table
