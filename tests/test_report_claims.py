@@ -17,9 +17,11 @@ from aebench.reporting.groups import groups, rows_of
 from aebench.reporting.rows import load
 from aebench.reporting.sanity import Flag, Flags, sanity_flags
 from aebench.reporting.statistics import holm, seed_statistics
+from aebench.reporting.tables import to_latex, to_markdown
 from aebench.results.summary import finished
 
 SEEDS = (0, 1, 2)
+NO_POINTS = pd.DataFrame(columns=["group", "technique", "seed", "epoch", "seconds", "mse"])
 
 
 def rows_for(values: dict[str, list[float]], metric: str = "mse", **fields) -> list[dict]:
@@ -60,8 +62,15 @@ def test_a_folder_with_two_settings_gets_a_table_each_and_no_test_across_them(tm
 def test_an_earlier_config_of_the_same_setting_is_superseded_not_mixed(tmp_path: Path) -> None:
     first = rows_for({"baseline": [0.5, 0.5, 0.5]})
     again = [make_row("exp", "digits", "baseline", s, config_hash=f"new{s}", mse=0.01) for s in SEEDS]
-    loaded = load([write_results(tmp_path, first + again, cells=False)])
-    assert list(finished(loaded.frame)["mse"]) == [0.01] * 3 and len(loaded.superseded) == 3
+    other = rows_for({"other": [0.02] * 3})
+    loaded = load([write_results(tmp_path, first + again + other, cells=False)])
+    assert list(finished(loaded.frame)["mse"]) == [0.01] * 3 + [0.02] * 3 and len(loaded.superseded) == 3
+    (group,) = groups(loaded.frame)
+    said = "3 earlier rows not shown (baseline seeds 0, 1, 2)"
+    shown = section(group, loaded.frame, [], NO_POINTS, loaded.superseded)
+    assert said in to_markdown(shown.table) and said in to_latex(shown.table)
+    alone = load([write_results(tmp_path / "alone", again + other, cells=False)])
+    assert "earlier row" not in to_markdown(section(group, alone.frame, [], NO_POINTS, alone.superseded).table)
 
 
 def flags_of(rows: list[dict], tmp: Path, samples: dict | None = None) -> Flags:
@@ -293,7 +302,7 @@ def test_a_difference_without_spread_is_not_called_real(tmp_path: Path) -> None:
     rows = rows_for({"baseline": base, "other": [b + 0.002 for b in base]})
     frame = frame_of(rows, tmp_path / "a")
     (group,) = groups(frame)
-    s = section(group, frame, [], pd.DataFrame(columns=["group", "technique", "seed", "epoch", "seconds", "mse"]))
+    s = section(group, frame, [], NO_POINTS)
     verdicts = {(r[0], r[1]): r[-1] for r in s.statistics.rows}
     assert verdicts[("MSE", "other")] == "no spread: the same difference on every seed, so no test"
     assert (

@@ -20,7 +20,7 @@ from aebench.reporting.curves import curves
 from aebench.reporting.document import Contents, Section, latex, markdown
 from aebench.reporting.figures import Drawn, palette, save, style
 from aebench.reporting.findings import findings
-from aebench.reporting.groups import Group, groups, rows_of
+from aebench.reporting.groups import Group, earlier_rows, groups, rows_of
 from aebench.reporting.images import first_seed_cells, latents, reconstructions, samples_of, snapshots
 from aebench.reporting.manifest import claim, finish
 from aebench.reporting.plots import (
@@ -77,6 +77,19 @@ def compute(frame: pd.DataFrame) -> str:
     )
 
 
+def superseded_note(loaded: Loaded) -> list[tuple[str, str]]:
+    n = len(loaded.superseded)
+    if not n:
+        return []
+    return [
+        (
+            "earlier rows not shown",
+            f"{n} finished row{'s' * (n != 1)} of an earlier config of a cell and setting, replaced by its latest "
+            "config (each results table counts its own)",
+        )
+    ]
+
+
 def filled_note(loaded: Loaded) -> list[tuple[str, str]]:
     if not loaded.filled:
         return []
@@ -99,16 +112,19 @@ def stamp(loaded: Loaded, folders: list[Path], command: str) -> list[tuple[str, 
         ("test images", distinct(frame, "n_test")),
         ("results dated", f"{finished_at[0]} to {finished_at[-1]}" if finished_at else "unknown"),
         *filled_note(loaded),
+        *superseded_note(loaded),
         ("results folders", ", ".join(str(f) for f in folders)),
         ("report command", command),
     ]
 
 
-def section(group: Group, frame: pd.DataFrame, cells: list[Cell], points: pd.DataFrame) -> Section | None:
-    """A group's flags, tables and findings (figures come later)."""
+def section(
+    group: Group, frame: pd.DataFrame, cells: list[Cell], points: pd.DataFrame, superseded: list[dict] | None = None
+) -> Section | None:
+    """A group's flags, tables and findings (figures come later); ``superseded``: the rows earlier configs left."""
     rows = rows_of(frame, group)
     flags = sanity_flags(finished(rows), samples_of(first_seed_cells(cells, group)))
-    table = results_table(group, rows, flags)
+    table = results_table(group, rows, flags, earlier_rows(superseded or [], group))
     if table is None:
         return None
     stats = seed_statistics(rows, flags)
@@ -213,7 +229,7 @@ def write_report(
     found = groups(frame)
     cells = group_cells(frame, found)
     points = curves(cells)
-    sections = [s for g in found if (s := section(g, frame, cells, points))]
+    sections = [s for g in found if (s := section(g, frame, cells, points, loaded.superseded))]
     problems = problems_table(frame)
     comparisons = [
         c

@@ -81,9 +81,25 @@ def flag_notes(flags: Flags) -> list[str]:
     return [f"Flagged ({f.label}): {f.reason}; {withheld(f)}." for f in flags.flags]
 
 
-def results_table(group: Group, rows: pd.DataFrame, flags: Flags) -> Table | None:
+def earlier_note(earlier: list[dict]) -> list[str]:
+    """'3 earlier rows not shown (baseline seeds 0, 1, 2): ...', for the rows an earlier config left (or none)."""
+    if not earlier:
+        return []
+    seeds: dict[str, list[int]] = {}
+    for row in earlier:
+        seeds.setdefault(row["technique"], []).append(row["seed"])
+    which = "; ".join(f"{t} seed{'s' * (len(s) > 1)} {', '.join(map(str, sorted(set(s))))}" for t, s in seeds.items())
+    n = len(earlier)
+    return [
+        f"{n} earlier row{'s' * (n != 1)} not shown ({which}): finished cells of this setting at an earlier config "
+        "(a rerun with other options); each cell shows its latest config only."
+    ]
+
+
+def results_table(group: Group, rows: pd.DataFrame, flags: Flags, earlier: list[dict] | None = None) -> Table | None:
     """Mean ± sd over seeds per technique; per column the best claimable technique in bold (no reference, no
-    flag on that metric); the flags and their reasons beside the numbers."""
+    flag on that metric); the flags and their reasons beside the numbers; ``earlier``: the group's superseded rows,
+    counted in a footnote."""
     numbers = technique_stats(rows, flags)
     if numbers.empty:
         return None
@@ -96,7 +112,7 @@ def results_table(group: Group, rows: pd.DataFrame, flags: Flags) -> Table | Non
         rows=[],
         numbers=numbers,
         align="lr" + "r" * len(COLUMNS) + "l",
-        footnotes=flag_notes(flags),
+        footnotes=flag_notes(flags) + earlier_note(earlier or []),
     )
     tiers = numbers["role"].map(TIER).to_numpy()
     table.rules_before |= {i for i in range(1, len(tiers)) if tiers[i] != tiers[i - 1]}
