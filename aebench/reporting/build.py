@@ -16,6 +16,7 @@ import pandas as pd
 from aebench.errors import UserError
 from aebench.files import read_text, safe_folder, write_text
 from aebench.reporting.cellfiles import Cell, group_cells, reason, skipped
+from aebench.reporting.conditions import time_caveat
 from aebench.reporting.curves import curves
 from aebench.reporting.document import Contents, Section, latex, markdown
 from aebench.reporting.figures import Drawn, palette, save, style
@@ -131,7 +132,7 @@ def section(
     return Section(
         group,
         table,
-        statistics_table(group, stats, baseline_of(finished(rows))),
+        statistics_table(group, stats, baseline_of(finished(rows)), time_caveat(finished(rows))),
         findings(group, rows, stats, points, flags),
         flags,
     )
@@ -190,7 +191,10 @@ def definitions(sections: list[Section]) -> list[str]:
         "that may be ranked on it; a reference (a yardstick such as a linear floor) and a flagged technique never "
         "are. Rows compare only within a table: one experiment, dataset and setting (length, image counts, size, "
         "latent, corruption, classifier, metric version); a technique's own recipe (learning rate, loss, its "
-        "options) is not a setting.",
+        "options) is not a setting. Nor are the measuring conditions (device, precision, torch threads per cell, "
+        "cells run at once): a table whose rows mix a device or precision says so under it, and a time comparison "
+        "of rows timed under different conditions, or rows that do not record them, is marked not like-for-like "
+        "(or not known to be).",
         "Sanity flags, computed from the rows and the saved test images: ignores its input (MSE no better than "
         f"outputting the mean test image, or reconstructions varying under {SPREAD_FLOOR} times as much as the "
         f"images); accuracy near chance (keeping under {CHANCE_SHARE:.0%} of the classifier's margin over chance); "

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from aebench.reporting.conditions import conditions, time_caveat
 from aebench.reporting.groups import Group
 from aebench.reporting.rows import training_rates
 from aebench.reporting.sanity import ALL, Flag, Flags
@@ -96,10 +97,18 @@ def earlier_note(earlier: list[dict]) -> list[str]:
     ]
 
 
+def condition_notes(ok: pd.DataFrame) -> list[str]:
+    """Footnotes where the rows mix devices or precisions, and where their times do not compare like-for-like."""
+    if ok["technique"].nunique() < 2:
+        return []
+    caveat = time_caveat(ok)
+    return [n for n in (conditions(ok).quality_note(), caveat and f"Train time and images/s are {caveat}.") if n]
+
+
 def results_table(group: Group, rows: pd.DataFrame, flags: Flags, earlier: list[dict] | None = None) -> Table | None:
     """Mean ± sd over seeds per technique; per column the best claimable technique in bold (no reference, no
     flag on that metric); the flags and their reasons beside the numbers; ``earlier``: the group's superseded rows,
-    counted in a footnote."""
+    counted in a footnote; mixed measuring conditions, in another."""
     numbers = technique_stats(rows, flags)
     if numbers.empty:
         return None
@@ -112,7 +121,7 @@ def results_table(group: Group, rows: pd.DataFrame, flags: Flags, earlier: list[
         rows=[],
         numbers=numbers,
         align="lr" + "r" * len(COLUMNS) + "l",
-        footnotes=flag_notes(flags) + earlier_note(earlier or []),
+        footnotes=flag_notes(flags) + earlier_note(earlier or []) + condition_notes(finished(rows)),
     )
     tiers = numbers["role"].map(TIER).to_numpy()
     table.rules_before |= {i for i in range(1, len(tiers)) if tiers[i] != tiers[i - 1]}
@@ -146,9 +155,12 @@ def interval_text(low: float, high: float, digits: int, sign: str = "") -> str:
     return "–" if pd.isna(low) else f"[{low:{sign}.{digits}f}, {high:{sign}.{digits}f}]"
 
 
-def statistics_table(group: Group, numbers: pd.DataFrame, baseline: str | None) -> Table | None:
+def statistics_table(
+    group: Group, numbers: pd.DataFrame, baseline: str | None, time_caveat: str | None = None
+) -> Table | None:
     """Per metric and technique: mean ± sd, its 95 % CI, and the paired difference from the baseline on the same
-    seeds with its 95 % CI, raw and Holm-adjusted p-value and verdict (or why it is not tested)."""
+    seeds with its 95 % CI, raw and Holm-adjusted p-value and verdict (or why it is not tested); ``time_caveat``:
+    why the group's times are not like-for-like, under the table where a time verdict is marked."""
     if numbers.empty:
         return None
     numbers = numbers.copy()
@@ -180,7 +192,7 @@ def statistics_table(group: Group, numbers: pd.DataFrame, baseline: str | None) 
         if previous is not None and r["metric"] != previous:
             table.rules_before.add(i)
         previous = r["metric"]
-        verdict = r["note"] or ("real" if r["significant"] else "n.s.")
+        verdict = r["note"] or ("real" if r["significant"] else "n.s.") + (f" ({r['caveat']})" if r["caveat"] else "")
         table.rows.append(
             [
                 spec.label,
@@ -204,6 +216,9 @@ def statistics_table(group: Group, numbers: pd.DataFrame, baseline: str | None) 
         "same amount on every seed (no spread to test) is not tested. "
         "CIs use Student's t (none for one seed)."
     )
+    if time_caveat and numbers["caveat"].astype(bool).any():
+        marks = ", ".join(sorted(set(numbers["caveat"]) - {""}))
+        table.footnotes.append(f"Train time, marked {marks}: the times are {time_caveat}.")
     return table
 
 
