@@ -218,7 +218,7 @@ def statistics_table(
     )
     if time_caveat and numbers["caveat"].astype(bool).any():
         marks = ", ".join(sorted(set(numbers["caveat"]) - {""}))
-        table.footnotes.append(f"Train time, marked {marks}: the times are {time_caveat}.")
+        table.footnotes.append(f"Train time verdicts marked ({marks}): the times are {time_caveat}.")
     return table
 
 
