@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import re
 import sys
@@ -62,3 +63,12 @@ def test_the_readme_states_the_pca_rank_and_verdict_the_report_computes() -> Non
         {"role": ["reference"], "latent": [int(said.group(1))], "native_pixels": [native], "mse": [1e-3]}
     )
     assert lossless("pca", rows).label == said.group(2)
+
+
+def test_the_readme_technique_imports_torch_only_inside_its_builder() -> None:
+    """Every technique module is imported to list techniques: a top-level torch import would slow ``list``."""
+    top = [n for n in ast.parse(readme_example()).body if isinstance(n, ast.Import | ast.ImportFrom)]
+    names = [a.name for n in top if isinstance(n, ast.Import) for a in n.names]
+    names += [n.module or "" for n in top if isinstance(n, ast.ImportFrom)]
+    heavy = [name for name in names if name.split(".")[0] == "torch" or name.startswith("aebench.models")]
+    assert names and heavy == []
