@@ -180,8 +180,13 @@ class CellConfig:
     @property
     def config_hash(self) -> str:
         """Stable short hash of the resolved cell config (fields marked ``added`` left out at their default)."""
-        text = json.dumps(hashed(self), sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+        return digest(hashed(self))
+
+    @property
+    def recipe_hash(self) -> str:
+        """``config_hash`` with the seed left out: equal for every seed of one config, so the report can tell
+        another recipe (a changed option) from another seed."""
+        return digest({name: value for name, value in hashed(self).items() if name != "seed"})
 
 
 # --------------------------------------------------------------------------- validation
@@ -315,6 +320,12 @@ def hashed(obj: Any) -> Any:
             if not (f.metadata.get("added") and getattr(obj, f.name) == default_of(f))
         }
     return to_plain(obj)
+
+
+def digest(plain: Any) -> str:
+    """Stable 12-hex-digit hash of plain data (what ``hashed`` gives)."""
+    text = json.dumps(plain, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def hashed_value(f: dataclasses.Field, value: Any) -> Any:

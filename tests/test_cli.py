@@ -68,6 +68,9 @@ def test_demo_writes_one_ok_row_per_planned_cell(demo) -> None:
     assert {(r["technique"], r["seed"], r["config_hash"]) for r in rows} == {
         (c.technique, c.seed, c.config_hash) for c in cells
     }
+    # one recipe per technique across its seeds, one per technique
+    assert {(r["technique"], r["recipe_hash"]) for r in rows} == {(c.technique, c.recipe_hash) for c in cells}
+    assert len({r["recipe_hash"] for r in rows}) == 2
 
 
 def test_demo_writes_summaries(demo) -> None:

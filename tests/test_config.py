@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 import yaml
 from helpers import DEMO, TINY
 
@@ -15,6 +16,7 @@ from aebench.cli import main
 from aebench.config import ConfigError, dump_cell
 from aebench.data import DATASETS
 from aebench.errors import UserError
+from aebench.execution.runner import base_row
 from aebench.experiment import load_experiment, parse_experiment
 from aebench.techniques import TECHNIQUES
 
@@ -234,6 +236,19 @@ def test_cell_yaml_round_trips(experiment_file) -> None:
     (again,) = parse_experiment(raw, "round-trip").cells()
     assert again == cell
     assert again.config_hash == cell.config_hash
+
+
+def test_the_runner_records_one_recipe_hash_per_config_across_seeds(experiment_file) -> None:
+    """Seeds of one config share a recipe_hash (their config_hash differs); a changed override changes it."""
+    path = experiment_file(seeds=[0, 1, 2])
+
+    def rows(*sets: str) -> list[dict]:
+        return [base_row(c, torch.device("cpu"), "abc") for c in load_experiment(path, list(sets)).cells()]
+
+    first = rows()
+    assert len({r["config_hash"] for r in first}) == 3 and len({r["recipe_hash"] for r in first}) == 1
+    changed = rows("overrides.baseline.train.lr=0.01")
+    assert len({r["recipe_hash"] for r in changed}) == 1 and changed[0]["recipe_hash"] != first[0]["recipe_hash"]
 
 
 def test_config_hash_is_stable_and_tracks_values(experiment_file) -> None:

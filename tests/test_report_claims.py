@@ -73,6 +73,55 @@ def test_an_earlier_config_of_the_same_setting_is_superseded_not_mixed(tmp_path:
     assert "earlier row" not in to_markdown(section(group, alone.frame, [], NO_POINTS, alone.superseded).table)
 
 
+def recipe_rows(recipes: list[str | None]) -> list[dict]:
+    """A baseline (3 seeds, one recipe) and pixel_shuffle seeds 0-2 at ``recipes`` (mse 0.1 on recipe "A", else
+    0.3), seed 2 finished last."""
+    baseline = rows_for({"baseline": [0.05] * 3}, recipe_hash="base")
+    return baseline + [
+        make_row(
+            "exp", "digits", "pixel_shuffle", s, config_hash=f"pix{s}{r}", recipe_hash=r, mse=0.1 if r == "A" else 0.3
+        )
+        for s, r in zip(SEEDS, recipes)
+    ]
+
+
+def pixel_shuffle_line(loaded) -> tuple[dict, str]:
+    """The pixel_shuffle line of the single results table, and the table in markdown."""
+    (group,) = groups(loaded.frame)
+    table = section(group, loaded.frame, [], NO_POINTS, loaded.superseded).table
+    numbers = table.numbers.set_index("technique")
+    return numbers.loc["pixel_shuffle"].to_dict(), to_markdown(table) + to_latex(table)
+
+
+def test_seeds_of_two_recipes_are_not_averaged_the_latest_recipe_is_shown(tmp_path: Path) -> None:
+    """Seeds 0-1 at recipe A, seed 2 rerun later at recipe B: the table shows seed 2 alone (flagged: too few seeds)
+    and counts the two rows of the other recipe; the stamp says so too."""
+    folder = write_results(tmp_path / "res", recipe_rows(["A", "A", "B"]), cells=False)
+    line, text = pixel_shuffle_line(load([folder]))
+    assert line["seeds"] == 1 and line["mse_mean"] == pytest.approx(0.3) and "too few seeds" in line["flags"]
+    assert "2 earlier rows not shown (pixel_shuffle seeds 0, 1): finished cells of another recipe" in text
+    assert "earlier config" not in text
+    readme = write_report([folder], tmp_path / "report", command="test").read_text()
+    assert "2 finished rows of another recipe of a technique" in readme
+
+
+def test_seeds_of_one_recipe_or_of_unrecorded_recipes_are_averaged(tmp_path: Path) -> None:
+    """The controls: all three seeds at one recipe, or two written before recipes were recorded beside one that
+    records its recipe (a study continued by a newer aebench): all three averaged, nothing left out."""
+    for name, recipes in (("same", ["B", "B", "B"]), ("old", [None, None, "B"]), ("none", [None] * 3)):
+        loaded = load([write_results(tmp_path / name, recipe_rows(recipes), cells=False)])
+        line, text = pixel_shuffle_line(loaded)
+        assert line["seeds"] == 3 and "too few seeds" not in line["flags"], name
+        assert "earlier row" not in text and not loaded.superseded, name
+
+
+def test_a_row_recording_no_recipe_beside_two_recipes_is_left_out(tmp_path: Path) -> None:
+    loaded = load([write_results(tmp_path, recipe_rows([None, "A", "B"]), cells=False)])
+    line, text = pixel_shuffle_line(loaded)
+    assert line["seeds"] == 1 and line["mse_mean"] == pytest.approx(0.3)
+    assert "2 earlier rows not shown (pixel_shuffle seeds 0, 1)" in text
+
+
 def flags_of(rows: list[dict], tmp: Path, samples: dict | None = None) -> Flags:
     return sanity_flags(finished(only_group(frame_of(rows, tmp))), samples or {})
 

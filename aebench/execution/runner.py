@@ -133,6 +133,7 @@ def base_row(cell: CellConfig, device: torch.device, commit: str) -> dict[str, A
         "torch_version": torch.__version__,
         "git_commit": commit,
         "config_hash": cell.config_hash,
+        "recipe_hash": cell.recipe_hash,
         "corruption": cell.data.corruption.kind,
         "aebench_version": __version__,
         "latent": cell.model.latent,

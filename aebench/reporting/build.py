@@ -78,17 +78,18 @@ def compute(frame: pd.DataFrame) -> str:
     )
 
 
+SUPERSEDED = {
+    "config": "of an earlier config of a cell and setting, replaced by its latest config",
+    "recipe": "of another recipe of a technique than its latest row's, left out so recipes are never averaged",
+}
+
+
 def superseded_note(loaded: Loaded) -> list[tuple[str, str]]:
-    n = len(loaded.superseded)
-    if not n:
+    counts = {why: sum(r["left_out"] == why for r in loaded.superseded) for why in SUPERSEDED}
+    parts = [f"{n} finished row{'s' * (n != 1)} {SUPERSEDED[why]}" for why, n in counts.items() if n]
+    if not parts:
         return []
-    return [
-        (
-            "earlier rows not shown",
-            f"{n} finished row{'s' * (n != 1)} of an earlier config of a cell and setting, replaced by its latest "
-            "config (each results table counts its own)",
-        )
-    ]
+    return [("earlier rows not shown", "; ".join(parts) + " (each results table counts its own)")]
 
 
 def filled_note(loaded: Loaded) -> list[tuple[str, str]]:

@@ -82,19 +82,31 @@ def flag_notes(flags: Flags) -> list[str]:
     return [f"Flagged ({f.label}): {f.reason}; {withheld(f)}." for f in flags.flags]
 
 
+EARLIER_REASONS = {
+    "config": "finished cells of this setting at an earlier config (a rerun with other options); each cell shows its "
+    "latest config only",
+    "recipe": "finished cells of another recipe (options other than those of the technique's latest row), or of "
+    "one not recorded; each technique shows the seeds of its latest recipe only, never a mix of recipes",
+}  # why a finished row is not shown, by its "left_out" (aebench.reporting.rows.LEFT_OUT)
+
+
 def earlier_note(earlier: list[dict]) -> list[str]:
-    """'3 earlier rows not shown (baseline seeds 0, 1, 2): ...', for the rows an earlier config left (or none)."""
-    if not earlier:
-        return []
-    seeds: dict[str, list[int]] = {}
-    for row in earlier:
-        seeds.setdefault(row["technique"], []).append(row["seed"])
-    which = "; ".join(f"{t} seed{'s' * (len(s) > 1)} {', '.join(map(str, sorted(set(s))))}" for t, s in seeds.items())
-    n = len(earlier)
-    return [
-        f"{n} earlier row{'s' * (n != 1)} not shown ({which}): finished cells of this setting at an earlier config "
-        "(a rerun with other options); each cell shows its latest config only."
-    ]
+    """'3 earlier rows not shown (baseline seeds 0, 1, 2): ...', one note per reason the rows were left out (or
+    none)."""
+    notes = []
+    for why, text in EARLIER_REASONS.items():
+        rows = [r for r in earlier if r["left_out"] == why]
+        if not rows:
+            continue
+        seeds: dict[str, list[int]] = {}
+        for row in rows:
+            seeds.setdefault(row["technique"], []).append(row["seed"])
+        which = "; ".join(
+            f"{t} seed{'s' * (len(s) > 1)} {', '.join(map(str, sorted(set(s))))}" for t, s in seeds.items()
+        )
+        n = len(rows)
+        notes.append(f"{n} earlier row{'s' * (n != 1)} not shown ({which}): {text}.")
+    return notes
 
 
 def condition_notes(ok: pd.DataFrame) -> list[str]:
