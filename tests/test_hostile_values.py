@@ -97,6 +97,26 @@ def zero_member_zip(name: str, size: int) -> bytes:
     return buffer.getvalue()
 
 
+def mlp_checkpoint(**context: Any) -> dict[str, Any]:
+    """An honest ``mlp`` checkpoint (8x8 grey images, latent 4) with ``context`` keys replaced (None: removed)."""
+    from aebench.config import TrainConfig, to_plain
+    from aebench.techniques import build_recipe, get_technique
+    from aebench.training.recipe import BuildContext
+
+    ctx = BuildContext(1, 8, 4, TrainConfig(), get_technique("mlp").params(), load_weights=False)
+    model = build_recipe("mlp", ctx).model
+    plain = {k: v for k, v in {**to_plain(ctx), **context}.items() if v is not None}
+    return {"technique": "mlp", "context": plain, "state_dict": {k: v.clone() for k, v in model.state_dict().items()}}
+
+
+def torch_saved(payload: dict[str, Any]) -> bytes:
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
 SPARSE_IDX = idx_header(5, 1000, 1000_000) + b"SPARSE"  # written, then extended to 5 GB without using disk
 
 # name -> (file name, its bytes, "module:reader(arguments)" with P the file's path, what the one-line error says)
@@ -161,6 +181,12 @@ BOMBS: dict[str, tuple[str, Callable[[], bytes] | bytes, str, str]] = {
         "aebench.hub.weights:read_state_dict(P, 2**28)",
         "more than the",
     ),
+    "checkpoint whose context describes a 35 GB model (latent 200,000)": (
+        "checkpoint.pt",
+        lambda: torch_saved(mlp_checkpoint(latent=200_000)),
+        "aebench.execution.checkpoint:load_checkpoint(P)",
+        "do not fit the mlp model its context describes",
+    ),
     "YAML alias bomb (9**9 values)": (
         "exp.yaml",
         lambda: alias_bomb().encode(),
@@ -215,6 +241,76 @@ def test_a_crafted_file_is_refused_in_one_line_under_a_memory_cap(case: str, tmp
     lines = proc.stdout.strip().splitlines()
     assert proc.returncode == 0 and len(lines) == 1 and lines[0].startswith("refused:"), proc.stdout + proc.stderr
     assert expected in lines[0]
+
+
+# --------------------------------------------------------------------------- checkpoints: every value checked first
+
+# name -> (the checkpoint's payload, what the one-line error says)
+CHECKPOINTS: dict[str, tuple[Callable[[], dict[str, Any]], str]] = {
+    "a context lacking 'train'": (lambda: mlp_checkpoint(train=None), "'context' lacks 'train'"),
+    "latent 2**40": (lambda: mlp_checkpoint(latent=2**40), "'context.latent' must be <= 1000000"),
+    "2 channels": (lambda: mlp_checkpoint(in_channels=2), "'context.in_channels' must be one of 1, 3"),
+    "an image side of 4096": (lambda: mlp_checkpoint(image_size=4096), "'context.image_size' must be <= 1024"),
+    "an image side as text": (lambda: mlp_checkpoint(image_size="8"), "'context.image_size' must be an integer"),
+    "an unknown context key": (lambda: mlp_checkpoint(extra=1), "unknown key 'context.extra'"),
+    "a NaN learning rate": (
+        lambda: mlp_checkpoint(train={"lr": float("nan")}),
+        "'context.train.lr' must be a finite number",
+    ),
+    "an unknown technique parameter": (lambda: mlp_checkpoint(params={"nope": 1}), "unknown key 'context.params.nope'"),
+    "normaliser statistics for 3 channels of a grey model": (
+        lambda: mlp_checkpoint(input_std=[0.5, 0.5, 0.5]),
+        "'context.input_std' must hold 1 numbers",
+    ),
+    "a zero deviation": (lambda: mlp_checkpoint(input_std=[0.0]), "'context.input_std' must be positive"),
+    "a context that is a list": (lambda: {**mlp_checkpoint(), "context": [1, 2]}, "'context' must be a mapping"),
+    "an unknown technique": (lambda: {**mlp_checkpoint(), "technique": "nope"}, "unknown technique 'nope'"),
+    "a technique that is not a string": (
+        lambda: {**mlp_checkpoint(), "technique": [1]},
+        "'technique' must be a string",
+    ),
+    "weights that are not tensors": (
+        lambda: {**mlp_checkpoint(), "state_dict": {"encoder.0.weight": 1}},
+        "'state_dict' must map names to tensors",
+    ),
+    "weights of another latent size": (lambda: mlp_checkpoint(latent=5), "do not fit the mlp model"),
+    "weights of another technique": (
+        lambda: {**mlp_checkpoint(), "technique": "pca", "context": {**mlp_checkpoint()["context"], "params": {}}},
+        "do not fit the pca model",
+    ),
+    "a side the technique cannot build": (
+        lambda: {**mlp_checkpoint(image_size=7, params={}), "technique": "resnet_scratch", "state_dict": {}},
+        "cannot rebuild its resnet_scratch model (ValueError",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CHECKPOINTS))
+def test_a_crafted_checkpoint_is_refused_in_one_line(case: str, tmp_path: Path) -> None:
+    import torch
+
+    from aebench.errors import UserError
+    from aebench.execution.checkpoint import load_checkpoint
+
+    payload, expected = CHECKPOINTS[case]
+    path = tmp_path / "checkpoint.pt"
+    torch.save(payload(), path)
+    with pytest.raises(UserError) as caught:
+        load_checkpoint(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message and expected in message, message
+
+
+def test_an_honest_checkpoint_still_loads(tmp_path: Path) -> None:
+    import torch
+
+    from aebench.execution.checkpoint import load_checkpoint
+
+    payload = mlp_checkpoint()
+    torch.save(payload, tmp_path / "checkpoint.pt")
+    model, normalizer = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in payload["state_dict"].items())
+    assert normalizer(torch.ones(1, 1, 8, 8)).shape == (1, 1, 8, 8)
 
 
 # --------------------------------------------------------------------------- values, before anything trains

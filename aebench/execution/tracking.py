@@ -19,7 +19,7 @@ import imageio.v3 as iio
 import numpy as np
 import torch
 
-from aebench.errors import UserError
+from aebench.errors import UserError, exception_line
 from aebench.execution.runner import CellResult, Tracker
 from aebench.execution.services import require_reachable
 from aebench.execution.snapshots import grid
@@ -104,8 +104,7 @@ class MlflowTracker:
             location = artifacts.resolve().as_uri() if artifacts else None
             self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment, location)
         except Exception as exc:  # MLflow raises many types (MlflowException, requests', sqlalchemy's): all mean this
-            reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-            raise UserError(f"{flag}: MLflow cannot use this tracking store ({reason})") from None
+            raise UserError(f"{flag}: MLflow cannot use this tracking store ({exception_line(exc)})") from None
 
     def log_cell(self, result: CellResult) -> None:
         row, entities = result.row, self.entities
