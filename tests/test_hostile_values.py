@@ -12,6 +12,7 @@ import gzip
 import io
 import json
 import logging
+import math
 import os
 import pickle
 import socket
@@ -241,6 +242,82 @@ def test_a_crafted_file_is_refused_in_one_line_under_a_memory_cap(case: str, tmp
     lines = proc.stdout.strip().splitlines()
     assert proc.returncode == 0 and len(lines) == 1 and lines[0].startswith("refused:"), proc.stdout + proc.stderr
     assert expected in lines[0]
+
+
+# --------------------------------------------------------------------------- snapshots: a planted frame left out
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG's signature and IHDR chunk: 8-bit grey pixels, ``width`` x ``height``."""
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header)
+
+
+def png_of_zeros(width: int, height: int) -> bytes:
+    """A valid grey PNG of ``width`` x ``height`` black pixels, compressed as it goes (a decompression bomb: about
+    a thousandth of its pixels' bytes)."""
+    packer, rows, parts = zlib.compressobj(9), bytes((1 + width) * min(height, 1000)), []
+    for start in range(0, height, 1000):
+        parts.append(packer.compress(rows[: (1 + width) * min(1000, height - start)]))
+    idat = b"".join([*parts, packer.flush()])
+    return png_header(width, height) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
+
+
+def png_of(pixels: np.ndarray) -> bytes:
+    import imageio.v3 as iio
+
+    return iio.imwrite("<bytes>", pixels, extension=".png")
+
+
+# name -> (the planted file's bytes for the cell's frame shape, what the warning says)
+SNAPSHOT_FRAMES: dict[str, tuple[Callable[[tuple[int, ...]], bytes], str]] = {
+    "a PNG header declaring 100,000 x 100,000 pixels": (
+        lambda shape: png_header(100_000, 100_000),
+        "100000x100000 pixels, not the",
+    ),
+    "a decompression bomb (81 M pixels in 80 KB)": (
+        lambda shape: png_of_zeros(9000, 9000),
+        "9000x9000 pixels, not the",
+    ),
+    "a picture of another size": (lambda shape: png_of(np.zeros((10, 10), np.uint8)), "10x10 pixels"),
+    "a colour picture of the grid's size": (lambda shape: png_of(np.zeros((*shape, 3), np.uint8)), "not uint8"),
+    "not a PNG": (lambda shape: b"GIF89a" + bytes(100), "not a PNG file"),
+    "a damaged PNG": (lambda shape: png_of(np.zeros(shape, np.uint8))[:60], "a damaged PNG"),
+    "more bytes than a snapshot holds": (
+        lambda shape: png_of(np.zeros(shape, np.uint8)) + bytes(2 * math.prod(shape) + 2**16),
+        "more than the",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(SNAPSHOT_FRAMES))
+def test_a_planted_snapshot_is_left_out_of_the_gif_with_a_warning(
+    case: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import imageio.v3 as iio
+    import torch
+    from torch import nn
+
+    from aebench.data.pixels import Normalizer
+    from aebench.execution.snapshots import Snapshots
+
+    raw = {**TINY, "train": {**TINY["train"], "epochs": 2, "snapshot_every": 1}}
+    cell = parse_experiment(raw, "x").cells()[0]
+    images = torch.randint(0, 256, (12, 1, 8, 8), dtype=torch.uint8)
+    snapshots = Snapshots(images, cell, Normalizer(torch.zeros(1), torch.ones(1)), tmp_path)
+    for epoch, model in [(1, nn.Identity()), (2, nn.Sigmoid())]:  # two frames that differ
+        snapshots(epoch, model)
+    content, expected = SNAPSHOT_FRAMES[case]
+    planted = tmp_path / "snapshots" / "epoch_000.png"
+    planted.write_bytes(content(snapshots.shape))
+    with caplog.at_level(logging.WARNING):
+        gif = snapshots.write_gif()
+    assert gif is not None and iio.imread(gif, index=None).shape[0] == 2  # the cell's own two frames
+    assert f"{planted}: " in caplog.text and expected in caplog.text and "left out of snapshots.gif" in caplog.text
 
 
 # --------------------------------------------------------------------------- checkpoints: every value checked first
