@@ -8,6 +8,7 @@ the report holds at most 256 MiB of arrays; a tracker or Ray address answers wit
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
@@ -15,12 +16,14 @@ import logging
 import math
 import os
 import pickle
+import re
 import socket
 import subprocess
 import sys
+import threading
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -586,6 +589,63 @@ def test_an_unreachable_mlflow_server_is_one_line_before_the_lock(
     assert main(["-q", "run", str(exp(tmp_path)), "--out", str(out), "--track", f"mlflow:{uri}"]) == 2
     assert f"--track mlflow:{uri}: nothing answers at 127.0.0.1:{closed_port} within 5 s" in error_line(capsys)
     assert not (out / ".aebench.lock").exists() and not (out / RESULTS_FILE).exists()
+
+
+@contextlib.contextmanager
+def http_server(reply: bytes | None) -> Iterator[tuple[int, list[bytes]]]:
+    """A server on 127.0.0.1: for ``reply`` None one that accepts connections (the kernel's backlog) but never
+    answers; else one that answers the first request with ``reply`` and closes. Yields its port and the requests."""
+    requests: list[bytes] = []
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(30)
+
+        def answer() -> None:
+            with contextlib.suppress(OSError):
+                conn, _ = server.accept()
+                with conn:
+                    requests.append(conn.recv(4096))
+                    conn.sendall(reply)
+
+        if reply is not None:
+            threading.Thread(target=answer, daemon=True).start()
+        yield server.getsockname()[1], requests
+
+
+def test_an_mlflow_port_that_never_answers_is_one_line_before_the_lock(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    with http_server(None) as (port, _):
+        uri = f"http://127.0.0.1:{port}"
+        assert main(["-q", "run", str(exp(tmp_path)), "--out", str(out), "--track", f"mlflow:{uri}"]) == 2
+    line = error_line(capsys)
+    assert f"--track mlflow:{uri}: 127.0.0.1:{port} accepts a connection but gives no HTTP answer within 5 s" in line
+    assert not (out / ".aebench.lock").exists() and not (out / RESULTS_FILE).exists()
+
+
+# name -> (what the server answers, what the one-line error says; None: no error)
+HTTP_ANSWERS: dict[str, tuple[bytes, str | None]] = {
+    "MLflow's health answer": (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK", None),
+    "any HTTP status (a proxy's 404)": (b"HTTP/1.0 404 Not Found\r\n\r\n", None),
+    "another protocol": (b"SSH-2.0-OpenSSH_9.6\r\n", "answers, but not in HTTP (b'SSH-2.0"),
+    "a connection closed at once": (b"", "answers, but not in HTTP (b'')"),
+}
+
+
+@pytest.mark.parametrize("case", list(HTTP_ANSWERS))
+def test_an_mlflow_server_must_answer_http(case: str) -> None:
+    from aebench.errors import UserError
+    from aebench.execution.services import require_http_answer
+
+    reply, expected = HTTP_ANSWERS[case]
+    with http_server(reply) as (port, requests):
+        url = f"http://127.0.0.1:{port}/mlflow/"
+        if expected is None:
+            require_http_answer(url, "--track")
+        else:
+            with pytest.raises(UserError, match=re.escape(expected)):
+                require_http_answer(url, "--track")
+    assert requests[0].startswith(b"GET /mlflow/health HTTP/1.0\r\n")
 
 
 @pytest.mark.parametrize("address", ["closed", "127.0.0.1:99999"])

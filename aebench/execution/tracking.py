@@ -21,7 +21,7 @@ import torch
 
 from aebench.errors import UserError, exception_line
 from aebench.execution.runner import CellResult, Tracker
-from aebench.execution.services import require_reachable
+from aebench.execution.services import require_http_answer
 from aebench.execution.snapshots import grid
 from aebench.files import safe_folder, writable_folder
 from aebench.results.schema import METRICS, cell_folder
@@ -91,9 +91,8 @@ class MlflowTracker:
 
     def __init__(self, uri: str, experiment: str, artifacts: Path | None = None) -> None:
         flag = f"--track mlflow:{uri}"
-        scheme = urllib.parse.urlsplit(uri).scheme
-        if scheme in ("http", "https"):  # before importing MLflow, which takes seconds
-            require_reachable(uri, flag, 443 if scheme == "https" else 80)
+        if urllib.parse.urlsplit(uri).scheme in ("http", "https"):  # before importing MLflow, which takes seconds
+            require_http_answer(uri, flag)
         mlflow = import_extra("mlflow", "mlflow", "--track mlflow")
         for name, value in MLFLOW_LIMITS.items():
             os.environ.setdefault(name, value)
