@@ -25,6 +25,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -646,6 +647,37 @@ def test_an_mlflow_server_must_answer_http(case: str) -> None:
             with pytest.raises(UserError, match=re.escape(expected)):
                 require_http_answer(url, "--track")
     assert requests[0].startswith(b"GET /mlflow/health HTTP/1.0\r\n")
+
+
+def test_the_mlflow_limits_hold_only_while_the_tracker_calls_mlflow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stand-in MLflow records the environment at each call; the process's own is as before, after each."""
+    from aebench.execution.tracking import MLFLOW_LIMITS, MlflowTracker
+
+    timeout, retries, backoff = MLFLOW_LIMITS
+    seen: list[dict[str, str | None]] = []
+    record = lambda *args, **kwargs: seen.append({n: os.environ.get(n) for n in MLFLOW_LIMITS})  # noqa: E731
+
+    class Client:
+        def __init__(self, tracking_uri: str) -> None:
+            record()
+
+        def __getattr__(self, name: str) -> Callable[..., SimpleNamespace]:
+            return lambda *args, **kwargs: (
+                record() or SimpleNamespace(experiment_id="1", info=SimpleNamespace(run_id="r"))
+            )
+
+    monkeypatch.setitem(sys.modules, "mlflow", SimpleNamespace(MlflowClient=Client))
+    monkeypatch.setitem(sys.modules, "mlflow.entities", SimpleNamespace(Metric=record, Param=record))
+    monkeypatch.delenv(timeout, raising=False)
+    monkeypatch.delenv(backoff, raising=False)
+    monkeypatch.setenv(retries, "5")  # the user's own value: kept, during the calls too
+    before = dict(os.environ)
+    tracker = MlflowTracker("sqlite:///unused.db", "tiny")
+    assert dict(os.environ) == before
+    row = {"technique": "pca", "dataset": "digits", "seed": 0, "status": "ok", "config_hash": "h", "reason": ""}
+    tracker.log_cell(CellResult(row, config={"train": {"lr": 0.1}}))
+    assert dict(os.environ) == before
+    assert len(seen) > 4 and all(s == {timeout: "10", retries: "5", backoff: "1"} for s in seen)
 
 
 @pytest.mark.parametrize("address", ["closed", "127.0.0.1:99999"])
