@@ -3,7 +3,8 @@ training, one line for every OS error of a user path and every damaged row, exte
 
 Bounds these tests rely on (see README, Errors): YAML at most 64 KiB, 40 levels and 20,000 values after aliases;
 at most 1,000 seeds and 10,000 cells; a gzipped IDX file promises at most 32 times its size; an ``.npz`` read by
-the report holds at most 256 MiB of arrays; a tracker or Ray address answers within 5 s.
+the report holds at most 256 MiB of arrays; a CIFAR batch at most 64 MiB and 1,000,000 pickle opcodes; a tracker
+answers HTTP and a Ray address accepts a connection within 5 s.
 """
 
 from __future__ import annotations
