@@ -95,23 +95,12 @@ def check_device(name: str) -> None:
             raise UserError("--device cuda: no CUDA device is available here (use --device cpu or auto)")
 
 
-def make_executor(executor: Executor | str | None) -> Executor | None:
+def make_executor(executor: Executor | str | None) -> Executor:
     """An executor object from a name (``auto``, the default; ``local``; ``ray`` with its defaults); an object
     passes through."""
-    if executor is None or executor == "auto":
-        from aebench.execution.auto_executor import AutoExecutor
+    from aebench.execution.options import named_executor
 
-        return AutoExecutor()
-    if not isinstance(executor, str):
-        return executor
-    if executor == "local":
-        return None  # the runner's default
-    if executor == "ray":
-        from aebench.execution.ray_executor import RayExecutor, import_ray
-
-        import_ray()
-        return RayExecutor()
-    raise UserError(f"--executor {executor}: unknown executor (use auto, local or ray)")
+    return named_executor(executor or "auto") if executor is None or isinstance(executor, str) else executor
 
 
 def report(results: Iterable[str | Path] | None = None, out: str | Path = "report", force: bool = False) -> Path:

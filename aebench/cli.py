@@ -118,7 +118,7 @@ def cmd_list(args: argparse.Namespace) -> None:
 
 def cmd_run(args: argparse.Namespace) -> None:
     from aebench import api
-    from aebench.execution.options import make_executor
+    from aebench.execution.options import executor_from_args
     from aebench.experiment import load_experiment
 
     config = load_experiment(args.experiment, args.sets)
@@ -128,7 +128,7 @@ def cmd_run(args: argparse.Namespace) -> None:
         print_plan(config, out, api.data_folder(args.data_root), args.retry_skipped)
         return
     summary = api.run_summarized(
-        config, out, args.data_root, args.device, make_executor(args), args.track, args.retry_skipped
+        config, out, args.data_root, args.device, executor_from_args(args), args.track, args.retry_skipped
     )
     print(summary.text())
     print(f"\nresults: {out / 'results.jsonl'}  |  report: python -m aebench report --results {out}")

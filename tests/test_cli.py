@@ -62,7 +62,7 @@ def test_demo_writes_one_ok_row_per_planned_cell(demo) -> None:
     _, out = demo
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     cells = load_experiment(DEMO, TINY_SETS).cells()
-    assert len(rows) == len(cells) == 4
+    assert len(rows) == len(cells) == 6  # 2 techniques x 3 seeds
     assert all(set(ROW_FIELDS) <= set(r) and r["status"] == "ok" and r["epochs"] == 1 for r in rows)
     # the hashes written by the CLI process match this process's: config_hash is stable across runs
     assert {(r["technique"], r["seed"], r["config_hash"]) for r in rows} == {
@@ -74,7 +74,7 @@ def test_demo_writes_summaries(demo) -> None:
     _, out = demo
     summary = pd.read_csv(out / "summary.csv")
     assert sorted(summary["technique"]) == sorted(load_experiment(DEMO).techniques)
-    assert (summary["seeds"] == 2).all()
+    assert (summary["seeds"] == 3).all()
     markdown = (out / "summary.md").read_text()
     assert markdown.startswith("|") and all(t in markdown for t in summary["technique"])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import re
 import sys
@@ -44,3 +45,12 @@ def test_the_readme_technique_registers_and_runs(tmp_path: Path, monkeypatch: py
     assert by_technique["linear_ae"]["status"] == "ok", by_technique["linear_ae"]["reason"]
     assert 0 < by_technique["linear_ae"]["mse"] < 1
     assert by_technique["linear_ae"]["params"] == 2 * 64 * TINY["model"]["latent"]  # two bias-free 64 x 8 layers
+
+
+def test_the_readme_technique_imports_torch_only_inside_its_builder() -> None:
+    """Every technique module is imported to list techniques: a top-level torch import would slow ``list``."""
+    top = [n for n in ast.parse(readme_example()).body if isinstance(n, ast.Import | ast.ImportFrom)]
+    names = [a.name for n in top if isinstance(n, ast.Import) for a in n.names]
+    names += [n.module or "" for n in top if isinstance(n, ast.ImportFrom)]
+    heavy = [name for name in names if name.split(".")[0] == "torch" or name.startswith("aebench.models")]
+    assert names and heavy == []

@@ -13,9 +13,8 @@ from torch import nn
 
 from aebench.config import ConfigError
 from aebench.data import DatasetCache
-from aebench.data.pixels import Normalizer
 from aebench.experiment import parse_experiment
-from aebench.techniques import get_technique
+from aebench.techniques import build_recipe
 from aebench.training import step_choice
 from aebench.training.loop import Splits, TrainOutcome, train
 from aebench.training.recipe import BuildContext
@@ -45,9 +44,9 @@ def trained(compile_: Any, epochs: int = 3) -> tuple[TrainOutcome, list[torch.Te
     raw = {**TINY, "train": {**TINY["train"], "epochs": epochs, "batch_size": 16, "compile": compile_}}
     cell = parse_experiment({**raw, "data": {"limit_train": 64, "limit_test": 16}}, "t").cells()[0]
     data = DatasetCache(Path("/nonexistent")).prepared("digits", cell.data)
-    torch.manual_seed(0)
-    recipe = get_technique("baseline").build(BuildContext(1, 8, 8, cell.train))
-    outcome = train(recipe, Splits(data.x_train, data.x_test), cell, Normalizer.create("dataset", data.x_train))
+    ctx = BuildContext.for_cell(cell, data.x_train)
+    recipe = build_recipe("baseline", ctx, seed=0)
+    outcome = train(recipe, Splits(data.x_train, data.x_test), cell, ctx.normalizer())
     return outcome, [t.detach().clone() for t in recipe.model.state_dict().values()]
 
 

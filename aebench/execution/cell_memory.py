@@ -32,7 +32,8 @@ def cell_memory_mb(cell: CellConfig, raw: ImageData) -> float:
     pixels = channels * size * size
     raw_bytes = (len(raw.x_train) + len(raw.x_test)) * raw.x_train[0].numel()
     data = raw_bytes + 2 * (n_train + n_test) * pixels  # the raw split, the cell's prepared copy and its split
-    ctx = BuildContext(channels, size, cell.model.latent, cell.train, cell.params, load_weights=False)  # shapes
+    shape_only = torch.zeros(1, channels, size, size, dtype=torch.uint8)  # the context needs the images' shape
+    ctx = BuildContext.for_cell(cell, shape_only, load_weights=False)
     with torch.device("meta"):
         try:
             recipe = build_recipe(cell.technique, ctx)

@@ -50,7 +50,7 @@ def add_execution_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def make_executor(args: argparse.Namespace) -> Executor:
+def executor_from_args(args: argparse.Namespace) -> Executor:
     """The executor the options ask for; a one-line user error for options that do not fit together."""
     allowed = {"local": (), "auto": PARALLEL_ONLY, "ray": (*PARALLEL_ONLY, *RAY_ONLY)}[args.executor]
     given = [name for name in (*PARALLEL_ONLY, *RAY_ONLY) if getattr(args, name) not in (None, 0.0)]
@@ -64,20 +64,32 @@ def make_executor(args: argparse.Namespace) -> Executor:
         raise UserError(f"--cpus-per-cell must be above 0 (got {args.cpus_per_cell})")
     if not (math.isfinite(args.gpus_per_cell) and args.gpus_per_cell >= 0):
         raise UserError(f"--gpus-per-cell must be 0 or more (got {args.gpus_per_cell})")
-    if args.executor == "local":
+    return named_executor(args.executor, args.address, args.max_parallel, args.cpus_per_cell, args.gpus_per_cell)
+
+
+def named_executor(
+    name: str,
+    address: str | None = None,
+    max_parallel: int | None = None,
+    cpus_per_cell: float | None = None,
+    gpus_per_cell: float = 0.0,
+) -> Executor:
+    """The executor called ``name`` (``auto``, ``local`` or ``ray``) with these settings (None: its defaults)."""
+    if name == "local":
         from aebench.execution.runner import LocalExecutor
 
         return LocalExecutor()
-    if args.executor == "auto":
+    if name == "auto":
         from aebench.execution.auto_executor import AutoExecutor
 
-        if args.cpus_per_cell is not None and not float(args.cpus_per_cell).is_integer():
+        if cpus_per_cell is not None and not float(cpus_per_cell).is_integer():
             raise UserError(
-                f"--cpus-per-cell must be a whole number of threads with --executor auto (got {args.cpus_per_cell})"
+                f"--cpus-per-cell must be a whole number of threads with --executor auto (got {cpus_per_cell})"
             )
-        threads = int(args.cpus_per_cell) if args.cpus_per_cell is not None else None
-        return AutoExecutor(args.max_parallel, threads)
-    from aebench.execution.ray_executor import RayExecutor, import_ray
+        return AutoExecutor(max_parallel, int(cpus_per_cell) if cpus_per_cell is not None else None)
+    if name == "ray":
+        from aebench.execution.ray_executor import RayExecutor, import_ray
 
-    import_ray()  # missing Ray: one line saying how to install it, before any data loads
-    return RayExecutor(args.address, args.max_parallel, args.cpus_per_cell, args.gpus_per_cell)
+        import_ray()  # missing Ray: one line saying how to install it, before any data loads
+        return RayExecutor(address, max_parallel, cpus_per_cell, gpus_per_cell)
+    raise UserError(f"--executor {name}: unknown executor (use auto, local or ray)")
