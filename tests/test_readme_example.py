@@ -8,11 +8,14 @@ import re
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from helpers import REPO, TINY
 
+from aebench.data.registry import get_dataset
 from aebench.execution.runner import run_experiment
 from aebench.experiment import parse_experiment
+from aebench.reporting.sanity import lossless
 from aebench.techniques import TECHNIQUES
 
 MARKER = "<!-- example: add a technique -->"
@@ -45,6 +48,21 @@ def test_the_readme_technique_registers_and_runs(tmp_path: Path, monkeypatch: py
     assert by_technique["linear_ae"]["status"] == "ok", by_technique["linear_ae"]["reason"]
     assert 0 < by_technique["linear_ae"]["mse"] < 1
     assert by_technique["linear_ae"]["params"] == 2 * 64 * TINY["model"]["latent"]  # two bias-free 64 x 8 layers
+
+
+def test_the_readme_states_the_pca_rank_and_verdict_the_report_computes() -> None:
+    """make bench-offline's note on PCA at latent 1000: the rank bound of one native Fashion-MNIST image (what
+    the report's lossless flag uses), and the flag's word."""
+    text = " ".join((REPO / "README.md").read_text().split())
+    said = re.search(r"at latent (\d+) PCA is (\w+), since the data's rank is at most (\d+)", text)
+    assert said, "README.md lost its sentence on PCA at latent 1000 under make bench-offline"
+    side, grey = re.search(r"(\d+)x\1 grey", get_dataset("fashion-mnist").description).group(1, 0)
+    native = int(side) ** 2
+    assert int(said.group(3)) == native, f"README says rank <= {said.group(3)}; one native {grey} image: {native}"
+    rows = pd.DataFrame(
+        {"role": ["reference"], "latent": [int(said.group(1))], "native_pixels": [native], "mse": [1e-3]}
+    )
+    assert lossless("pca", rows).label == said.group(2)
 
 
 def test_the_readme_technique_imports_torch_only_inside_its_builder() -> None:

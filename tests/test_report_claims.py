@@ -16,10 +16,12 @@ from aebench.reporting.findings import best_line, equal_time_sentence, findings,
 from aebench.reporting.groups import groups, rows_of
 from aebench.reporting.rows import load
 from aebench.reporting.sanity import Flag, Flags, sanity_flags
-from aebench.reporting.statistics import holm, seed_statistics
+from aebench.reporting.statistics import difference_lines, holm, seed_statistics
+from aebench.reporting.tables import to_latex, to_markdown
 from aebench.results.summary import finished
 
 SEEDS = (0, 1, 2)
+NO_POINTS = pd.DataFrame(columns=["group", "technique", "seed", "epoch", "seconds", "mse"])
 
 
 def rows_for(values: dict[str, list[float]], metric: str = "mse", **fields) -> list[dict]:
@@ -60,8 +62,15 @@ def test_a_folder_with_two_settings_gets_a_table_each_and_no_test_across_them(tm
 def test_an_earlier_config_of_the_same_setting_is_superseded_not_mixed(tmp_path: Path) -> None:
     first = rows_for({"baseline": [0.5, 0.5, 0.5]})
     again = [make_row("exp", "digits", "baseline", s, config_hash=f"new{s}", mse=0.01) for s in SEEDS]
-    loaded = load([write_results(tmp_path, first + again, cells=False)])
-    assert list(finished(loaded.frame)["mse"]) == [0.01] * 3 and len(loaded.superseded) == 3
+    other = rows_for({"other": [0.02] * 3})
+    loaded = load([write_results(tmp_path, first + again + other, cells=False)])
+    assert list(finished(loaded.frame)["mse"]) == [0.01] * 3 + [0.02] * 3 and len(loaded.superseded) == 3
+    (group,) = groups(loaded.frame)
+    said = "3 earlier rows not shown (baseline seeds 0, 1, 2)"
+    shown = section(group, loaded.frame, [], NO_POINTS, loaded.superseded)
+    assert said in to_markdown(shown.table) and said in to_latex(shown.table)
+    alone = load([write_results(tmp_path / "alone", again + other, cells=False)])
+    assert "earlier row" not in to_markdown(section(group, alone.frame, [], NO_POINTS, alone.superseded).table)
 
 
 def flags_of(rows: list[dict], tmp: Path, samples: dict | None = None) -> Flags:
@@ -284,3 +293,81 @@ def test_best_line_without_any_rankable_technique(tmp_path: Path) -> None:
     flags = sanity_flags(finished(mine), {})
     line = best_line(seed_statistics(mine, flags), ["mse"], {"baseline": "baseline"}, flags, "baseline")
     assert line.startswith("No best claim: no technique")
+
+
+def test_a_difference_without_spread_is_not_called_real(tmp_path: Path) -> None:
+    """A technique 0.002 worse on every seed: no spread, so no t-test, and neither the table nor the findings
+    call the difference real; a little spread makes it testable again."""
+    base = [0.010, 0.011, 0.012]
+    rows = rows_for({"baseline": base, "other": [b + 0.002 for b in base]})
+    frame = frame_of(rows, tmp_path / "a")
+    (group,) = groups(frame)
+    s = section(group, frame, [], NO_POINTS)
+    verdicts = {(r[0], r[1]): r[-1] for r in s.statistics.rows}
+    assert verdicts[("MSE", "other")] == "no spread: the same difference on every seed, so no test"
+    assert (
+        "MSE: **baseline** (0.011000); the next, other, differs by +0.002000: not tested (no spread" in (s.findings[1])
+    )
+    assert "real" not in s.findings[1].split("MSE:")[1].split(";")[1]
+    spread = rows_for({"baseline": base, "other": [b + d for b, d in zip(base, (0.002, 0.0021, 0.0019))]})
+    assert "differs by +0.002000: real" in claims(spread, tmp_path / "b")[1]
+
+
+def timed(threads: dict[str, int | None], parallel: int | None = 1, **fields: object) -> list[dict]:
+    """Baseline and a technique 20 s faster (with spread), each timed with its own thread count."""
+    times = {"baseline": [100.0, 104.0, 98.0], "other": [80.0, 83.0, 79.0]}
+    return [
+        make_row("exp", "digits", t, s, config_hash=f"{t[:3]}{s}", train_seconds=v, mse=0.01 + 0.001 * s,
+                 threads=threads[t], parallel_cells=parallel, **fields)
+        for t, per_seed in times.items()
+        for s, v in zip(SEEDS, per_seed)
+    ]  # fmt: skip
+
+
+def time_texts(rows: list[dict], tmp: Path) -> tuple[str, str, list[str]]:
+    """The train-time verdict of ``other``, the tables' footnotes and the findings of the rows' group."""
+    frame = frame_of(rows, tmp)
+    (group,) = groups(frame)
+    s = section(group, frame, [], NO_POINTS)
+    verdict = next(r[-1] for r in s.statistics.rows if r[:2] == ["Train time (s)", "other"])
+    return verdict, " ".join(s.table.footnotes + s.statistics.footnotes), s.findings
+
+
+def test_a_train_time_difference_under_unequal_conditions_is_not_called_real_unqualified(tmp_path: Path) -> None:
+    verdict, notes, lines = time_texts(timed({"baseline": 1, "other": 4}), tmp_path / "a")
+    assert verdict == "real (unequal conditions)"
+    said = "not like-for-like (timed with threads per cell 1 (baseline), 4 (other))"
+    assert said in notes and any(said in line for line in lines)
+    console = difference_lines(only_group(frame_of(timed({"baseline": 1, "other": 4}), tmp_path / "c")),
+                               ("train_seconds",))  # fmt: skip
+    assert "real (p < 0.001; unequal conditions)" in console[0]
+    verdict, notes, lines = time_texts(timed({"baseline": 1, "other": 1}), tmp_path / "b")  # timed alike
+    assert verdict == "real" and "like-for-like" not in notes + " ".join(lines)
+
+
+def test_train_times_without_recorded_conditions_are_not_said_to_differ(tmp_path: Path) -> None:
+    """Rows written before threads were recorded (the committed MNIST rows): the report cannot know the times
+    compare, and says only that, never that the conditions differed."""
+    verdict, notes, lines = time_texts(timed({"baseline": None, "other": None}, parallel=None), tmp_path / "a")
+    assert verdict == "real (conditions not recorded)"
+    said = "not known to be like-for-like (the rows of baseline, other do not record threads per cell or cells at once)"
+    assert said in notes and any(said in line for line in lines)
+    assert "not like-for-like (" not in notes + " ".join(lines)
+    half = timed({"baseline": None, "other": 2})  # one side recorded: still unknown, not unequal
+    assert time_texts(half, tmp_path / "b")[0] == "real (conditions not recorded)"
+
+
+def test_a_precision_or_device_mix_stays_in_one_table_and_is_footnoted(tmp_path: Path) -> None:
+    rows = [
+        dict(r, precision="bf16", device="cuda") if r["technique"] == "other" else r
+        for r in timed({"baseline": 1, "other": 1})
+    ]
+    frame = frame_of(rows, tmp_path / "a")
+    (group,) = groups(frame)
+    notes = section(group, frame, [], NO_POINTS).table.footnotes
+    mixed = next(n for n in notes if n.startswith("Mixed conditions"))
+    assert "precision fp32 (baseline), bf16 (other)" in mixed and "device cpu (baseline), cuda (other)" in mixed
+    assert "quality differences across them may partly come from it" in mixed
+    assert time_texts(rows, tmp_path / "b")[0] == "real (unequal conditions)"  # and the times differ in device
+    alike = frame_of(timed({"baseline": 1, "other": 1}), tmp_path / "c")
+    assert not any(n.startswith("Mixed") for n in section(groups(alike)[0], alike, [], NO_POINTS).table.footnotes)

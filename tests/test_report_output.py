@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -24,6 +25,7 @@ from aebench.experiment import load_experiment
 from aebench.reporting.build import drawn, section
 from aebench.reporting.cellfiles import group_cells
 from aebench.reporting.curves import curves
+from aebench.reporting.document import Contents, latex
 from aebench.reporting.figures import palette, text_overlaps
 from aebench.reporting.groups import groups
 from aebench.reporting.manifest import MANIFEST
@@ -235,3 +237,24 @@ def test_make_report_takes_every_committed_results_folder_mnist_first(tmp_path: 
     folders = command.split("--results ", 1)[1].split(" --out")[0].split()
     assert folders == [f"report/results/{n}" for n in ("mnist", "mnist-latent32", "cifar", "fashion")]
     assert command.endswith("--out report")
+
+
+def outside_verbatim(tex: str) -> str:
+    """The LaTeX pdflatex reads as commands: everything but the verbatim blocks' contents."""
+    return re.sub(r"\\begin\{verbatim\}.*?\\end\{verbatim\}", "", tex, flags=re.S)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        r"\end{verbatim}\input{/etc/passwd}",
+        "  ok " + "y" * 120 + r" \end{verbatim} \input{/etc/passwd}",  # wrapped at its width
+        "＼ｅｎｄ｛ｖｅｒｂａｔｉｍ｝＼ｉｎｐｕｔ｛/etc/passwd｝",  # full-width: transliterated to ASCII
+    ],
+)
+def test_a_notes_file_cannot_close_its_verbatim_block(line: str) -> None:
+    contents = Contents([], [], None, [], [], [], "test", notes=[f"Ran it.\n{line}\nDone.", "second notes"])
+    tex = latex(contents)
+    assert tex.count(r"\begin{verbatim}") == tex.count(r"\end{verbatim}") == 2  # one block per notes file
+    assert r"\input" not in outside_verbatim(tex) and "passwd" not in outside_verbatim(tex)
+    assert "Ran it." in tex and "Done." in tex

@@ -16,11 +16,12 @@ import pandas as pd
 from aebench.errors import UserError
 from aebench.files import read_text, safe_folder, write_text
 from aebench.reporting.cellfiles import Cell, group_cells, reason, skipped
+from aebench.reporting.conditions import time_caveat
 from aebench.reporting.curves import curves
 from aebench.reporting.document import Contents, Section, latex, markdown
 from aebench.reporting.figures import Drawn, palette, save, style
 from aebench.reporting.findings import findings
-from aebench.reporting.groups import Group, groups, rows_of
+from aebench.reporting.groups import Group, earlier_rows, groups, rows_of
 from aebench.reporting.images import first_seed_cells, latents, reconstructions, samples_of, snapshots
 from aebench.reporting.manifest import claim, finish
 from aebench.reporting.plots import (
@@ -77,6 +78,19 @@ def compute(frame: pd.DataFrame) -> str:
     )
 
 
+def superseded_note(loaded: Loaded) -> list[tuple[str, str]]:
+    n = len(loaded.superseded)
+    if not n:
+        return []
+    return [
+        (
+            "earlier rows not shown",
+            f"{n} finished row{'s' * (n != 1)} of an earlier config of a cell and setting, replaced by its latest "
+            "config (each results table counts its own)",
+        )
+    ]
+
+
 def filled_note(loaded: Loaded) -> list[tuple[str, str]]:
     if not loaded.filled:
         return []
@@ -99,23 +113,26 @@ def stamp(loaded: Loaded, folders: list[Path], command: str) -> list[tuple[str, 
         ("test images", distinct(frame, "n_test")),
         ("results dated", f"{finished_at[0]} to {finished_at[-1]}" if finished_at else "unknown"),
         *filled_note(loaded),
+        *superseded_note(loaded),
         ("results folders", ", ".join(str(f) for f in folders)),
         ("report command", command),
     ]
 
 
-def section(group: Group, frame: pd.DataFrame, cells: list[Cell], points: pd.DataFrame) -> Section | None:
-    """A group's flags, tables and findings (figures come later)."""
+def section(
+    group: Group, frame: pd.DataFrame, cells: list[Cell], points: pd.DataFrame, superseded: list[dict] | None = None
+) -> Section | None:
+    """A group's flags, tables and findings (figures come later); ``superseded``: the rows earlier configs left."""
     rows = rows_of(frame, group)
     flags = sanity_flags(finished(rows), samples_of(first_seed_cells(cells, group)))
-    table = results_table(group, rows, flags)
+    table = results_table(group, rows, flags, earlier_rows(superseded or [], group))
     if table is None:
         return None
     stats = seed_statistics(rows, flags)
     return Section(
         group,
         table,
-        statistics_table(group, stats, baseline_of(finished(rows))),
+        statistics_table(group, stats, baseline_of(finished(rows)), time_caveat(finished(rows))),
         findings(group, rows, stats, points, flags),
         flags,
     )
@@ -174,7 +191,10 @@ def definitions(sections: list[Section]) -> list[str]:
         "that may be ranked on it; a reference (a yardstick such as a linear floor) and a flagged technique never "
         "are. Rows compare only within a table: one experiment, dataset and setting (length, image counts, size, "
         "latent, corruption, classifier, metric version); a technique's own recipe (learning rate, loss, its "
-        "options) is not a setting.",
+        "options) is not a setting. Nor are the measuring conditions (device, precision, torch threads per cell, "
+        "cells run at once): a table whose rows mix a device or precision says so under it, and a time comparison "
+        "of rows timed under different conditions, or rows that do not record them, is marked not like-for-like "
+        "(or not known to be).",
         "Sanity flags, computed from the rows and the saved test images: ignores its input (MSE no better than "
         f"outputting the mean test image, or reconstructions varying under {SPREAD_FLOOR} times as much as the "
         f"images); accuracy near chance (keeping under {CHANCE_SHARE:.0%} of the classifier's margin over chance); "
@@ -213,7 +233,7 @@ def write_report(
     found = groups(frame)
     cells = group_cells(frame, found)
     points = curves(cells)
-    sections = [s for g in found if (s := section(g, frame, cells, points))]
+    sections = [s for g in found if (s := section(g, frame, cells, points, loaded.superseded))]
     problems = problems_table(frame)
     comparisons = [
         c

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from aebench.reporting.cellfiles import group_cells
+from aebench.reporting.conditions import time_caveat
 from aebench.reporting.groups import Group, groups, rows_of
 from aebench.reporting.images import first_seed_cells, samples_of
 from aebench.reporting.rows import load, training_rates
@@ -45,6 +46,7 @@ def group_block(group: Group, rows: pd.DataFrame, flags: Flags, table: pd.DataFr
         baseline = baseline_of(finished(rows))
         lines += [f"each technique minus {baseline} on the same seeds (real = Holm-adjusted p < {ALPHA}):", *tests]
     lines += [f"flagged ({f.label}): {f.reason}" for f in flags.flags]
+    lines += [f"train times are {caveat}" for caveat in (time_caveat(finished(rows)),) if caveat]
     return "\n".join(lines)
 
 

@@ -1,16 +1,19 @@
 """The "what this run shows" paragraph of one group, generated from its numbers: the best technique per metric
 with its test against the baseline, what was left out of every claim and why, the best at equal training time,
-and what each reference's numbers mean. Only claimable techniques (no reference, no flag on the metric) rank."""
+whether its times compare like-for-like, and what each reference's numbers mean. Only claimable techniques (no
+reference, no flag on the metric) rank."""
 
 from __future__ import annotations
 
 import pandas as pd
 
+from aebench.reporting.conditions import time_caveat
 from aebench.reporting.curves import at_equal_time
 from aebench.reporting.groups import Group
 from aebench.reporting.sanity import ALL, Flags
 from aebench.reporting.statistics import verdict
 from aebench.results.schema import QUALITY, SPECS
+from aebench.results.summary import finished
 
 CONTENDERS = ("baseline", "compared", "unknown")
 
@@ -117,6 +120,13 @@ def equal_time_sentence(points: pd.DataFrame, group: Group, roles: dict[str, str
     )
 
 
+def time_sentence(rows: pd.DataFrame) -> str | None:
+    """Where the group's rows were timed under unequal (or unrecorded) conditions: that its time comparisons are
+    not like-for-like (or not known to be)."""
+    caveat = time_caveat(finished(rows))
+    return f"Time comparisons here (train time, images/s, equal training time) are {caveat}." if caveat else None
+
+
 def reference_sentence(
     stats: pd.DataFrame, rows: pd.DataFrame, technique: str, flags: Flags, baseline: str | None
 ) -> str:
@@ -153,5 +163,6 @@ def findings(group: Group, rows: pd.DataFrame, stats: pd.DataFrame, points: pd.D
     lines += [s for s in (flagged_sentence(flags),) if s]
     if group.setting.budget_seconds is None:  # a budget run is at equal time already
         lines += [s for s in (equal_time_sentence(points, group, roles, flags),) if s]
+    lines += [s for s in (time_sentence(rows),) if s]
     lines += [reference_sentence(stats, rows, t, flags, baseline) for t, r in roles.items() if r == "reference"]
     return [f"**{group.label}**, {setting_phrase(group, rows)}:", *lines]

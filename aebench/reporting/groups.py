@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -74,3 +75,9 @@ def rows_of(frame: pd.DataFrame, group: Group) -> pd.DataFrame:
         & (frame["dataset"] == group.dataset)
         & (frame["setting_key"] == repr(group.setting))
     ]
+
+
+def earlier_rows(superseded: list[dict[str, Any]], group: Group) -> list[dict[str, Any]]:
+    """The superseded rows (earlier configs of a cell at the group's setting) that belong to the group."""
+    key = (group.experiment, group.dataset, repr(group.setting))
+    return [r for r in superseded if (r["experiment"], r["dataset"], r["setting_key"]) == key]

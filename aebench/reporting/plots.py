@@ -14,6 +14,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from aebench.reporting.cellfiles import Cell, read_history
+from aebench.reporting.conditions import time_caveat
 from aebench.reporting.curves import at_full_size
 from aebench.reporting.figures import FLAGGED, Drawn
 from aebench.reporting.groups import Group
@@ -56,6 +57,11 @@ class View:
             if on
         ]
         return technique + (f" ({', '.join(notes)})" if notes else "")
+
+    def time_caveat(self) -> str:
+        """' Times are not like-for-like: ...' for a caption where the rows were timed unequally, else ''."""
+        caveat = time_caveat(self.ok)
+        return f" Times are {caveat}." if caveat else ""
 
     @property
     def any_flagged(self) -> bool:
@@ -234,7 +240,8 @@ def paired_differences(view: View) -> Drawn | None:
         f"paired_differences_{view.group.stem}",
         f"{view.group.label}: each technique minus {baseline} on the seeds both ran (mean difference, whiskers: "
         f"95 % t-interval); filled: real (Holm-adjusted p < {ALPHA}), hollow: not significant at the seeds run."
-        + (f" Not tested: {skipped}." if skipped else ""),
+        + (f" Not tested: {skipped}." if skipped else "")
+        + (view.time_caveat() if "train_seconds" in metrics else ""),
     )
 
 
@@ -333,5 +340,6 @@ def time_to_quality(view: View, points: pd.DataFrame) -> Drawn | None:
         "the training seconds spent so far (linear time axis; means over seeds, whiskers ± 1 sd; a fit-only "
         "technique is one point). Where a history predates the recorded test MSE, the test loss stands in for "
         "epochs at full size of cells trained on plain pixel MSE, and the rest is left out. Dashed grey: flagged."
-        + (f" Not plotted (no per-epoch pixel MSE in their histories): {', '.join(missing)}." if missing else ""),
+        + (f" Not plotted (no per-epoch pixel MSE in their histories): {', '.join(missing)}." if missing else "")
+        + view.time_caveat(),
     )

@@ -1,6 +1,7 @@
 """Statistics across seeds: mean, sd and a 95 % t-interval per metric, and each technique's paired difference
 from the group's baseline on the seeds both ran (t-interval, paired t-test, Holm-adjusted over the techniques
-tested on that metric). A technique is tested only with enough paired seeds and no sanity flag on the metric.
+tested on that metric). A technique is tested only with enough paired seeds and no sanity flag on the metric; a
+time difference of rows timed under other (or unrecorded) conditions carries a caveat (``conditions``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from aebench.reporting.conditions import TIME_METRICS, conditions
 from aebench.reporting.sanity import MIN_SEEDS, Flags
 from aebench.results.schema import QUALITY, SPECS
 from aebench.results.summary import finished
@@ -39,7 +41,11 @@ class Paired:
     """Technique minus baseline on the same seeds: the mean difference, its interval, and the paired t-test."""
 
     difference: Estimate
-    p_value: float
+    p_value: float  # NaN: not tested (under 2 pairs, or no spread)
+    no_spread: bool = False  # the same non-zero difference on every seed: no t-test, nothing to doubt it with
+
+
+NO_SPREAD = "no spread: the same difference on every seed, so no test"
 
 
 def estimate(values: np.ndarray | pd.Series) -> Estimate:
@@ -60,15 +66,15 @@ def estimate(values: np.ndarray | pd.Series) -> Estimate:
 def paired(technique: pd.Series, baseline: pd.Series) -> Paired:
     """Paired comparison of two per-seed series (indexed by seed) on the seeds both have.
 
-    Identical values give p = 1; a constant non-zero difference gives p = 0 (no spread to doubt it).
-    """
+    Identical values give p = 1; a constant non-zero difference is not tested (``no_spread``): its t statistic is
+    undefined, and seeds that never vary say nothing about how far the difference would."""
     both = pd.concat([technique, baseline], axis=1, join="inner").dropna()
     diff = (both.iloc[:, 0] - both.iloc[:, 1]).to_numpy(dtype=float)
     difference = estimate(diff)
     if difference.n < 2:
         return Paired(difference, math.nan)
     if np.ptp(diff) <= 1e-12 * np.abs(diff).max():  # constant up to rounding: the t statistic is undefined
-        return Paired(difference, 1.0 if not diff.any() else 0.0)
+        return Paired(difference, 1.0) if not diff.any() else Paired(difference, math.nan, no_spread=True)
     return Paired(difference, float(stats.ttest_1samp(diff, 0.0).pvalue))
 
 
@@ -117,7 +123,9 @@ def metric_records(ok: pd.DataFrame, metric: str, baseline: str | None, flags: F
         e = estimate(values)
         p = paired(values, base) if base is not None and technique != baseline else None
         d = p.difference if p else NO_ESTIMATE
-        note = untested_reason(technique, baseline, metric, flags, d.n)
+        note = untested_reason(technique, baseline, metric, flags, d.n) or (NO_SPREAD if p and p.no_spread else "")
+        timed = metric in TIME_METRICS and p is not None and not note
+        caveat = conditions(ok[ok["technique"].isin([technique, baseline])]).time_marker() if timed else ""
         records.append(
             {
                 "metric": metric,
@@ -133,6 +141,7 @@ def metric_records(ok: pd.DataFrame, metric: str, baseline: str | None, flags: F
                 "diff_high": d.high,
                 "p_value": p.p_value if p and not note else math.nan,
                 "note": note,
+                "caveat": caveat,
             }
         )
     tested = [r for r in records if not r["note"]]
@@ -172,13 +181,15 @@ def p_phrase(p: float) -> str:
 
 
 def verdict(record: dict) -> str:
-    """'real (Holm p = 0.012 over 3 tests)', 'not significant (p = 0.240)', or 'not tested (why)'."""
+    """'real (Holm p = 0.012 over 3 tests)', 'not significant (p = 0.240)', or 'not tested (why)'; a time
+    difference timed under unequal or unrecorded conditions says so ('real (p = 0.010; unequal conditions)')."""
     if record["note"]:
         return f"not tested ({record['note']})"
     word = "real" if record["significant"] else "not significant"
+    caveat = f"; {record['caveat']}" if record["caveat"] else ""
     if record["tests"] > 1:
-        return f"{word} (Holm-adjusted {p_phrase(record['p_holm'])} over {record['tests']} tests)"
-    return f"{word} ({p_phrase(record['p_value'])})"
+        return f"{word} (Holm-adjusted {p_phrase(record['p_holm'])} over {record['tests']} tests{caveat})"
+    return f"{word} ({p_phrase(record['p_value'])}{caveat})"
 
 
 def better(metric: str, diff: float) -> bool:

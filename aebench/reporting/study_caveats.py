@@ -19,6 +19,7 @@ from aebench.reporting.anchors import (
     TECHNIQUE_SETTINGS,
     StudyRun,
 )
+from aebench.reporting.conditions import time_caveat
 from aebench.reporting.study_claims import Scope
 from aebench.results.schema import SPECS
 
@@ -49,7 +50,7 @@ def caveats(study: StudyRun, scope: Scope, configs: Mapping[str, dict]) -> list[
     devices = ", ".join(sorted({str(d) for d in ok["device"].dropna()})) or "unknown"
     out.append(
         f"Train time: ours on {devices}, the study's on {study.hardware}; the ratio measures the hardware as much as "
-        "the technique."
+        "the technique." + (f" Between our techniques, times are {caveat}." if (caveat := time_caveat(ok)) else "")
     )
     out += setting_differences(scope.dataset, scope.present, configs)
     gaps = [f"{t} ({scope.absent(t)})" for (d, t) in ANCHORS if d == scope.dataset and t not in scope.present]

@@ -10,7 +10,7 @@ from typing import Protocol
 import pandas as pd
 
 from aebench.reporting.anchors import ANCHORS, EQUAL_TOLERANCE, Claim, StudyRun
-from aebench.reporting.statistics import ALPHA, format_p, paired, per_seed
+from aebench.reporting.statistics import ALPHA, NO_SPREAD, format_p, paired, per_seed
 from aebench.results.schema import SPECS
 
 
@@ -95,7 +95,9 @@ def rank_evidence(claim: Claim, scope: Scope, metric: str) -> tuple[bool, str, s
         else f"{spec.label}: {other} {theirs} beats {claim.best} {ours} ({test_text})"
     )
     doubt = (
-        f"{spec.label} not testable with {seeds}"
+        f"{spec.label} not testable ({NO_SPREAD})"
+        if test.no_spread
+        else f"{spec.label} not testable with {seeds}"
         if math.isnan(test.p_value)
         else f"{spec.label} against {other} not significant at p < {ALPHA}"
         if test.p_value >= ALPHA

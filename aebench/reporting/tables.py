@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from aebench.reporting.conditions import conditions, time_caveat
 from aebench.reporting.groups import Group
 from aebench.reporting.rows import training_rates
 from aebench.reporting.sanity import ALL, Flag, Flags
@@ -81,9 +82,33 @@ def flag_notes(flags: Flags) -> list[str]:
     return [f"Flagged ({f.label}): {f.reason}; {withheld(f)}." for f in flags.flags]
 
 
-def results_table(group: Group, rows: pd.DataFrame, flags: Flags) -> Table | None:
+def earlier_note(earlier: list[dict]) -> list[str]:
+    """'3 earlier rows not shown (baseline seeds 0, 1, 2): ...', for the rows an earlier config left (or none)."""
+    if not earlier:
+        return []
+    seeds: dict[str, list[int]] = {}
+    for row in earlier:
+        seeds.setdefault(row["technique"], []).append(row["seed"])
+    which = "; ".join(f"{t} seed{'s' * (len(s) > 1)} {', '.join(map(str, sorted(set(s))))}" for t, s in seeds.items())
+    n = len(earlier)
+    return [
+        f"{n} earlier row{'s' * (n != 1)} not shown ({which}): finished cells of this setting at an earlier config "
+        "(a rerun with other options); each cell shows its latest config only."
+    ]
+
+
+def condition_notes(ok: pd.DataFrame) -> list[str]:
+    """Footnotes where the rows mix devices or precisions, and where their times do not compare like-for-like."""
+    if ok["technique"].nunique() < 2:
+        return []
+    caveat = time_caveat(ok)
+    return [n for n in (conditions(ok).quality_note(), caveat and f"Train time and images/s are {caveat}.") if n]
+
+
+def results_table(group: Group, rows: pd.DataFrame, flags: Flags, earlier: list[dict] | None = None) -> Table | None:
     """Mean ± sd over seeds per technique; per column the best claimable technique in bold (no reference, no
-    flag on that metric); the flags and their reasons beside the numbers."""
+    flag on that metric); the flags and their reasons beside the numbers; ``earlier``: the group's superseded rows,
+    counted in a footnote; mixed measuring conditions, in another."""
     numbers = technique_stats(rows, flags)
     if numbers.empty:
         return None
@@ -96,7 +121,7 @@ def results_table(group: Group, rows: pd.DataFrame, flags: Flags) -> Table | Non
         rows=[],
         numbers=numbers,
         align="lr" + "r" * len(COLUMNS) + "l",
-        footnotes=flag_notes(flags),
+        footnotes=flag_notes(flags) + earlier_note(earlier or []) + condition_notes(finished(rows)),
     )
     tiers = numbers["role"].map(TIER).to_numpy()
     table.rules_before |= {i for i in range(1, len(tiers)) if tiers[i] != tiers[i - 1]}
@@ -130,9 +155,12 @@ def interval_text(low: float, high: float, digits: int, sign: str = "") -> str:
     return "–" if pd.isna(low) else f"[{low:{sign}.{digits}f}, {high:{sign}.{digits}f}]"
 
 
-def statistics_table(group: Group, numbers: pd.DataFrame, baseline: str | None) -> Table | None:
+def statistics_table(
+    group: Group, numbers: pd.DataFrame, baseline: str | None, time_caveat: str | None = None
+) -> Table | None:
     """Per metric and technique: mean ± sd, its 95 % CI, and the paired difference from the baseline on the same
-    seeds with its 95 % CI, raw and Holm-adjusted p-value and verdict (or why it is not tested)."""
+    seeds with its 95 % CI, raw and Holm-adjusted p-value and verdict (or why it is not tested); ``time_caveat``:
+    why the group's times are not like-for-like, under the table where a time verdict is marked."""
     if numbers.empty:
         return None
     numbers = numbers.copy()
@@ -164,7 +192,7 @@ def statistics_table(group: Group, numbers: pd.DataFrame, baseline: str | None) 
         if previous is not None and r["metric"] != previous:
             table.rules_before.add(i)
         previous = r["metric"]
-        verdict = r["note"] or ("real" if r["significant"] else "n.s.")
+        verdict = r["note"] or ("real" if r["significant"] else "n.s.") + (f" ({r['caveat']})" if r["caveat"] else "")
         table.rows.append(
             [
                 spec.label,
@@ -184,9 +212,13 @@ def statistics_table(group: Group, numbers: pd.DataFrame, baseline: str | None) 
     table.footnotes.append(
         f"Δ = technique minus {against} on the seeds both ran (paired t-test, two-sided). p (Holm): adjusted by "
         f"Holm's method over the techniques tested on that metric; real (bold): Holm p < {ALPHA}; n.s.: not "
-        "significant at the seeds run. A flagged technique, or one with too few paired seeds, is not tested. "
+        "significant at the seeds run. A flagged technique, one with too few paired seeds, or one that differs by the "
+        "same amount on every seed (no spread to test) is not tested. "
         "CIs use Student's t (none for one seed)."
     )
+    if time_caveat and numbers["caveat"].astype(bool).any():
+        marks = ", ".join(sorted(set(numbers["caveat"]) - {""}))
+        table.footnotes.append(f"Train time verdicts marked ({marks}): the times are {time_caveat}.")
     return table
 
 
@@ -306,10 +338,15 @@ def ascii_text(text: str) -> str:
 VERBATIM_WIDTH = 96  # characters per line of a \footnotesize verbatim block inside 2 cm margins
 
 
+VERBATIM_END = r"\end{verbatim}"  # the one string that closes a verbatim block (LaTeX matches it literally)
+
+
 def verbatim_lines(text: str) -> list[str]:
-    """ASCII lines no wider than the page, long ones wrapped with a hanging indent."""
+    """ASCII lines no wider than the page, long ones wrapped with a hanging indent; an ``\\end{verbatim}`` in the
+    text is broken (``\\end {verbatim}``), so the text cannot close its block and run as LaTeX (wrapping only
+    splits lines, so it cannot join one again)."""
     lines = []
-    for line in ascii_text(text).expandtabs(4).splitlines():
+    for line in ascii_text(text).replace(VERBATIM_END, r"\end {verbatim}").expandtabs(4).splitlines():
         indent = " " * (len(line) - len(line.lstrip()) + 2)
         lines += textwrap.wrap(line, VERBATIM_WIDTH, subsequent_indent=indent, break_on_hyphens=False) or [""]
     return lines
