@@ -15,3 +15,8 @@ class CellFailure(Exception):
 
 class MachineFault(Exception):
     """The machine failed the run (disk full, read-only or unwritable file); the CLI prints one line and exits 1."""
+
+
+def exception_line(exc: BaseException) -> str:
+    """``Type: message`` of an exception on one line (its first), at most 300 characters: for one-line errors."""
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:300]

@@ -3,24 +3,30 @@ training, one line for every OS error of a user path and every damaged row, exte
 
 Bounds these tests rely on (see README, Errors): YAML at most 64 KiB, 40 levels and 20,000 values after aliases;
 at most 1,000 seeds and 10,000 cells; a gzipped IDX file promises at most 32 times its size; an ``.npz`` read by
-the report holds at most 256 MiB of arrays; a tracker or Ray address answers within 5 s.
+the report holds at most 256 MiB of arrays; a CIFAR batch at most 64 MiB and 1,000,000 pickle opcodes; a tracker
+answers HTTP and a Ray address accepts a connection within 5 s.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
 import logging
+import math
 import os
 import pickle
+import re
 import socket
 import subprocess
 import sys
+import threading
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -97,6 +103,26 @@ def zero_member_zip(name: str, size: int) -> bytes:
     return buffer.getvalue()
 
 
+def mlp_checkpoint(**context: Any) -> dict[str, Any]:
+    """An honest ``mlp`` checkpoint (8x8 grey images, latent 4) with ``context`` keys replaced (None: removed)."""
+    from aebench.config import TrainConfig, to_plain
+    from aebench.techniques import build_recipe, get_technique
+    from aebench.training.recipe import BuildContext
+
+    ctx = BuildContext(1, 8, 4, TrainConfig(), get_technique("mlp").params(), load_weights=False)
+    model = build_recipe("mlp", ctx).model
+    plain = {k: v for k, v in {**to_plain(ctx), **context}.items() if v is not None}
+    return {"technique": "mlp", "context": plain, "state_dict": {k: v.clone() for k, v in model.state_dict().items()}}
+
+
+def torch_saved(payload: dict[str, Any]) -> bytes:
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getvalue()
+
+
 SPARSE_IDX = idx_header(5, 1000, 1000_000) + b"SPARSE"  # written, then extended to 5 GB without using disk
 
 # name -> (file name, its bytes, "module:reader(arguments)" with P the file's path, what the one-line error says)
@@ -125,6 +151,15 @@ BOMBS: dict[str, tuple[str, Callable[[], bytes] | bytes, str, str]] = {
         "aebench.data.formats:read_cifar_batch(P)",
         "in one array, got list",
     ),
+    "CIFAR pickle of 1.5 million integers (a list 4-8x its bytes once built)": (
+        "test_batch",
+        lambda: pickle.dumps(
+            {b"labels": list(range(256, 1_500_256)), b"data": np.zeros((1, 3072), np.uint8)}, protocol=2
+        ),
+        "aebench.data.formats:read_cifar_batch(P)",
+        "more than 1,000,000 pickle opcodes",
+    ),
+    "CIFAR batch of 5 GB (sparse)": ("test_batch", b"", "aebench.data.formats:read_cifar_batch(P)", "the 67,108,864"),
     "CIFAR labels as nested lists": (
         "test_batch",
         lambda: pickle.dumps({b"labels": [[0] * 3072] * 100_000, b"data": np.zeros((1, 3072), np.uint8)}, protocol=2),
@@ -160,6 +195,12 @@ BOMBS: dict[str, tuple[str, Callable[[], bytes] | bytes, str, str]] = {
         b"",
         "aebench.hub.weights:read_state_dict(P, 2**28)",
         "more than the",
+    ),
+    "checkpoint whose context describes a 35 GB model (latent 200,000)": (
+        "checkpoint.pt",
+        lambda: torch_saved(mlp_checkpoint(latent=200_000)),
+        "aebench.execution.checkpoint:load_checkpoint(P)",
+        "do not fit the mlp model its context describes",
     ),
     "YAML alias bomb (9**9 values)": (
         "exp.yaml",
@@ -204,7 +245,7 @@ def test_a_crafted_file_is_refused_in_one_line_under_a_memory_cap(case: str, tmp
     path = tmp_path / name
     data = content() if callable(content) else content
     path.write_bytes(data)
-    if data is SPARSE_IDX or path.suffix == ".safetensors":
+    if data is SPARSE_IDX or not data:  # empty: a sparse file of 5 GB
         os.truncate(path, 5 * 10**9 + len(data))
     module, _, reader = call.partition(":")
     reader, _, arguments = reader.partition("(")
@@ -215,6 +256,152 @@ def test_a_crafted_file_is_refused_in_one_line_under_a_memory_cap(case: str, tmp
     lines = proc.stdout.strip().splitlines()
     assert proc.returncode == 0 and len(lines) == 1 and lines[0].startswith("refused:"), proc.stdout + proc.stderr
     assert expected in lines[0]
+
+
+# --------------------------------------------------------------------------- snapshots: a planted frame left out
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG's signature and IHDR chunk: 8-bit grey pixels, ``width`` x ``height``."""
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header)
+
+
+def png_of_zeros(width: int, height: int) -> bytes:
+    """A valid grey PNG of ``width`` x ``height`` black pixels, compressed as it goes (a decompression bomb: about
+    a thousandth of its pixels' bytes)."""
+    packer, rows, parts = zlib.compressobj(9), bytes((1 + width) * min(height, 1000)), []
+    for start in range(0, height, 1000):
+        parts.append(packer.compress(rows[: (1 + width) * min(1000, height - start)]))
+    idat = b"".join([*parts, packer.flush()])
+    return png_header(width, height) + png_chunk(b"IDAT", idat) + png_chunk(b"IEND", b"")
+
+
+def png_of(pixels: np.ndarray) -> bytes:
+    import imageio.v3 as iio
+
+    return iio.imwrite("<bytes>", pixels, extension=".png")
+
+
+# name -> (the planted file's bytes for the cell's frame shape, what the warning says)
+SNAPSHOT_FRAMES: dict[str, tuple[Callable[[tuple[int, ...]], bytes], str]] = {
+    "a PNG header declaring 100,000 x 100,000 pixels": (
+        lambda shape: png_header(100_000, 100_000),
+        "100000x100000 pixels, not the",
+    ),
+    "a decompression bomb (81 M pixels in 80 KB)": (
+        lambda shape: png_of_zeros(9000, 9000),
+        "9000x9000 pixels, not the",
+    ),
+    "a picture of another size": (lambda shape: png_of(np.zeros((10, 10), np.uint8)), "10x10 pixels"),
+    "a colour picture of the grid's size": (lambda shape: png_of(np.zeros((*shape, 3), np.uint8)), "not uint8"),
+    "not a PNG": (lambda shape: b"GIF89a" + bytes(100), "not a PNG file"),
+    "a damaged PNG": (lambda shape: png_of(np.zeros(shape, np.uint8))[:60], "a damaged PNG"),
+    "more bytes than a snapshot holds": (
+        lambda shape: png_of(np.zeros(shape, np.uint8)) + bytes(2 * math.prod(shape) + 2**16),
+        "more than the",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(SNAPSHOT_FRAMES))
+def test_a_planted_snapshot_is_left_out_of_the_gif_with_a_warning(
+    case: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import imageio.v3 as iio
+    import torch
+    from torch import nn
+
+    from aebench.data.pixels import Normalizer
+    from aebench.execution.snapshots import Snapshots
+
+    raw = {**TINY, "train": {**TINY["train"], "epochs": 2, "snapshot_every": 1}}
+    cell = parse_experiment(raw, "x").cells()[0]
+    images = torch.randint(0, 256, (12, 1, 8, 8), dtype=torch.uint8)
+    snapshots = Snapshots(images, cell, Normalizer(torch.zeros(1), torch.ones(1)), tmp_path)
+    for epoch, model in [(1, nn.Identity()), (2, nn.Sigmoid())]:  # two frames that differ
+        snapshots(epoch, model)
+    content, expected = SNAPSHOT_FRAMES[case]
+    planted = tmp_path / "snapshots" / "epoch_000.png"
+    planted.write_bytes(content(snapshots.shape))
+    with caplog.at_level(logging.WARNING):
+        gif = snapshots.write_gif()
+    assert gif is not None and iio.imread(gif, index=None).shape[0] == 2  # the cell's own two frames
+    assert f"{planted}: " in caplog.text and expected in caplog.text and "left out of snapshots.gif" in caplog.text
+
+
+# --------------------------------------------------------------------------- checkpoints: every value checked first
+
+# name -> (the checkpoint's payload, what the one-line error says)
+CHECKPOINTS: dict[str, tuple[Callable[[], dict[str, Any]], str]] = {
+    "a context lacking 'train'": (lambda: mlp_checkpoint(train=None), "'context' lacks 'train'"),
+    "latent 2**40": (lambda: mlp_checkpoint(latent=2**40), "'context.latent' must be <= 1000000"),
+    "2 channels": (lambda: mlp_checkpoint(in_channels=2), "'context.in_channels' must be one of 1, 3"),
+    "an image side of 4096": (lambda: mlp_checkpoint(image_size=4096), "'context.image_size' must be <= 1024"),
+    "an image side as text": (lambda: mlp_checkpoint(image_size="8"), "'context.image_size' must be an integer"),
+    "an unknown context key": (lambda: mlp_checkpoint(extra=1), "unknown key 'context.extra'"),
+    "a NaN learning rate": (
+        lambda: mlp_checkpoint(train={"lr": float("nan")}),
+        "'context.train.lr' must be a finite number",
+    ),
+    "an unknown technique parameter": (lambda: mlp_checkpoint(params={"nope": 1}), "unknown key 'context.params.nope'"),
+    "normaliser statistics for 3 channels of a grey model": (
+        lambda: mlp_checkpoint(input_std=[0.5, 0.5, 0.5]),
+        "'context.input_std' must hold 1 numbers",
+    ),
+    "a zero deviation": (lambda: mlp_checkpoint(input_std=[0.0]), "'context.input_std' must be positive"),
+    "a context that is a list": (lambda: {**mlp_checkpoint(), "context": [1, 2]}, "'context' must be a mapping"),
+    "an unknown technique": (lambda: {**mlp_checkpoint(), "technique": "nope"}, "unknown technique 'nope'"),
+    "a technique that is not a string": (
+        lambda: {**mlp_checkpoint(), "technique": [1]},
+        "'technique' must be a string",
+    ),
+    "weights that are not tensors": (
+        lambda: {**mlp_checkpoint(), "state_dict": {"encoder.0.weight": 1}},
+        "'state_dict' must map names to tensors",
+    ),
+    "weights of another latent size": (lambda: mlp_checkpoint(latent=5), "do not fit the mlp model"),
+    "weights of another technique": (
+        lambda: {**mlp_checkpoint(), "technique": "pca", "context": {**mlp_checkpoint()["context"], "params": {}}},
+        "do not fit the pca model",
+    ),
+    "a side the technique cannot build": (
+        lambda: {**mlp_checkpoint(image_size=7, params={}), "technique": "resnet_scratch", "state_dict": {}},
+        "cannot rebuild its resnet_scratch model (ValueError",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CHECKPOINTS))
+def test_a_crafted_checkpoint_is_refused_in_one_line(case: str, tmp_path: Path) -> None:
+    import torch
+
+    from aebench.errors import UserError
+    from aebench.execution.checkpoint import load_checkpoint
+
+    payload, expected = CHECKPOINTS[case]
+    path = tmp_path / "checkpoint.pt"
+    torch.save(payload(), path)
+    with pytest.raises(UserError) as caught:
+        load_checkpoint(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message and expected in message, message
+
+
+def test_an_honest_checkpoint_still_loads(tmp_path: Path) -> None:
+    import torch
+
+    from aebench.execution.checkpoint import load_checkpoint
+
+    payload = mlp_checkpoint()
+    torch.save(payload, tmp_path / "checkpoint.pt")
+    model, normalizer = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in payload["state_dict"].items())
+    assert normalizer(torch.ones(1, 1, 8, 8)).shape == (1, 1, 8, 8)
 
 
 # --------------------------------------------------------------------------- values, before anything trains
@@ -404,6 +591,94 @@ def test_an_unreachable_mlflow_server_is_one_line_before_the_lock(
     assert main(["-q", "run", str(exp(tmp_path)), "--out", str(out), "--track", f"mlflow:{uri}"]) == 2
     assert f"--track mlflow:{uri}: nothing answers at 127.0.0.1:{closed_port} within 5 s" in error_line(capsys)
     assert not (out / ".aebench.lock").exists() and not (out / RESULTS_FILE).exists()
+
+
+@contextlib.contextmanager
+def http_server(reply: bytes | None) -> Iterator[tuple[int, list[bytes]]]:
+    """A server on 127.0.0.1: for ``reply`` None one that accepts connections (the kernel's backlog) but never
+    answers; else one that answers the first request with ``reply`` and closes. Yields its port and the requests."""
+    requests: list[bytes] = []
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(30)
+
+        def answer() -> None:
+            with contextlib.suppress(OSError):
+                conn, _ = server.accept()
+                with conn:
+                    requests.append(conn.recv(4096))
+                    conn.sendall(reply)
+
+        if reply is not None:
+            threading.Thread(target=answer, daemon=True).start()
+        yield server.getsockname()[1], requests
+
+
+def test_an_mlflow_port_that_never_answers_is_one_line_before_the_lock(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    with http_server(None) as (port, _):
+        uri = f"http://127.0.0.1:{port}"
+        assert main(["-q", "run", str(exp(tmp_path)), "--out", str(out), "--track", f"mlflow:{uri}"]) == 2
+    line = error_line(capsys)
+    assert f"--track mlflow:{uri}: 127.0.0.1:{port} accepts a connection but gives no HTTP answer within 5 s" in line
+    assert not (out / ".aebench.lock").exists() and not (out / RESULTS_FILE).exists()
+
+
+# name -> (what the server answers, what the one-line error says; None: no error)
+HTTP_ANSWERS: dict[str, tuple[bytes, str | None]] = {
+    "MLflow's health answer": (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK", None),
+    "any HTTP status (a proxy's 404)": (b"HTTP/1.0 404 Not Found\r\n\r\n", None),
+    "another protocol": (b"SSH-2.0-OpenSSH_9.6\r\n", "answers, but not in HTTP (b'SSH-2.0"),
+    "a connection closed at once": (b"", "answers, but not in HTTP (b'')"),
+}
+
+
+@pytest.mark.parametrize("case", list(HTTP_ANSWERS))
+def test_an_mlflow_server_must_answer_http(case: str) -> None:
+    from aebench.errors import UserError
+    from aebench.execution.services import require_http_answer
+
+    reply, expected = HTTP_ANSWERS[case]
+    with http_server(reply) as (port, requests):
+        url = f"http://127.0.0.1:{port}/mlflow/"
+        if expected is None:
+            require_http_answer(url, "--track")
+        else:
+            with pytest.raises(UserError, match=re.escape(expected)):
+                require_http_answer(url, "--track")
+    assert requests[0].startswith(b"GET /mlflow/health HTTP/1.0\r\n")
+
+
+def test_the_mlflow_limits_hold_only_while_the_tracker_calls_mlflow(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stand-in MLflow records the environment at each call; the process's own is as before, after each."""
+    from aebench.execution.tracking import MLFLOW_LIMITS, MlflowTracker
+
+    timeout, retries, backoff = MLFLOW_LIMITS
+    seen: list[dict[str, str | None]] = []
+    record = lambda *args, **kwargs: seen.append({n: os.environ.get(n) for n in MLFLOW_LIMITS})  # noqa: E731
+
+    class Client:
+        def __init__(self, tracking_uri: str) -> None:
+            record()
+
+        def __getattr__(self, name: str) -> Callable[..., SimpleNamespace]:
+            return lambda *args, **kwargs: (
+                record() or SimpleNamespace(experiment_id="1", info=SimpleNamespace(run_id="r"))
+            )
+
+    monkeypatch.setitem(sys.modules, "mlflow", SimpleNamespace(MlflowClient=Client))
+    monkeypatch.setitem(sys.modules, "mlflow.entities", SimpleNamespace(Metric=record, Param=record))
+    monkeypatch.delenv(timeout, raising=False)
+    monkeypatch.delenv(backoff, raising=False)
+    monkeypatch.setenv(retries, "5")  # the user's own value: kept, during the calls too
+    before = dict(os.environ)
+    tracker = MlflowTracker("sqlite:///unused.db", "tiny")
+    assert dict(os.environ) == before
+    row = {"technique": "pca", "dataset": "digits", "seed": 0, "status": "ok", "config_hash": "h", "reason": ""}
+    tracker.log_cell(CellResult(row, config={"train": {"lr": 0.1}}))
+    assert dict(os.environ) == before
+    assert len(seen) > 4 and all(s == {timeout: "10", retries: "5", backoff: "1"} for s in seen)
 
 
 @pytest.mark.parametrize("address", ["closed", "127.0.0.1:99999"])

@@ -101,7 +101,8 @@ def test_bench_busy_core_measures_both_sides_quiet_and_busy(experiment_file, tmp
     args = ["bench", "--busy-core", "--experiment", str(experiment_file()), "--technique", "baseline"]
     assert cli.main([*args, "--device", "cpu", "--steps", "2", "--repeats", "1", "--json", str(out)]) == 0
     sides = json.loads(out.read_text())["sides"]
-    assert [s["side"] for s in sides] == ["today", "aebench"]
+    assert [s["side"] for s in sides] == ["today", "aebench", "aebench, load after the plan"]
+    assert sides[2]["threads_busy"] == sides[2]["threads_quiet"] == sides[1]["threads_quiet"]  # kept, not re-read
     for side in sides:
         assert side["quiet_img_s"] > 0 and side["busy_img_s"] > 0
         assert side["busy_over_quiet"] == pytest.approx(side["busy_img_s"] / side["quiet_img_s"])

@@ -5,15 +5,18 @@ naming the file. CIFAR pickles go through a restricted unpickler that builds onl
 numpy arrays the format holds: a crafted file cannot run code. Both bound what they allocate: an IDX header's
 sizes are checked (in Python integers) against the file's real size before any array exists, a gzip is read
 only up to what its header promises, and a CIFAR batch must hold its pixels as one array (nested lists, which
-can expand a small pickle into gigabytes, are refused before any array is built).
+can expand a small pickle into gigabytes, are refused before any array is built); its opcodes are counted before
+it is unpickled, which bounds the objects it can build (a list of small integers costs 4-8 times its bytes).
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import itertools
 import os
 import pickle
+import pickletools
 import zlib
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -28,7 +31,10 @@ IDX_MAX_DIMS = 4
 IDX_LIMIT = 2**32  # bytes of pixels one IDX file may declare (MNIST's training images: 47 MB)
 GZIP_RATIO = 32  # a gzipped IDX file may promise at most this many times its size (MNIST's: 5x), plus GZIP_SLACK
 GZIP_SLACK = 2**20
-CIFAR_LIMIT = 2**28  # bytes of one CIFAR-10 batch file (each is 31 MB)
+CIFAR_LIMIT = 2**26  # bytes of one CIFAR-10 batch file (each is 31 MB; 47 MB re-pickled by Python 3)
+CIFAR_OPCODES = (
+    10**6
+)  # pickle opcodes in one batch (each is ~20,000; 90,000 re-pickled): each builds one object at most
 CHUNK = 2**22
 CIFAR_SIDE = 32
 CIFAR_PIXELS = 3 * CIFAR_SIDE * CIFAR_SIDE
@@ -142,16 +148,21 @@ def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     except OSError as exc:
         raise damaged(path, exc) from None
     try:
+        opcodes = sum(1 for _ in itertools.islice(pickletools.genops(raw), CIFAR_OPCODES + 1))
+        if opcodes > CIFAR_OPCODES:
+            raise UserError(f"{path}: more than {CIFAR_OPCODES:,} pickle opcodes; not a CIFAR-10 python batch")
         batch = CifarUnpickler(io.BytesIO(raw), encoding="bytes").load()
+    except UserError:
+        raise
     except Exception as exc:  # any damage: the unpickler raises many types, all mean "not a CIFAR batch"
         raise UserError(f"{path}: not a CIFAR-10 python batch ({type(exc).__name__}: {exc})") from None
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
         raise UserError(f"{path}: not a CIFAR-10 python batch (expected a dict with b'data' and b'labels')")
-    data, labels = batch[b"data"], cifar_labels(batch[b"labels"], path)
+    data = batch[b"data"]
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != CIFAR_PIXELS:
         found = f"{data.dtype} {list(data.shape)}" if isinstance(data, np.ndarray) else type(data).__name__
         raise UserError(f"{path}: b'data' must be uint8 (N, {CIFAR_PIXELS}) in one array, got {found}")
-    images = data.reshape(-1, 3, CIFAR_SIDE, CIFAR_SIDE)
+    images, labels = data.reshape(-1, 3, CIFAR_SIDE, CIFAR_SIDE), cifar_labels(batch[b"labels"], path)
     check_split(images, labels, 10, str(path))
     return images, labels
 

@@ -5,6 +5,7 @@ Trackers are written to by the driver after a cell's row is appended; ``results.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import tempfile
@@ -19,9 +20,9 @@ import imageio.v3 as iio
 import numpy as np
 import torch
 
-from aebench.errors import UserError
+from aebench.errors import UserError, exception_line
 from aebench.execution.runner import CellResult, Tracker
-from aebench.execution.services import require_reachable
+from aebench.execution.services import require_http_answer
 from aebench.execution.snapshots import grid
 from aebench.files import safe_folder, writable_folder
 from aebench.results.schema import METRICS, cell_folder
@@ -35,6 +36,23 @@ MLFLOW_LIMITS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
 }
+
+
+@contextlib.contextmanager
+def mlflow_limits() -> Iterator[None]:
+    """``MLFLOW_LIMITS`` in ``os.environ`` (where the user set none) while a block of MLflow calls runs, the previous
+    values restored after it: MLflow reads them at each request, and the process (a notebook) keeps its own."""
+    previous = {name: os.environ.get(name) for name in MLFLOW_LIMITS}
+    for name, value in MLFLOW_LIMITS.items():
+        os.environ.setdefault(name, value)
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def import_extra(module: str, package: str, flag: str) -> ModuleType:
@@ -85,29 +103,34 @@ class MlflowTracker:
     """One MLflow run per cell: params = flat config, per-epoch and final metrics, tags, the reconstruction grid.
 
     Created before the run starts: a server that does not answer within ``SERVICE_TIMEOUT`` seconds, or a store
-    MLflow cannot open, is one line and exit 2 before any work. Requests are then bounded by ``MLFLOW_LIMITS``
-    (unless set in the environment), so a server that dies mid-run costs each cell seconds, never its row.
+    MLflow cannot open, is one line and exit 2 before any work. Its requests are bounded by ``MLFLOW_LIMITS``
+    (unless set in the environment; set only while the tracker calls MLflow), so a server that dies mid-run costs
+    each cell seconds, never its row.
     """
 
     def __init__(self, uri: str, experiment: str, artifacts: Path | None = None) -> None:
         flag = f"--track mlflow:{uri}"
-        scheme = urllib.parse.urlsplit(uri).scheme
-        if scheme in ("http", "https"):  # before importing MLflow, which takes seconds
-            require_reachable(uri, flag, 443 if scheme == "https" else 80)
+        if urllib.parse.urlsplit(uri).scheme in ("http", "https"):  # before importing MLflow, which takes seconds
+            require_http_answer(uri, flag)
         mlflow = import_extra("mlflow", "mlflow", "--track mlflow")
-        for name, value in MLFLOW_LIMITS.items():
-            os.environ.setdefault(name, value)
         self.entities = importlib.import_module("mlflow.entities")
         try:
-            self.client = mlflow.MlflowClient(tracking_uri=uri)
-            found = self.client.get_experiment_by_name(experiment)
-            location = artifacts.resolve().as_uri() if artifacts else None
-            self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment, location)
+            with mlflow_limits():
+                self.client = mlflow.MlflowClient(tracking_uri=uri)
+                found = self.client.get_experiment_by_name(experiment)
+                location = artifacts.resolve().as_uri() if artifacts else None
+                self.experiment_id = (
+                    found.experiment_id if found else self.client.create_experiment(experiment, location)
+                )
         except Exception as exc:  # MLflow raises many types (MlflowException, requests', sqlalchemy's): all mean this
-            reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-            raise UserError(f"{flag}: MLflow cannot use this tracking store ({reason})") from None
+            raise UserError(f"{flag}: MLflow cannot use this tracking store ({exception_line(exc)})") from None
 
     def log_cell(self, result: CellResult) -> None:
+        with mlflow_limits():
+            self.log_run(result)
+
+    def log_run(self, result: CellResult) -> None:
+        """The cell as one MLflow run (call inside ``mlflow_limits``)."""
         row, entities = result.row, self.entities
         tags = {key: str(row[key]) for key in ("technique", "dataset", "seed", "status", "config_hash")}
         name = f"{row['dataset']}/{row['technique']}/seed{row['seed']}"
