@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
@@ -35,7 +36,10 @@ def test_the_committed_report_is_regenerated_byte_for_byte_by_its_header_command
     assert args[args.index("--out") + 1] == "report"
     ignored = shutil.ignore_patterns("*.pt", ".aebench.lock", "classifiers")  # not committed; a run may hold them
     shutil.copytree(REPORT / "results", tmp_path / "report" / "results", ignore=ignored)
-    done = subprocess.run([sys.executable, "-m", "aebench", *args], cwd=tmp_path, capture_output=True, text=True)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}  # this checkout, wherever it is installed
+    done = subprocess.run(
+        [sys.executable, "-m", "aebench", *args], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
     committed = {k: v for k, v in files(REPORT).items() if not k.startswith("results/")}
     made = {k: v for k, v in files(tmp_path / "report").items() if not k.startswith("results/")}
