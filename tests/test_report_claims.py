@@ -473,3 +473,15 @@ def test_the_equal_time_sentence_names_no_winner_where_times_do_not_compare(tmp_
     assert unequal.endswith("the times are not like-for-like, so this is no ranking.") and "other 0.003333" in unequal
     unknown = sentence(timed({"baseline": None, "other": None}, parallel=None), tmp_path / "c")
     assert "**" not in unknown and unknown.endswith("not known to be like-for-like, so this is no ranking.")
+
+
+def test_a_train_time_difference_is_bold_only_where_its_times_compare(tmp_path: Path) -> None:
+    def bold_time_difference(rows: list[dict], tmp: Path) -> bool:
+        frame = frame_of(rows, tmp)
+        table = section(groups(frame)[0], frame, [], NO_POINTS).statistics
+        i = next(i for i, r in enumerate(table.rows) if r[:2] == ["Train time (s)", "other"])
+        return (i, 5) in table.bold
+
+    assert bold_time_difference(timed({"baseline": 1, "other": 1}), tmp_path / "a")  # real, timed alike
+    assert not bold_time_difference(timed({"baseline": 1, "other": 4}), tmp_path / "b")  # real, unequal
+    assert not bold_time_difference(timed({"baseline": None, "other": None}, parallel=None), tmp_path / "c")

@@ -224,11 +224,12 @@ def statistics_table(
                 verdict,
             ]
         )
-        if r["significant"]:
+        if r["significant"] and not r["caveat"]:  # a time difference of unlike conditions is no finding to bold
             table.bold.add((i, 5))
     table.footnotes.append(
         f"Δ = technique minus {against} on the seeds both ran (paired t-test, two-sided). p (Holm): adjusted by "
-        f"Holm's method over the techniques tested on that metric; real (bold): Holm p < {ALPHA}; n.s.: not "
+        f"Holm's method over the techniques tested on that metric; real (bold, but not a train time marked with its "
+        f"conditions): Holm p < {ALPHA}; n.s.: not "
         "significant at the seeds run. A flagged technique, one with too few paired seeds, or one that differs by the "
         "same amount on every seed (no spread to test) is not tested. "
         "CIs use Student's t (none for one seed)."
