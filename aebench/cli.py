@@ -135,7 +135,8 @@ def cmd_run(args: argparse.Namespace) -> None:
         config, out, args.data_root, args.device, executor_from_args(args), args.track, args.retry_skipped
     )
     print(summary.text())
-    print(f"\nresults: {out / 'results.jsonl'}  |  report: python -m aebench report --results {out}")
+    report = out.with_name(f"{out.name}-report")  # beside it: the default report/ may hold another report
+    print(f"\nresults: {out / 'results.jsonl'}  |  report: python -m aebench report --results {out} --out {report}")
 
 
 def print_plan(config: ExperimentConfig, out: Path, data_root: Path, retry_skipped: bool) -> None:

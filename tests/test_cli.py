@@ -48,6 +48,8 @@ def test_demo_exits_0_and_prints_the_summary(demo) -> None:
     proc, _ = demo
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
+    assert "digits/baseline/s0: epoch 1/1, phase train: train loss" in proc.stderr  # progress without a terminal
+    assert "classifier digits: epoch 1/1" in proc.stderr
     lines = proc.stdout.splitlines()
     config = load_experiment(DEMO)
     assert lines[0].startswith(f"{config.datasets[0]}: 1 epoch · training images ")  # the table's setting first

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 
 import torch
@@ -13,6 +15,8 @@ from aebench.config import TrainConfig
 from aebench.training.batches import batch_starts
 from aebench.training.optim import make_optimizer, make_schedule
 from aebench.training.step import TrainStep
+
+log = logging.getLogger(__name__)
 
 
 def fit_classifier(
@@ -37,9 +41,19 @@ def fit_classifier(
     schedule = make_schedule(cfg, optimizer, len(starts), epochs)
     step = TrainStep.create(model, F.cross_entropy, precision, x.device)
     model.train()
+    start = time.perf_counter()
     for epoch in range(epochs):
         perm = torch.randperm(len(x), generator=gen, device=x.device)
         for i in tqdm(starts, desc=f"{desc} ep {epoch + 1}/{epochs}", leave=False, disable=None):
             idx = perm[i : i + batch_size]
             step(optimizer, inputs(x[idx]), y[idx], schedule)
+        spent = time.perf_counter() - start
+        log.info(
+            "%s: epoch %d/%d, %.0f s, ~%.0f s left",
+            desc,
+            epoch + 1,
+            epochs,
+            spent,
+            spent / (epoch + 1) * (epochs - epoch - 1),
+        )
     model.eval()

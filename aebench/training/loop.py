@@ -234,15 +234,32 @@ def train_phase(run: Run, phase: Phase, state: State | None = None) -> None:
             run.resume.save(epoch_state(run, done + 1, optimizer, schedule))
 
 
+def training_left(run: Run) -> float:
+    """Seconds of training the cell has left, at its last epoch's pace (within ``train.budget_seconds``)."""
+    cfg, outcome = run.cfg.train, run.outcome
+    remaining = outcome.history[-1]["seconds"] * (cfg.epochs - run.epoch)
+    if cfg.budget_seconds is not None:
+        remaining = min(remaining, cfg.budget_seconds - outcome.train_seconds)
+    return max(0.0, remaining)
+
+
+def log_epoch(run: Run, images: int, seconds: float) -> None:
+    """One line per finished epoch: what a log file shows of a long cell (a terminal also shows the step bar)."""
+    record, left = run.outcome.history[-1], training_left(run)
+    rate = f", {images / seconds:,.0f} img/s" if seconds > 0 else ""
+    log.info(
+        "%s: epoch %d/%d, phase %s: train loss %.5g, test MSE %.5g%s; ~%s of training left",
+        run.desc, run.epoch, run.cfg.train.epochs, record["phase"], record["train_loss"], record["test_mse"], rate,
+        f"{left / 60:.0f} min" if left >= 90 else f"{left:.0f} s",
+    )  # fmt: skip
+
+
 def choose_step(run: Run, phase: Phase, starts: list[int]) -> None:
     """``train.compile: auto``, after the first epoch (of this process): compile the rest of the cell where that
     is faster and the rest is long enough to repay it (``step_choice``); the choice and the probe's numbers go
     into the outcome."""
     run.choice_pending = False
-    cfg, outcome = run.cfg.train, run.outcome
-    remaining = outcome.history[-1]["seconds"] * (cfg.epochs - run.epoch)
-    if cfg.budget_seconds is not None:
-        remaining = min(remaining, cfg.budget_seconds - outcome.train_seconds)
+    cfg, outcome, remaining = run.cfg.train, run.outcome, training_left(run)
     n = len(run.splits.train)
     sizes = list(dict.fromkeys([min(cfg.batch_size, n), n - starts[-1]]))  # a full batch, then the trailing one
     later_phases = len(run.recipe.phases) - 1 - run.recipe.phases.index(phase)
@@ -354,6 +371,7 @@ def train_epoch(
     run.outcome.epochs_trained += steps / len(starts) if starts else 0.0
     if steps:  # a budget can end the phase before an epoch's first step
         record_epoch(run, phase, optimizer, total.item() / (seen + compiled), timer.seconds)
+        log_epoch(run, seen, timer.seconds)
 
 
 def record_epoch(run: Run, phase: Phase, optimizer: torch.optim.Optimizer, train_loss: float, seconds: float) -> None:
