@@ -420,3 +420,56 @@ def test_a_precision_or_device_mix_stays_in_one_table_and_is_footnoted(tmp_path:
     assert time_texts(rows, tmp_path / "b")[0] == "real (unequal conditions)"  # and the times differ in device
     alike = frame_of(timed({"baseline": 1, "other": 1}), tmp_path / "c")
     assert not any(n.startswith("Mixed") for n in section(groups(alike)[0], alike, [], NO_POINTS).table.footnotes)
+
+
+TIME_COLUMNS = {"Train time (s)", "Images/s"}
+
+
+def bold_headers(rows: list[dict], tmp: Path) -> set[str]:
+    """The headers of the results table's columns that hold a bold cell."""
+    frame = frame_of(rows, tmp)
+    (group,) = groups(frame)
+    table = section(group, frame, [], NO_POINTS).table
+    return {table.headers[j] for _, j in table.bold}
+
+
+@pytest.mark.parametrize(
+    ("threads", "parallel"), [({"baseline": 1, "other": 4}, 1), ({"baseline": None, "other": None}, None)]
+)
+def test_times_that_do_not_compare_are_not_ranked_in_bold(tmp_path: Path, threads: dict, parallel: int | None) -> None:
+    """other is 20 s faster on every seed: timed alike it is bold on train time; timed with other threads, or with
+    the conditions not recorded, neither time column has a bold cell, while the quality columns still do."""
+    alike = bold_headers(timed({"baseline": 1, "other": 1}), tmp_path / "alike")
+    assert "Train time (s)" in alike and "MSE" in alike
+    unlike = timed(threads, parallel=parallel)
+    shown = bold_headers(unlike, tmp_path / "unlike")
+    assert not shown & TIME_COLUMNS and "MSE" in shown
+    frame = frame_of(unlike, tmp_path / "again")
+    (group,) = groups(frame)
+    table = section(group, frame, [], NO_POINTS).table
+    assert any("so neither column is ranked (none in bold)" in n for n in table.footnotes)
+    assert "80.7" in to_markdown(table) and "**80.7" not in to_markdown(table)  # the value stays, unbolded
+
+
+def time_points(group_label: str) -> pd.DataFrame:
+    """Curves on which other reaches the lower MSE when the first technique finishes."""
+    return pd.DataFrame(
+        [{"group": group_label, "technique": t, "seed": 0, "epoch": e, "seconds": s * e, "mse": m / e}
+         for t, s, m in (("baseline", 30.0, 0.02), ("other", 20.0, 0.01)) for e in (1, 2, 3)]
+    )  # fmt: skip
+
+
+def test_the_equal_time_sentence_names_no_winner_where_times_do_not_compare(tmp_path: Path) -> None:
+    def sentence(rows: list[dict], where: Path) -> str:
+        frame = frame_of(rows, where)
+        (group,) = groups(frame)
+        lines = section(group, frame, [], time_points(group.label)).findings
+        return next(line for line in lines if line.startswith("At equal training time"))
+
+    alike = sentence(timed({"baseline": 1, "other": 1}), tmp_path / "a")
+    assert "lowest test MSE **other**" in alike and "no ranking" not in alike
+    unequal = sentence(timed({"baseline": 1, "other": 4}), tmp_path / "b")
+    assert "**" not in unequal and "lowest" not in unequal
+    assert unequal.endswith("the times are not like-for-like, so this is no ranking.") and "other 0.003333" in unequal
+    unknown = sentence(timed({"baseline": None, "other": None}, parallel=None), tmp_path / "c")
+    assert "**" not in unknown and unknown.endswith("not known to be like-for-like, so this is no ranking.")

@@ -235,3 +235,31 @@ def test_a_learning_rate_other_than_the_study_pick_is_named() -> None:
     caveats = study_comparison(MNIST, rows_for("mnist", values), at).caveats
     (lr,) = [c for c in caveats if c.startswith("**Configured differently**: train.lr")]
     assert lr.startswith("**Configured differently**: train.lr 0.001 (the study: 0.0001) for resnet_scratch;")
+
+
+def train_time_cells(device: object) -> tuple[dict[str, str], pd.DataFrame, list[str]]:
+    """Per technique the "Study in CI" cell of train time, the table's numbers and the ordering's footnotes, for
+    rows timed on ``device`` whose times wobble around the study's own."""
+    times = {t: {"train_seconds": ANCHORS[("mnist", t)].train_seconds} for t in mnist_values() if t != "pca"}
+    values = mnist_values(**times)
+    comparison = study_comparison(MNIST, rows_for("mnist", values, device=device), {})
+    cells = {r[0]: r[7] for r in comparison.table.rows if r[1] == "Train time (s)"}
+    numbers = comparison.table.numbers.set_index(["technique", "metric"])
+    return cells, numbers, comparison.ordering.footnotes
+
+
+def test_train_time_on_other_hardware_gets_no_interval_verdict_but_keeps_its_ratio() -> None:
+    """The study's times wobbled by 1 %: on a GPU they lie in our interval ("yes"); on the CPU the same times get
+    no verdict, the ratio stays, and the ordering says what agreeing on hardware-bound times means."""
+    on_gpu, numbers, notes = train_time_cells("cuda:0")
+    assert on_gpu["baseline"] == "yes" and numbers.loc[("baseline", "train_seconds"), "study_in_ci"]
+    assert not any("not that the times agree" in n for n in notes)
+    on_cpu, numbers, notes = train_time_cells("cpu")
+    assert set(on_cpu.values()) == {"– (other hardware)"}
+    record = numbers.loc[("baseline", "train_seconds")]
+    assert record["study_in_ci"] is None and record["ratio"] == pytest.approx(1.0)
+    assert numbers.loc[("baseline", "mse"), "study_in_ci"]  # quality keeps its verdict on any hardware
+    (time_note,) = [n for n in notes if "not that the times agree" in n]
+    assert "ours on cpu, the study's on a Colab GPU" in time_note and "not known to be like-for-like" in time_note
+    unrecorded, _, _ = train_time_cells(None)
+    assert set(unrecorded.values()) == {"– (hardware not recorded)"}

@@ -62,6 +62,7 @@ class StudyRun:
     n_test: int
     seeds: int
     hardware: str
+    device: str = "cuda"  # the device kind of that hardware, as rows record it (less a ':index')
 
 
 STUDY_RUNS: dict[str, StudyRun] = {

@@ -195,7 +195,7 @@ def definitions(sections: list[Section]) -> list[str]:
         "options) is not a setting. Nor are the measuring conditions (device, precision, torch threads per cell, "
         "cells run at once): a table whose rows mix a device or precision says so under it, and a time comparison "
         "of rows timed under different conditions, or rows that do not record them, is marked not like-for-like "
-        "(or not known to be).",
+        "(or not known to be), and ranks nothing: no train time or images/s in bold, no winner at equal time.",
         "Sanity flags, computed from the rows and the saved test images: ignores its input (MSE no better than "
         f"outputting the mean test image, or reconstructions varying under {SPREAD_FLOOR} times as much as the "
         f"images); accuracy near chance (keeping under {CHANCE_SHARE:.0%} of the classifier's margin over chance); "

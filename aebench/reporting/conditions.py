@@ -20,6 +20,8 @@ QUALITY_FIELDS = ("device", "precision")  # what a quality number's arithmetic m
 TIME_METRICS = ("train_seconds", "images_per_second")
 UNEQUAL = "unequal conditions"
 UNRECORDED = "conditions not recorded"
+NOT_ALIKE = "not like-for-like"
+NOT_KNOWN = "not known to be like-for-like"
 
 
 def text_of(value: object) -> str | None:
@@ -52,6 +54,10 @@ class Conditions:
         """'' where every time was measured alike (as far as the rows say), else a few words why not."""
         return UNEQUAL if self.differing() else UNRECORDED if self.unrecorded() else ""
 
+    def time_standing(self) -> str | None:
+        """'not like-for-like', 'not known to be like-for-like', or None where the times compare."""
+        return NOT_ALIKE if self.differing() else NOT_KNOWN if self.unrecorded() else None
+
     def time_caveat(self) -> str | None:
         """Why a time comparison of these rows is not like-for-like (or not known to be), in a sentence; or None."""
         differ, missing = self.differing(), [f for f in self.unrecorded() if f not in self.differing()]
@@ -61,8 +67,8 @@ class Conditions:
             unrecorded = f"the rows of {', '.join(who)} do not record {' or '.join(FIELDS[f] for f in missing)}"
         if differ:
             timed = "; ".join([*(f"{FIELDS[f]} {self.listing(f)}" for f in differ), *([unrecorded] * bool(missing))])
-            return f"not like-for-like (timed with {timed}): a time difference measures these as well as the technique"
-        return f"not known to be like-for-like ({unrecorded})" if missing else None
+            return f"{NOT_ALIKE} (timed with {timed}): a time difference measures these as well as the technique"
+        return f"{NOT_KNOWN} ({unrecorded})" if missing else None
 
     def quality_note(self) -> str | None:
         """A footnote where the rows mix a device or a precision (which the setting does not hold fixed)."""
@@ -95,3 +101,9 @@ def time_caveat(ok: pd.DataFrame) -> str | None:
     """Why the time comparisons between these rows' techniques are not like-for-like (or not known to be); None
     where they are, or where one technique leaves nothing to compare."""
     return conditions(ok).time_caveat() if ok["technique"].nunique() > 1 else None
+
+
+def time_standing(ok: pd.DataFrame) -> str | None:
+    """'not like-for-like' or 'not known to be like-for-like' for the time comparisons between these rows'
+    techniques; None where they compare, or where one technique leaves nothing to compare."""
+    return conditions(ok).time_standing() if ok["technique"].nunique() > 1 else None

@@ -1,13 +1,13 @@
 """The "what this run shows" paragraph of one group, generated from its numbers: the best technique per metric
-with its test against the baseline, what was left out of every claim and why, the best at equal training time,
-whether its times compare like-for-like, and what each reference's numbers mean. Only claimable techniques (no
-reference, no flag on the metric) rank."""
+with its test against the baseline, what was left out of every claim and why, the best at equal training time (no
+winner named where the times are not, or not known to be, like-for-like), whether its times compare, and what
+each reference's numbers mean. Only claimable techniques (no reference, no flag on the metric) rank."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from aebench.reporting.conditions import time_caveat
+from aebench.reporting.conditions import time_caveat, time_standing
 from aebench.reporting.curves import at_equal_time
 from aebench.reporting.groups import Group
 from aebench.reporting.sanity import ALL, Flags
@@ -101,8 +101,12 @@ def flagged_sentence(flags: Flags) -> str | None:
     return f"Left out, flagged (the reasons stand under the table): {'; '.join(parts)}."
 
 
-def equal_time_sentence(points: pd.DataFrame, group: Group, roles: dict[str, str], flags: Flags) -> str | None:
-    """The lowest test MSE when the first claimable technique has finished training, read off the curves."""
+def equal_time_sentence(
+    points: pd.DataFrame, group: Group, roles: dict[str, str], flags: Flags, standing: str | None = None
+) -> str | None:
+    """The lowest test MSE when the first claimable technique has finished training, read off the curves;
+    ``standing``: where the times are not (known to be) like-for-like, the words that say so, and then the
+    values are listed with no winner named."""
     ranked = [t for t in dict.fromkeys(points.loc[points["group"] == group.label, "technique"])
               if roles.get(t) in CONTENDERS and flags.claimable(t, "mse")]  # fmt: skip
     found = at_equal_time(points[points["technique"].isin(ranked)], group.label)
@@ -113,11 +117,13 @@ def equal_time_sentence(points: pd.DataFrame, group: Group, roles: dict[str, str
     late = [t for t, v in mse.items() if pd.isna(v)]
     listing = ", ".join(f"{t} {value('mse', v)}" for t, v in reached.items())
     behind = f"; no result yet by then: {', '.join(late)}" if late else ""
-    return (
+    head = (
         f"At equal training time, read off the time-to-quality curves at {horizon:.0f} s (when the first technique "
-        f"finishes; means over seeds, no test; references and flagged techniques left out): lowest test MSE "
-        f"**{reached.index[0]}** ({listing}{behind})."
+        f"finishes; means over seeds, no test; references and flagged techniques left out)"
     )
+    if standing:
+        return f"{head}: test MSE {listing}{behind}; the times are {standing}, so this is no ranking."
+    return f"{head}: lowest test MSE **{reached.index[0]}** ({listing}{behind})."
 
 
 def time_sentence(rows: pd.DataFrame) -> str | None:
@@ -162,7 +168,8 @@ def findings(group: Group, rows: pd.DataFrame, stats: pd.DataFrame, points: pd.D
     lines = [best_line(stats, metrics, roles, flags, baseline)]
     lines += [s for s in (flagged_sentence(flags),) if s]
     if group.setting.budget_seconds is None:  # a budget run is at equal time already
-        lines += [s for s in (equal_time_sentence(points, group, roles, flags),) if s]
+        standing = time_standing(finished(rows))
+        lines += [s for s in (equal_time_sentence(points, group, roles, flags, standing),) if s]
     lines += [s for s in (time_sentence(rows),) if s]
     lines += [reference_sentence(stats, rows, t, flags, baseline) for t, r in roles.items() if r == "reference"]
     return [f"**{group.label}**, {setting_phrase(group, rows)}:", *lines]

@@ -19,6 +19,7 @@ import pandas as pd
 from scipy import stats
 
 from aebench.reporting.anchors import ANCHORS, CLAIMS, CLEAN_ACCURACY, STUDY, STUDY_RUNS, StudyRun
+from aebench.reporting.conditions import TIME_METRICS, time_standing
 from aebench.reporting.statistics import estimate, per_seed
 from aebench.reporting.study_caveats import caveats
 from aebench.reporting.study_claims import Barring, NoFlags, Scope, claim_sentence, ranked
@@ -61,10 +62,19 @@ def study_comparison(
         group,
         study,
         comparison_table(group, study, scope),
-        ordering_table(group, scope),
+        ordering_table(group, study, scope),
         [claim_sentence(c, study, scope) for c in CLAIMS if c.dataset == group.dataset],
         caveats(study, scope, configs),
     )
+
+
+def other_hardware(ok: pd.DataFrame, technique: str, study: StudyRun) -> str | None:
+    """Why a technique's train times cannot be set against the study's interval: 'other hardware' where a row ran
+    on another kind of device than the study's, 'hardware not recorded' where a row lacks its device; else None."""
+    devices = ok.loc[ok["technique"] == technique, "device"] if "device" in ok else pd.Series([None])
+    if any(str(d).split(":")[0] != study.device for d in devices.dropna()):
+        return "other hardware"
+    return "hardware not recorded" if devices.isna().any() else None
 
 
 def comparison_table(group: Group, study: StudyRun, scope: Scope) -> Table:
@@ -77,6 +87,7 @@ def comparison_table(group: Group, study: StudyRun, scope: Scope) -> Table:
     for technique, metric, values, published in series:
         e = estimate(values)
         inside = None if published is None or math.isnan(e.low) else bool(e.low <= published <= e.high)
+        unlike = other_hardware(ok, technique, study) if metric in TIME_METRICS else None
         records.append(
             {
                 "technique": technique,
@@ -88,7 +99,8 @@ def comparison_table(group: Group, study: StudyRun, scope: Scope) -> Table:
                 "ci_low": e.low,
                 "ci_high": e.high,
                 "ratio": e.mean / published if published else math.nan,
-                "study_in_ci": inside,
+                "study_in_ci": None if unlike else inside,
+                "not_judged": unlike or "",
                 "flag": scope.flags.why_not(technique, metric) or "",
             }
         )
@@ -131,7 +143,7 @@ def comparison_table(group: Group, study: StudyRun, scope: Scope) -> Table:
                 "–" if pd.isna(r["ci_low"]) else f"[{r['ci_low']:.{digits}f}, {r['ci_high']:.{digits}f}]",
                 str(r["seeds"]),
                 "–" if pd.isna(r["ratio"]) else f"{r['ratio']:.2f}",
-                {True: "yes", False: "no"}.get(r["study_in_ci"], "–"),
+                f"– ({r['not_judged']})" if r["not_judged"] else {True: "yes", False: "no"}.get(r["study_in_ci"], "–"),
                 r["flag"],
             ]
         )
@@ -140,19 +152,23 @@ def comparison_table(group: Group, study: StudyRun, scope: Scope) -> Table:
     ]
     table.footnotes.append(
         "Ours / study: our mean over the study's value. Study in CI: whether the study's single value lies in our 95 % "
-        "Student-t interval of the mean (none for one seed). Flagged techniques make no claim below."
+        "Student-t interval of the mean (none for one seed); for train time only where our rows ran on the kind of "
+        f"device the study's did ({study.device}), else – (other hardware, or hardware not recorded): the ratio "
+        "then measures the hardware as much as the technique. Flagged techniques make no claim below."
     )
     return table
 
 
-def ordering_table(group: Group, scope: Scope) -> Table | None:
+def ordering_table(group: Group, study: StudyRun, scope: Scope) -> Table | None:
     """Per metric: Spearman's rank correlation of our means with the study's values over the techniques both have
-    (references and techniques flagged on the metric left out)."""
-    records = []
+    (references and techniques flagged on the metric left out); train time's, with what its agreement can mean
+    where our hardware is not the study's."""
+    records, timed = [], []
     for metric in COMPARED:
         ours = scope.means(scope.usable(metric), metric)
         theirs = {t: getattr(ANCHORS[(group.dataset, t)], metric) for t in ours}
         both = [t for t in ours if theirs[t] is not None]
+        timed += both if metric in TIME_METRICS else []
         rho = spearman([ours[t] for t in both], [theirs[t] for t in both])
         records.append(
             {
@@ -186,9 +202,28 @@ def ordering_table(group: Group, scope: Scope) -> Table | None:
         align="lrrll",
         footnotes=[
             "Spearman ρ: +1 the same order, −1 the reverse; – with fewer than 3 techniques or no spread. "
-            "Flagged and reference techniques are left out."
+            "Flagged and reference techniques are left out.",
+            *time_order_note(study, scope.ok[scope.ok["technique"].isin(timed)]),
         ],
     )
+
+
+def time_order_note(study: StudyRun, ok: pd.DataFrame) -> list[str]:
+    """Where the train-time order compares our times on other (or unrecorded) hardware with the study's: what an
+    agreement means, and whether our own times compare (none where the hardware is the study's kind)."""
+    if ok.empty or not any(other_hardware(ok, t, study) for t in dict.fromkeys(ok["technique"])):
+        return []
+    devices = ", ".join(sorted({str(d) for d in ok["device"].dropna()})) if "device" in ok else ""
+    standing = time_standing(ok)
+    return [
+        f"Train time: ours on {devices or 'unrecorded hardware'}, the study's on {study.hardware}: the order compares "
+        "the techniques' relative cost on each hardware (an agreement says it carries over, not that the times agree)"
+        + (
+            f"; between our techniques the times are {standing}, so our order may reflect that too."
+            if standing
+            else "."
+        )
+    ]
 
 
 def spearman(a: list[float], b: list[float]) -> float:

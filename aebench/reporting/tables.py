@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from aebench.reporting.conditions import conditions, time_caveat
+from aebench.reporting.conditions import TIME_METRICS, conditions, time_caveat
 from aebench.reporting.groups import Group
 from aebench.reporting.rows import training_rates
 from aebench.reporting.sanity import ALL, Flag, Flags
@@ -114,13 +114,15 @@ def condition_notes(ok: pd.DataFrame) -> list[str]:
     if ok["technique"].nunique() < 2:
         return []
     caveat = time_caveat(ok)
-    return [n for n in (conditions(ok).quality_note(), caveat and f"Train time and images/s are {caveat}.") if n]
+    timed = caveat and f"Train time and images/s are {caveat}, so neither column is ranked (none in bold)."
+    return [n for n in (conditions(ok).quality_note(), timed) if n]
 
 
 def results_table(group: Group, rows: pd.DataFrame, flags: Flags, earlier: list[dict] | None = None) -> Table | None:
     """Mean ± sd over seeds per technique; per column the best claimable technique in bold (no reference, no
-    flag on that metric); the flags and their reasons beside the numbers; ``earlier``: the group's superseded rows,
-    counted in a footnote; mixed measuring conditions, in another."""
+    flag on that metric; no time column where the times are not, or not known to be, like-for-like); the flags and
+    their reasons beside the numbers; ``earlier``: the group's superseded rows, counted in a footnote; mixed
+    measuring conditions, in another."""
     numbers = technique_stats(rows, flags)
     if numbers.empty:
         return None
@@ -138,6 +140,7 @@ def results_table(group: Group, rows: pd.DataFrame, flags: Flags, earlier: list[
     tiers = numbers["role"].map(TIER).to_numpy()
     table.rules_before |= {i for i in range(1, len(tiers)) if tiers[i] != tiers[i - 1]}
     contenders = tiers == 0
+    unranked = set(TIME_METRICS) if time_caveat(finished(rows)) else set()  # times that do not compare
     for record in numbers.to_dict("records"):
         label = f"{CLEAN_ROW} (classifier ceiling)" if record["role"] == "ceiling" else record["technique"]
         table.rows.append(
@@ -149,6 +152,8 @@ def results_table(group: Group, rows: pd.DataFrame, flags: Flags, earlier: list[
             ]
         )
     for j, column in enumerate(COLUMNS, start=2):
+        if column.name in unranked:
+            continue
         claimable = [
             i
             for i in numbers.index[contenders]
