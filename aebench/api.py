@@ -61,8 +61,6 @@ def run_summarized(
     folder = results_folder(config, out)
     check_device(device)
     root = data_folder(data_root)
-    if root.exists() and not root.is_dir():
-        raise UserError(f"--data-root {root}: is a file, not a folder")
     tracker = None
     if track:
         from aebench.execution.tracking import make_tracker
@@ -73,10 +71,13 @@ def run_summarized(
 
 
 def data_folder(data_root: str | Path | None) -> Path:
-    """``data_root``, or the default (``$AEBENCH_DATA`` or the per-user cache)."""
+    """``data_root``, or the default (``$AEBENCH_DATA`` or the per-user cache); a UserError when it is a file."""
     from aebench.data import default_data_root
 
-    return Path(data_root) if data_root is not None else default_data_root()
+    root = Path(data_root) if data_root is not None else default_data_root()
+    if root.exists() and not root.is_dir():
+        raise UserError(f"--data-root {root}: is a file, not a folder")
+    return root
 
 
 def results_folder(config: ExperimentConfig, out: str | Path | None) -> Path:

@@ -118,14 +118,18 @@ def cmd_list(args: argparse.Namespace) -> None:
 
 def cmd_run(args: argparse.Namespace) -> None:
     from aebench import api
-    from aebench.execution.options import executor_from_args
+    from aebench.execution.options import check_execution_args, executor_from_args
     from aebench.experiment import load_experiment
+    from aebench.files import results_folder_checks
 
     config = load_experiment(args.experiment, args.sets)
     out = api.results_folder(config, args.out)
     api.check_device(args.device)
-    if args.dry_run:
-        print_plan(config, out, api.data_folder(args.data_root), args.retry_skipped)
+    if args.dry_run:  # the run's checks of options and paths, with nothing started or left behind
+        check_execution_args(args)
+        root = api.data_folder(args.data_root)
+        results_folder_checks(out, keep=False)
+        print_plan(config, out, root, args.retry_skipped)
         return
     summary = api.run_summarized(
         config, out, args.data_root, args.device, executor_from_args(args), args.track, args.retry_skipped
@@ -164,9 +168,8 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
-    from aebench.api import check_device
+    from aebench.api import check_device, data_folder
     from aebench.bench.run import BenchSettings, bench_experiment, device_name, markdown_table, write_json
-    from aebench.data import default_data_root
     from aebench.execution.runner import resolve_device
     from aebench.experiment import load_experiment
     from aebench.techniques import TECHNIQUES
@@ -174,6 +177,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     repeats = args.repeats if args.repeats is not None else (1 if args.sweep else 5)
     if min(args.steps, repeats, args.sweep_images, args.sweep_epochs, args.sweep_seeds) < 1:
         raise UserError("--steps, --repeats and the --sweep-* counts must be at least 1")
+    check_bench_names(args)
     sets = list(args.sets)
     if not args.sweep:  # a sweep keeps the experiment's techniques and seeds: it estimates the whole experiment
         techniques = list(TECHNIQUES) if args.technique == "all" else [args.technique]
@@ -186,7 +190,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     config = load_experiment(experiment, sets)
     check_device(args.device)
     device = resolve_device(args.device)
-    data_root = args.data_root or default_data_root()
+    data_root = data_folder(args.data_root)
     if args.sweep:
         from aebench.bench.sweep import SweepSettings, markdown_sweep, sweep_report
 
@@ -206,6 +210,19 @@ def cmd_bench(args: argparse.Namespace) -> None:
     print(text)
     if args.json:
         write_json(report, args.json)
+
+
+def check_bench_names(args: argparse.Namespace) -> None:
+    """``--technique`` and ``--dataset`` name registered ones; a UserError naming the flag otherwise."""
+    from aebench.data import DATASETS
+    from aebench.techniques import TECHNIQUES
+
+    for flag, name, known in (
+        ("--technique", args.technique, ["all", *TECHNIQUES]),
+        ("--dataset", args.dataset, DATASETS),
+    ):
+        if name is not None and name not in known:
+            raise UserError(f"{flag} {name}: unknown name (known: {', '.join(known)})")
 
 
 def default_experiment() -> Path:

@@ -286,8 +286,10 @@ def write_npz(path: Path, **arrays: Any) -> None:
     atomic_write(path, write)
 
 
-def writable_folder(path: Path, flag: str) -> Path:
-    """Create ``path`` if needed and check a file can be written in it; a UserError naming ``flag`` otherwise."""
+def writable_folder(path: Path, flag: str, keep: bool = True) -> Path:
+    """Create ``path`` if needed and check a file can be written in it; a UserError naming ``flag`` otherwise.
+    ``keep=False`` (a dry run): the same check, then the folders it created are removed again."""
+    missing = [p for p in (path, *path.parents) if not os.path.lexists(p)]
     try:
         if path.exists() and not path.is_dir():
             raise UserError(f"{flag} {path}: exists and is not a folder (pass a folder)")
@@ -297,4 +299,15 @@ def writable_folder(path: Path, flag: str) -> Path:
         os.unlink(probe)
     except OSError as exc:
         raise UserError(f"{flag} {path}: cannot write there ({exc.strerror}); pass a writable folder") from None
+    finally:
+        for created in [] if keep else missing:  # deepest first
+            with contextlib.suppress(OSError):
+                os.rmdir(created)
     return path
+
+
+def results_folder_checks(out: Path, keep: bool = True) -> None:
+    """``--out`` of a run: a folder that can be written (``writable_folder``) holding no symbolic link
+    (``check_tree``); ``keep=False`` leaves no folder behind (a dry run)."""
+    writable_folder(out, "--out", keep)
+    check_tree(out)

@@ -141,6 +141,33 @@ def test_bad_input_exits_2_with_one_line(
     assert not (tmp_path / "out" / "results.jsonl").exists()  # nothing trained
 
 
+PATH_CASES = ["--out is a file", "--out cannot be created", "--data-root is a file"]
+
+
+@pytest.mark.parametrize("case", PATH_CASES)
+def test_the_dry_run_refuses_the_paths_the_run_refuses(
+    case: str, tmp_path: Path, experiment_file, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup, expected = CASES[case]
+    _, args = setup(tmp_path)
+    lines = []
+    for dry_run in ([], ["--dry-run"]):
+        assert main(["-q", "run", str(experiment_file()), "--device", "cpu", *args, *dry_run]) == 2
+        lines.append(capsys.readouterr().err)
+    assert lines[0] == lines[1] and len(lines[1].splitlines()) == 1 and expected in lines[1]
+
+
+def test_the_dry_run_refuses_a_link_in_out_and_leaves_no_folder_behind(
+    tmp_path: Path, experiment_file, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "results.jsonl").symlink_to(touch(tmp_path / "victim"))
+    assert main(["-q", "run", str(experiment_file()), "--out", str(tmp_path / "out"), "--dry-run"]) == 2
+    assert "a symbolic link" in capsys.readouterr().err
+    assert main(["-q", "run", str(experiment_file()), "--out", str(tmp_path / "new" / "deep"), "--dry-run"]) == 0
+    assert not (tmp_path / "new").exists()
+
+
 def test_report_out_is_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "res").mkdir()
     (tmp_path / "res" / "results.jsonl").write_text("")

@@ -54,6 +54,7 @@ def test_demo_exits_0_and_prints_the_summary(demo) -> None:
     config = load_experiment(DEMO)
     assert lines[0].startswith(f"{config.datasets[0]}: 1 epoch · training images ")  # the table's setting first
     assert "test images" in lines[0]
+    assert f"classifier {config.classifier.model}, 1 epoch, " in lines[0]  # singular, as the length is
     header = lines[1].split()
     assert header[:2] == ["technique", "mae"] and "accuracy" in header and header[-1] == "flags"
     for technique in config.techniques:

@@ -44,14 +44,20 @@ def test_a_missing_extra_is_one_line_saying_how_to_install_it(
             "--cpus-per-cell must be a whole number of threads with --executor auto (got 1.5)",
         ),
         (["--executor", "ray", "--max-parallel", "0"], "--max-parallel must be at least 1 (got 0)"),
-        (["--executor", "ray", "--gpus-per-cell", "-1"], "--gpus-per-cell must be 0 or more (got -1.0)"),
+        (
+            ["--executor", "ray", "--gpus-per-cell", "-1"],
+            "--gpus-per-cell must be a finite number, 0 or more (got -1.0)",
+        ),
+        (["--cpus-per-cell", "nan"], "--cpus-per-cell must be a finite number above 0 (got nan)"),
         (["--track", "wandb"], "--track wandb: unknown tracker (use mlflow, mlflow:URI or tensorboard)"),
     ],
 )
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]], ids=["run", "dry-run"])
 def test_options_that_do_not_fit_are_one_line_with_exit_2(
-    args: list[str], message: str, experiment_file, tmp_path: Path, capsys
+    args: list[str], message: str, dry_run: list[str], experiment_file, tmp_path: Path, capsys
 ) -> None:
-    assert main(["run", str(experiment_file()), "--out", str(tmp_path / "out"), *args]) == 2
+    """The dry run refuses what the run refuses, with the same line."""
+    assert main(["run", str(experiment_file()), "--out", str(tmp_path / "out"), *args, *dry_run]) == 2
     assert capsys.readouterr().err == f"aebench: error: {message}\n"
 
 

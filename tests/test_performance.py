@@ -115,13 +115,25 @@ def test_bench_skips_a_technique_without_gradient_steps(experiment_file, tmp_pat
     assert row["status"] == "skipped" and "closed-form" in row["reason"]
 
 
-@pytest.mark.parametrize("bad", [["--technique", "nope"], ["--steps", "0"], ["--dataset", "nope"]])
+@pytest.mark.parametrize(
+    ("bad", "expected"),
+    [
+        (["--technique", "nope"], "--technique nope: unknown name"),
+        (["--sweep", "--technique", "nope"], "--technique nope: unknown name"),
+        (["--steps", "0"], "--steps"),
+        (["--dataset", "nope"], "--dataset nope: unknown name"),
+        (["--data-root", "{tmp}/exp.yaml"], "is a file, not a folder"),
+        (["--dataset", "mnist", "--data-root", "{tmp}/data"], "t10k-labels-idx1-ubyte there"),  # the run's line, whole
+    ],
+)
 def test_bench_input_errors_are_one_line_with_exit_2(
-    experiment_file, bad: list[str], capsys: pytest.CaptureFixture[str]
+    experiment_file, bad: list[str], expected: str, tmp_path: Path, offline, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert cli.main(["bench", "--experiment", str(experiment_file()), *bad]) == 2
+    bad = [arg.format(tmp=tmp_path) for arg in bad]
+    assert cli.main(["bench", "--experiment", str(experiment_file()), "--technique", "baseline", *bad]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("aebench: error:") and "\n" not in err
+    assert expected.format(tmp=tmp_path) in err
 
 
 @pytest.mark.slow

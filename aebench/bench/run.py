@@ -74,9 +74,11 @@ class BenchRow:
 def bench_experiment(
     config: ExperimentConfig, data_root: Path, device: torch.device, settings: BenchSettings
 ) -> dict[str, Any]:
-    """Bench every technique of ``config`` on its first dataset (seed of the first cell); returns the report."""
+    """Bench every technique of ``config`` on its first dataset (seed of the first cell); returns the report. The
+    dataset must be at hand (a UserError as in the run otherwise); a technique that cannot run here is a skipped row."""
     cache = DatasetCache(data_root)
     dataset = config.datasets[0]
+    cache.raw(dataset)  # a dataset not at hand stops the bench with the run's one-line UserError, not a skipped row
     rows, peaks = [], {}
     for technique in config.techniques:
         cell = config.cell(dataset, technique, config.seeds[0])

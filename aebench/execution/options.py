@@ -50,8 +50,9 @@ def add_execution_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def executor_from_args(args: argparse.Namespace) -> Executor:
-    """The executor the options ask for; a one-line user error for options that do not fit together."""
+def check_execution_args(args: argparse.Namespace) -> None:
+    """A one-line user error for ``--executor``/``--track`` options that do not fit together, are out of range or
+    unknown; starts nothing and connects to nothing (``--dry-run`` refuses what the run would refuse)."""
     allowed = {"local": (), "auto": PARALLEL_ONLY, "ray": (*PARALLEL_ONLY, *RAY_ONLY)}[args.executor]
     given = [name for name in (*PARALLEL_ONLY, *RAY_ONLY) if getattr(args, name) not in (None, 0.0)]
     for name in given:
@@ -61,9 +62,31 @@ def executor_from_args(args: argparse.Namespace) -> Executor:
     if args.max_parallel is not None and args.max_parallel < 1:
         raise UserError(f"--max-parallel must be at least 1 (got {args.max_parallel})")
     if args.cpus_per_cell is not None and not (math.isfinite(args.cpus_per_cell) and args.cpus_per_cell > 0):
-        raise UserError(f"--cpus-per-cell must be above 0 (got {args.cpus_per_cell})")
+        raise UserError(f"--cpus-per-cell must be a finite number above 0 (got {args.cpus_per_cell})")
+    if args.executor == "auto" and args.cpus_per_cell is not None and not float(args.cpus_per_cell).is_integer():
+        raise UserError(
+            f"--cpus-per-cell must be a whole number of threads with --executor auto (got {args.cpus_per_cell})"
+        )
     if not (math.isfinite(args.gpus_per_cell) and args.gpus_per_cell >= 0):
-        raise UserError(f"--gpus-per-cell must be 0 or more (got {args.gpus_per_cell})")
+        raise UserError(f"--gpus-per-cell must be a finite number, 0 or more (got {args.gpus_per_cell})")
+    tracker_specs(args.track)
+
+
+def tracker_specs(specs: list[str]) -> list[tuple[str, str]]:
+    """``(kind, uri)`` of each ``--track`` value (``mlflow``, ``mlflow:URI``, ``tensorboard``); a one-line user error
+    for any other."""
+    parsed = []
+    for spec in specs:
+        kind, _, uri = spec.partition(":")
+        if kind != "mlflow" and (kind != "tensorboard" or uri):
+            raise UserError(f"--track {spec}: unknown tracker (use mlflow, mlflow:URI or tensorboard)")
+        parsed.append((kind, uri))
+    return parsed
+
+
+def executor_from_args(args: argparse.Namespace) -> Executor:
+    """The executor the options ask for, once ``check_execution_args`` accepts them."""
+    check_execution_args(args)
     return named_executor(args.executor, args.address, args.max_parallel, args.cpus_per_cell, args.gpus_per_cell)
 
 
@@ -82,10 +105,6 @@ def named_executor(
     if name == "auto":
         from aebench.execution.auto_executor import AutoExecutor
 
-        if cpus_per_cell is not None and not float(cpus_per_cell).is_integer():
-            raise UserError(
-                f"--cpus-per-cell must be a whole number of threads with --executor auto (got {cpus_per_cell})"
-            )
         return AutoExecutor(max_parallel, int(cpus_per_cell) if cpus_per_cell is not None else None)
     if name == "ray":
         from aebench.execution.ray_executor import RayExecutor, import_ray

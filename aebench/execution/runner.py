@@ -30,7 +30,7 @@ from aebench.execution.preflight import preflight
 from aebench.execution.run_summary import summarize, write_summary
 from aebench.execution.snapshots import Snapshots, save_latents
 from aebench.experiment import ExperimentConfig
-from aebench.files import check_tree, fault_text, is_machine_fault, safe_folder, writable_folder, write_npz, write_text
+from aebench.files import fault_text, is_machine_fault, results_folder_checks, safe_folder, write_npz, write_text
 from aebench.results.schema import EXTRA_FIELDS, METRIC_VERSION, ROW_FIELDS, cell_folder
 from aebench.results.store import append_row
 from aebench.techniques import build_recipe, get_technique
@@ -323,8 +323,7 @@ def run_experiment(
     The executor runs the cells (here, or as Ray tasks) and hands back results as they finish; this driver is
     the single writer of ``results.jsonl``, so resume and failure rows are the same for every executor.
     """
-    writable_folder(out, "--out")
-    check_tree(out)
+    results_folder_checks(out)
     with results_lock(out):
         todo = cells_to_run(config, out, retry_skipped)
         preflight(todo, DatasetCache(data_root))

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from aebench.errors import UserError, exception_line
+from aebench.execution.options import tracker_specs
 from aebench.execution.runner import CellResult, Tracker
 from aebench.execution.services import require_http_answer
 from aebench.execution.snapshots import grid
@@ -191,14 +192,11 @@ def make_tracker(specs: list[str], out: Path, experiment: str) -> Tracker | None
     """Trackers from ``--track`` values: ``mlflow`` (default store ``OUT/mlflow.db``, artifacts ``OUT/mlruns/``),
     ``mlflow:URI``, ``tensorboard`` (event files under ``OUT/tensorboard/``). None when none is asked for."""
     trackers: list[Tracker] = []
-    for spec in specs:
-        kind, _, uri = spec.partition(":")
+    for kind, uri in tracker_specs(specs):
         if kind == "mlflow":
             writable_folder(out, "--out")
             default = f"sqlite:///{(out / 'mlflow.db').resolve()}"
             trackers.append(MlflowTracker(uri or default, experiment, None if uri else out / "mlruns"))
-        elif kind == "tensorboard" and not uri:
-            trackers.append(TensorboardTracker(out / "tensorboard"))
         else:
-            raise UserError(f"--track {spec}: unknown tracker (use mlflow, mlflow:URI or tensorboard)")
+            trackers.append(TensorboardTracker(out / "tensorboard"))
     return Trackers(trackers) if trackers else None

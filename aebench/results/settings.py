@@ -66,7 +66,7 @@ class Setting:
 
     def length(self) -> str:
         """'3 epochs', or 'a 60 s budget (at most 15 epochs)'."""
-        epochs = "unknown epochs" if self.epochs is None else f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}"
+        epochs = "unknown epochs" if self.epochs is None else plural(self.epochs, "epoch")
         if self.budget_seconds is not None:
             return f"a {self.budget_seconds:g} s budget (at most {epochs})"
         return epochs
@@ -74,9 +74,7 @@ class Setting:
     def facts(self) -> list[tuple[str, str]]:
         """(name, value) pairs that say the setting in words, in table order."""
         size = "native size" if self.image_size is None else f"{self.image_size} px"
-        channels = (
-            "native channels" if self.channels is None else f"{self.channels} channel{'s' * (self.channels != 1)}"
-        )
+        channels = "native channels" if self.channels is None else plural(self.channels, "channel")
         return [
             ("length", self.length()),
             ("training images", count(self.n_train)),
@@ -116,8 +114,13 @@ def classifier_text(config: dict[str, Any]) -> str:
     spec = config.get("classifier")
     if not isinstance(spec, dict):
         return "unknown"
-    text = f"{spec.get('model')}, {spec.get('epochs')} epochs, lr {spec.get('lr')}, batch {spec.get('batch_size')}"
+    text = f"{spec.get('model')}, {plural(spec.get('epochs'), 'epoch')}, lr {spec.get('lr')}, batch {spec.get('batch_size')}"
     return text + (f", weights {Path(str(spec['weights'])).name}" if spec.get("weights") else "")
+
+
+def plural(n: Any, word: str) -> str:
+    """'1 epoch', '3 epochs'."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def first_known(*values: Any) -> Any:
