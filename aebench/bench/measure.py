@@ -31,9 +31,9 @@ def interleaved_medians(
     steps: dict[str, Callable[[], None]], n: int, repeats: int, batch_size: int, device: torch.device
 ) -> dict[str, float]:
     """Median img/s of each named step over ``repeats`` rounds; the rounds alternate the steps so that
-    contention on a shared machine hits them alike. One untimed warm-up round comes first."""
+    contention on a shared machine hits them alike. One untimed warm-up round (``n`` steps of each) comes first."""
     for step in steps.values():
-        step()
+        images_per_second(step, n, batch_size, device)
     rates: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(repeats):
         for name, step in steps.items():
