@@ -289,7 +289,7 @@ def write_npz(path: Path, **arrays: Any) -> None:
 def writable_folder(path: Path, flag: str, keep: bool = True) -> Path:
     """Create ``path`` if needed and check a file can be written in it; a UserError naming ``flag`` otherwise.
     ``keep=False`` (a dry run): the same check, then the folders it created are removed again."""
-    missing = [p for p in (path, *path.parents) if not os.path.lexists(p)]
+    missing = [] if keep else [p for p in (path, *path.parents) if not os.path.lexists(p)]  # what it may create
     try:
         if path.exists() and not path.is_dir():
             raise UserError(f"{flag} {path}: exists and is not a folder (pass a folder)")
@@ -300,7 +300,7 @@ def writable_folder(path: Path, flag: str, keep: bool = True) -> Path:
     except OSError as exc:
         raise UserError(f"{flag} {path}: cannot write there ({exc.strerror}); pass a writable folder") from None
     finally:
-        for created in [] if keep else missing:  # deepest first
+        for created in missing:  # deepest first
             with contextlib.suppress(OSError):
                 os.rmdir(created)
     return path

@@ -16,7 +16,7 @@ import pandas as pd
 from aebench.errors import UserError
 from aebench.files import read_text, safe_folder, write_text
 from aebench.reporting.cellfiles import Cell, group_cells, reason, skipped
-from aebench.reporting.conditions import time_caveat
+from aebench.reporting.conditions import text_of, time_caveat
 from aebench.reporting.curves import curves
 from aebench.reporting.document import Contents, Section, latex, markdown
 from aebench.reporting.figures import Drawn, palette, save, style
@@ -38,7 +38,7 @@ from aebench.reporting.statistics import baseline_of, seed_statistics
 from aebench.reporting.study import study_comparison
 from aebench.reporting.tables import problems_table, results_table, statistics_table
 from aebench.results.schema import METRIC_DEFINITIONS
-from aebench.results.settings import cell_config
+from aebench.results.settings import cell_config, plural
 from aebench.results.summary import finished
 
 NOTES_FILE = "NOTES.md"  # beside results.jsonl: how the run was made (command, machine, total time), by its author
@@ -64,7 +64,7 @@ def run_notes(folders: list[Path]) -> list[str]:
 def distinct(frame: pd.DataFrame, column: str) -> str:
     """The column's distinct values, sorted; whole numbers printed as integers."""
     values = frame[column].dropna() if column in frame else pd.Series(dtype=object)
-    texts = {str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in values}
+    texts = {text_of(v) for v in values}
     return ", ".join(sorted(texts, key=lambda t: (len(t), t))) or "unknown"
 
 
@@ -86,7 +86,7 @@ SUPERSEDED = {
 
 def superseded_note(loaded: Loaded) -> list[tuple[str, str]]:
     counts = {why: sum(r["left_out"] == why for r in loaded.superseded) for why in SUPERSEDED}
-    parts = [f"{n} finished row{'s' * (n != 1)} {SUPERSEDED[why]}" for why, n in counts.items() if n]
+    parts = [f"{plural(n, 'finished row')} {SUPERSEDED[why]}" for why, n in counts.items() if n]
     if not parts:
         return []
     return [("earlier rows not shown", "; ".join(parts) + " (each results table counts its own)")]

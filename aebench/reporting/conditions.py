@@ -31,15 +31,20 @@ def text_of(value: object) -> str | None:
     return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
+def devices_of(ok: pd.DataFrame) -> str:
+    """The devices these rows ran on ('cpu', 'cpu, cuda:0'); '' where none is recorded."""
+    return ", ".join(sorted({str(d) for d in ok["device"].dropna()})) if "device" in ok else ""
+
+
 @dataclass(frozen=True)
 class Conditions:
     """Per condition field: each value (None: not recorded) with the techniques whose rows hold it."""
 
     values: dict[str, dict[str | None, list[str]]]
 
-    def differing(self, fields: tuple[str, ...] = tuple(FIELDS)) -> list[str]:
+    def differing(self) -> list[str]:
         """The fields whose recorded values differ between rows."""
-        return [f for f in fields if len([v for v in self.values[f] if v is not None]) > 1]
+        return [f for f in FIELDS if len([v for v in self.values[f] if v is not None]) > 1]
 
     def unrecorded(self) -> list[str]:
         return [f for f in FIELDS if None in self.values[f]]
@@ -52,7 +57,7 @@ class Conditions:
 
     def time_marker(self) -> str:
         """'' where every time was measured alike (as far as the rows say), else a few words why not."""
-        return UNEQUAL if self.differing() else UNRECORDED if self.unrecorded() else ""
+        return {NOT_ALIKE: UNEQUAL, NOT_KNOWN: UNRECORDED}.get(self.time_standing() or "", "")
 
     def time_standing(self) -> str | None:
         """'not like-for-like', 'not known to be like-for-like', or None where the times compare."""
@@ -60,7 +65,8 @@ class Conditions:
 
     def time_caveat(self) -> str | None:
         """Why a time comparison of these rows is not like-for-like (or not known to be), in a sentence; or None."""
-        differ, missing = self.differing(), [f for f in self.unrecorded() if f not in self.differing()]
+        differ = self.differing()
+        missing = [f for f in self.unrecorded() if f not in differ]
         unrecorded = ""
         if missing:
             who = sorted({t for f in missing for t in self.values[f][None]})

@@ -19,7 +19,6 @@ from aebench.results.store import cell_of, current_rows, read_rows
 
 FACT_FIELDS = ("role", "own_loss", "needs_weights")  # what a technique says about itself (its registry entry)
 ROLES = ("baseline", "compared", "reference")
-LEFT_OUT = ("config", "recipe")  # why a finished row is not shown: an earlier config of its cell; another recipe
 
 
 @dataclass
@@ -28,7 +27,9 @@ class Loaded:
 
     frame: pd.DataFrame
     filled: dict[str, int] = field(default_factory=dict)  # fact -> rows that took it from the registry
-    superseded: list[dict[str, Any]] = field(default_factory=list)  # rows not shown; "left_out" says why (LEFT_OUT)
+    superseded: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # rows not shown; "left_out" says why: "config" or "recipe"
 
 
 def fill_facts(row: dict[str, Any], facts: Mapping[str, Mapping[str, Any]], filled: dict[str, int]) -> None:
@@ -81,7 +82,7 @@ def one_recipe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def left_out(rows: list[dict[str, Any]], shown: list[dict[str, Any]], why: str) -> list[dict[str, Any]]:
-    """The finished rows of ``rows`` not in ``shown``, each marked with why (one of ``LEFT_OUT``)."""
+    """The finished rows of ``rows`` not in ``shown``, each marked with why (``config``: an earlier config of its cell; ``recipe``: another recipe)."""
     kept = {id(r) for r in shown}
     return [{**r, "left_out": why} for r in rows if id(r) not in kept and r.get("status") == "ok"]
 

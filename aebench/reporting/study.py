@@ -19,7 +19,7 @@ import pandas as pd
 from scipy import stats
 
 from aebench.reporting.anchors import ANCHORS, CLAIMS, CLEAN_ACCURACY, STUDY, STUDY_RUNS, StudyRun
-from aebench.reporting.conditions import TIME_METRICS, time_standing
+from aebench.reporting.conditions import TIME_METRICS, devices_of, time_standing
 from aebench.reporting.statistics import estimate, per_seed
 from aebench.reporting.study_caveats import caveats
 from aebench.reporting.study_claims import Barring, NoFlags, Scope, claim_sentence, ranked
@@ -213,7 +213,7 @@ def time_order_note(study: StudyRun, ok: pd.DataFrame) -> list[str]:
     agreement means, and whether our own times compare (none where the hardware is the study's kind)."""
     if ok.empty or not any(other_hardware(ok, t, study) for t in dict.fromkeys(ok["technique"])):
         return []
-    devices = ", ".join(sorted({str(d) for d in ok["device"].dropna()})) if "device" in ok else ""
+    devices = devices_of(ok)
     standing = time_standing(ok)
     return [
         f"Train time: ours on {devices or 'unrecorded hardware'}, the study's on {study.hardware}: the order compares "

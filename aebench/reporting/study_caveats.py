@@ -19,7 +19,7 @@ from aebench.reporting.anchors import (
     TECHNIQUE_SETTINGS,
     StudyRun,
 )
-from aebench.reporting.conditions import time_caveat
+from aebench.reporting.conditions import devices_of, time_caveat
 from aebench.reporting.study_claims import Scope
 from aebench.results.schema import SPECS
 
@@ -47,7 +47,7 @@ def caveats(study: StudyRun, scope: Scope, configs: Mapping[str, dict]) -> list[
         f"Seeds: ours {ok['seed'].nunique()}, the study {study.seeds}. The study's value is one draw with a spread we "
         "cannot see, so a published value outside our interval need not mean the runs disagree."
     )
-    devices = ", ".join(sorted({str(d) for d in ok["device"].dropna()})) or "unknown"
+    devices = devices_of(ok) or "unknown"
     out.append(
         f"Train time: ours on {devices}, the study's on {study.hardware}; the ratio measures the hardware as much as "
         "the technique." + (f" Between our techniques, times are {caveat}." if (caveat := time_caveat(ok)) else "")

@@ -14,6 +14,7 @@ from aebench.reporting.rows import training_rates
 from aebench.reporting.sanity import ALL, Flag, Flags
 from aebench.reporting.statistics import ALPHA, format_p
 from aebench.results.schema import QUALITY, SPECS
+from aebench.results.settings import plural
 from aebench.results.summary import aggregate, finished, format_mean_sd
 
 CLEAN_ROW = "original images"
@@ -87,7 +88,7 @@ EARLIER_REASONS = {
     "latest config only",
     "recipe": "finished cells of another recipe (options other than those of the technique's latest row), or of "
     "one not recorded; each technique shows the seeds of its latest recipe only, never a mix of recipes",
-}  # why a finished row is not shown, by its "left_out" (aebench.reporting.rows.LEFT_OUT)
+}  # why a finished row is not shown, by its "left_out" ("config" or "recipe", set by aebench.reporting.rows)
 
 
 def earlier_note(earlier: list[dict]) -> list[str]:
@@ -104,16 +105,15 @@ def earlier_note(earlier: list[dict]) -> list[str]:
         which = "; ".join(
             f"{t} seed{'s' * (len(s) > 1)} {', '.join(map(str, sorted(set(s))))}" for t, s in seeds.items()
         )
-        n = len(rows)
-        notes.append(f"{n} earlier row{'s' * (n != 1)} not shown ({which}): {text}.")
+        notes.append(f"{plural(len(rows), 'earlier row')} not shown ({which}): {text}.")
     return notes
 
 
-def condition_notes(ok: pd.DataFrame) -> list[str]:
-    """Footnotes where the rows mix devices or precisions, and where their times do not compare like-for-like."""
+def condition_notes(ok: pd.DataFrame, caveat: str | None) -> list[str]:
+    """Footnotes where the rows mix devices or precisions, and where their times do not compare like-for-like
+    (``caveat``: why, from ``time_caveat``)."""
     if ok["technique"].nunique() < 2:
         return []
-    caveat = time_caveat(ok)
     timed = caveat and f"Train time and images/s are {caveat}, so neither column is ranked (none in bold)."
     return [n for n in (conditions(ok).quality_note(), timed) if n]
 
@@ -127,6 +127,8 @@ def results_table(group: Group, rows: pd.DataFrame, flags: Flags, earlier: list[
     if numbers.empty:
         return None
     group.tag(numbers)
+    ok = finished(rows)
+    caveat = time_caveat(ok)
     table = Table(
         name=f"results_{group.stem}",
         caption=f"{group.label}: mean ± sd over seeds; {group.setting.line()}",
@@ -135,12 +137,12 @@ def results_table(group: Group, rows: pd.DataFrame, flags: Flags, earlier: list[
         rows=[],
         numbers=numbers,
         align="lr" + "r" * len(COLUMNS) + "l",
-        footnotes=flag_notes(flags) + earlier_note(earlier or []) + condition_notes(finished(rows)),
+        footnotes=flag_notes(flags) + earlier_note(earlier or []) + condition_notes(ok, caveat),
     )
     tiers = numbers["role"].map(TIER).to_numpy()
     table.rules_before |= {i for i in range(1, len(tiers)) if tiers[i] != tiers[i - 1]}
     contenders = tiers == 0
-    unranked = set(TIME_METRICS) if time_caveat(finished(rows)) else set()  # times that do not compare
+    unranked = set(TIME_METRICS) if caveat else set()  # times that do not compare
     for record in numbers.to_dict("records"):
         label = f"{CLEAN_ROW} (classifier ceiling)" if record["role"] == "ceiling" else record["technique"]
         table.rows.append(
@@ -173,10 +175,10 @@ def interval_text(low: float, high: float, digits: int, sign: str = "") -> str:
 
 
 def statistics_table(
-    group: Group, numbers: pd.DataFrame, baseline: str | None, time_caveat: str | None = None
+    group: Group, numbers: pd.DataFrame, baseline: str | None, caveat: str | None = None
 ) -> Table | None:
     """Per metric and technique: mean ± sd, its 95 % CI, and the paired difference from the baseline on the same
-    seeds with its 95 % CI, raw and Holm-adjusted p-value and verdict (or why it is not tested); ``time_caveat``:
+    seeds with its 95 % CI, raw and Holm-adjusted p-value and verdict (or why it is not tested); ``caveat``:
     why the group's times are not like-for-like, under the table where a time verdict is marked."""
     if numbers.empty:
         return None
@@ -234,9 +236,9 @@ def statistics_table(
         "same amount on every seed (no spread to test) is not tested. "
         "CIs use Student's t (none for one seed)."
     )
-    if time_caveat and numbers["caveat"].astype(bool).any():
+    if caveat and numbers["caveat"].astype(bool).any():
         marks = ", ".join(sorted(set(numbers["caveat"]) - {""}))
-        table.footnotes.append(f"Train time verdicts marked ({marks}): the times are {time_caveat}.")
+        table.footnotes.append(f"Train time verdicts marked ({marks}): the times are {caveat}.")
     return table
 
 
