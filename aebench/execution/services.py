@@ -27,10 +27,9 @@ def host_port(address: str, flag: str, default_port: int) -> tuple[str, int]:
     return host, port
 
 
-def connect(address: str, flag: str, default_port: int) -> socket.socket:
-    """A socket connected to ``address`` (``HOST:PORT`` or a URL), or a UserError naming ``flag`` when none opens
-    within ``SERVICE_TIMEOUT`` seconds."""
-    host, port = host_port(address, flag, default_port)
+def connect(host: str, port: int, flag: str) -> socket.socket:
+    """A socket connected to ``host:port``, or a UserError naming ``flag`` when none opens within
+    ``SERVICE_TIMEOUT`` seconds."""
     try:
         return socket.create_connection((host, port), timeout=SERVICE_TIMEOUT)
     except OSError as exc:
@@ -43,7 +42,7 @@ def connect(address: str, flag: str, default_port: int) -> socket.socket:
 def require_reachable(address: str, flag: str, default_port: int) -> None:
     """A UserError naming ``flag`` unless ``address`` accepts a TCP connection within ``SERVICE_TIMEOUT`` seconds:
     a service that is down fails the run at once instead of after its client's retries."""
-    connect(address, flag, default_port).close()
+    connect(*host_port(address, flag, default_port), flag).close()
 
 
 def require_http_answer(url: str, flag: str) -> None:
@@ -58,7 +57,7 @@ def require_http_answer(url: str, flag: str) -> None:
     request = f"GET {path} HTTP/1.0\r\nHost: {parts.netloc.rpartition('@')[2]}\r\nConnection: close\r\n\r\n"
     answer = b""
     try:
-        with connect(url, flag, port) as raw:
+        with connect(host, port, flag) as raw:
             raw.settimeout(max(deadline - time.monotonic(), 1e-3))
             with tls(raw, host) if parts.scheme == "https" else raw as conn:
                 conn.sendall(request.encode("ascii"))
