@@ -485,3 +485,14 @@ def test_a_train_time_difference_is_bold_only_where_its_times_compare(tmp_path: 
     assert bold_time_difference(timed({"baseline": 1, "other": 1}), tmp_path / "a")  # real, timed alike
     assert not bold_time_difference(timed({"baseline": 1, "other": 4}), tmp_path / "b")  # real, unequal
     assert not bold_time_difference(timed({"baseline": None, "other": None}, parallel=None), tmp_path / "c")
+
+
+def test_a_cell_skipped_before_loading_its_data_stands_in_the_setting_it_agrees_with(tmp_path: Path) -> None:
+    """A skipped row records no image counts: it joins the group whose setting agrees with all it does record (the
+    study comparison then gives its reason, tests/test_study.py); one of another latent stays out."""
+    rows = rows_for({"baseline": [0.010, 0.011, 0.012]})
+    rows += [make_row("exp", "digits", "resnet_pretrained", 0, "skipped", config_hash="rp0")]
+    rows += [make_row("exp", "digits", "resnet_scratch", 0, "skipped", config_hash="rs0", latent=8)]
+    grouped = only_group(frame_of(rows, tmp_path))
+    assert sorted(grouped["technique"].unique()) == ["baseline", "resnet_pretrained"]
+    assert grouped.loc[grouped["technique"] == "resnet_pretrained", "n_train"].isna().all()

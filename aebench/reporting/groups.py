@@ -69,12 +69,11 @@ def groups(frame: pd.DataFrame) -> list[Group]:
 
 
 def rows_of(frame: pd.DataFrame, group: Group) -> pd.DataFrame:
-    """All rows (any status) of the group's experiment, dataset and setting."""
-    return frame[
-        (frame["experiment"] == group.experiment)
-        & (frame["dataset"] == group.dataset)
-        & (frame["setting_key"] == repr(group.setting))
-    ]
+    """All rows of the group's experiment, dataset and setting: finished rows of exactly that setting, and rows that
+    did not finish whose setting, as far as they record it, is that one (a skipped cell names no image counts)."""
+    exact = frame["setting_key"] == repr(group.setting)
+    unfinished = (frame["status"] != "ok") & frame["setting"].map(group.setting.admits)
+    return frame[(frame["experiment"] == group.experiment) & (frame["dataset"] == group.dataset) & (exact | unfinished)]
 
 
 def earlier_rows(superseded: list[dict[str, Any]], group: Group) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ before a field existed get it from the cell's resolved ``config.yaml``; what nei
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,11 @@ class Setting:
     corruption: str
     classifier: str
     metric_version: int | None
+
+    def admits(self, other: Setting) -> bool:
+        """Whether a row of setting ``other`` that records less (a cell skipped before it loaded its data knows no
+        image counts) may stand in this setting: every field ``other`` records is this one's."""
+        return all(theirs is None or theirs == mine for mine, theirs in zip(astuple(self), astuple(other)))
 
     def length(self) -> str:
         """'3 epochs', or 'a 60 s budget (at most 15 epochs)'."""
