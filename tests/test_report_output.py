@@ -218,6 +218,18 @@ def test_a_skipped_row_naming_the_weights_it_needs_reads_back(tmp_path: Path) ->
     assert [r["status"] for r in read_rows(tmp_path)] == ["skipped"]
 
 
+def test_registry_facts_fill_only_rows_that_predate_them(tmp_path: Path) -> None:
+    """A row without the field takes the registry's fact; a row recording null (no weights needed here) keeps it."""
+    recorded = make_row("exp", "digits", "feature_loss", 0, needs_weights=None)
+    old = {k: v for k, v in make_row("exp", "digits", "feature_loss", 1).items() if k != "needs_weights"}
+    write_results(tmp_path, [recorded, old], cells=False)
+    facts = {"feature_loss": {"needs_weights": "ImageNet weights of VGG16-BN"}}
+    loaded = load([tmp_path], facts)
+    needs = loaded.frame.set_index("seed")["needs_weights"]
+    assert pd.isna(needs[0]) and needs[1] == "ImageNet weights of VGG16-BN"
+    assert loaded.filled == {"needs_weights": 1}
+
+
 def test_make_report_takes_every_committed_results_folder_mnist_first(tmp_path: Path) -> None:
     for name in ("fashion", "mnist-latent32", "cifar", "mnist", "no-results-yet"):
         (tmp_path / "report" / "results" / name).mkdir(parents=True)

@@ -33,10 +33,11 @@ class Loaded:
 
 
 def fill_facts(row: dict[str, Any], facts: Mapping[str, Mapping[str, Any]], filled: dict[str, int]) -> None:
-    """Complete a row written before technique facts were recorded from ``facts`` (the registry), counting it."""
+    """Complete a row written before technique facts were recorded from ``facts`` (the registry), counting it. A
+    fact the row records, null included (a feature loss on a trained feature net needs no weights), stays."""
     known = facts.get(row["technique"], {})
     for name in FACT_FIELDS:
-        if row.get(name) is None and known.get(name) is not None:
+        if name not in row and known.get(name) is not None:
             row[name] = known[name]
             filled[name] = filled.get(name, 0) + 1
     if row.get("role") not in ROLES:
