@@ -134,6 +134,34 @@ def test_a_claim_held_by_the_means_only_says_it_is_not_significant() -> None:
     assert "**Holds** (by the means; MSE not testable (no spread" in claim(study_comparison(MNIST, rows, {}))
 
 
+def test_a_claim_that_fails_names_the_measures_whose_tests_show_it() -> None:
+    baseline_mse = ANCHORS[("mnist", "baseline")].mse
+    rows = rows_for("mnist", mnist_values(pixel_shuffle={"accuracy": 0.995, "mse": baseline_mse * 0.97}))
+    noise = rows["technique"].eq("pixel_shuffle") & rows["seed"].eq(0)
+    rows.loc[noise, "mse"] *= 1.04  # pixel_shuffle wins MSE by the means, but loses it on seed 0
+    sentence = claim(study_comparison(MNIST, rows, {}))
+    assert "**Does not hold** (shown on Accuracy (Holm p=" in sentence
+    assert "by the means only on the rest: MSE against pixel_shuffle not significant at p < 0.05)" in sentence
+    assert "Accuracy: pixel_shuffle 0.9950 beats baseline 0.9900 (Δ baseline − pixel_shuffle -0.0050" in sentence
+    rows.loc[rows["technique"].eq("pixel_shuffle"), "accuracy"] = 0.97  # now only the weak MSE margin fails it
+    weak = claim(study_comparison(MNIST, rows, {}))
+    assert "**Does not hold** (by the means only; MSE against pixel_shuffle not significant at p < 0.05)" in weak
+
+
+def test_a_failing_measure_is_shown_only_when_its_holm_adjusted_p_is_below_alpha() -> None:
+    rows = rows_for("mnist", mnist_values())
+    baseline, shuffle = (rows["technique"].eq(t) for t in ("baseline", "pixel_shuffle"))
+    gains = np.array([0.002, 0.004, 0.003])  # raw p = 0.035: below ALPHA only where Holm multiplies it by 1
+    rows.loc[shuffle, "accuracy"] = rows.loc[baseline, "accuracy"].to_numpy() + gains
+    raw = stats.ttest_1samp(-gains, 0.0).pvalue
+    largest = claim(study_comparison(MNIST, rows, {}))  # MAE and MSE clear (tiny p): accuracy's p is the largest, × 1
+    assert f"**Does not hold** (shown on Accuracy (Holm p={raw:.3f})):" in largest
+    rows.loc[baseline & rows["seed"].eq(0), "mse"] *= 1.45  # the baseline best on MSE by the means only (p ≈ 0.3)
+    sentence = claim(study_comparison(MNIST, rows, {}))
+    assert f"p={raw:.3f}, Holm p={2 * raw:.3f} over 3 measures" in sentence  # now second largest of 3: × 2
+    assert "**Does not hold** (by the means only; Accuracy against pixel_shuffle not significant" in sentence
+
+
 def cifar_values(feature_mse: float) -> dict[str, dict[str, float]]:
     out = published("cifar10", ("baseline", "pixel_shuffle", "feature_loss"))
     out["feature_loss"]["mse"] = feature_mse

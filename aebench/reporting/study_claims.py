@@ -10,7 +10,7 @@ from typing import Protocol
 import pandas as pd
 
 from aebench.reporting.anchors import ANCHORS, EQUAL_TOLERANCE, Claim, StudyRun
-from aebench.reporting.statistics import ALPHA, NO_SPREAD, format_p, paired, per_seed
+from aebench.reporting.statistics import ALPHA, NO_SPREAD, Paired, format_p, holm, paired, per_seed
 from aebench.results.schema import SPECS
 
 
@@ -71,9 +71,50 @@ def ranked(values: dict[str, float], metric: str) -> list[str]:
     return sorted(values, key=values.get, reverse=not SPECS[metric].lower_is_better)
 
 
-def rank_evidence(claim: Claim, scope: Scope, metric: str) -> tuple[bool, str, str] | str:
-    """Whether ``claim.best`` has the best mean on ``metric``, the evidence against the runner-up (or the winner),
-    and what the paired test cannot back; or, as a string, why it cannot be ranked."""
+@dataclass(frozen=True)
+class Ranking:
+    """The claimed technique's place on one metric: whether it has the best mean, against whom it is tested (the
+    runner-up, or the winner) and the paired test."""
+
+    metric: str
+    best: bool
+    claimed: str
+    other: str
+    values: dict[str, float]
+    test: Paired
+
+    def text(self, adjusted: float, tests: int) -> str:
+        """'MSE: baseline best at …, next … (Δ baseline − other …, p=…, Holm p=…, 3 paired seeds)'."""
+        spec = SPECS[self.metric]
+        mine, theirs = (f"{self.values[t]:.{spec.digits}f}" for t in (self.claimed, self.other))
+        holm_text = (
+            f", Holm p={format_p(adjusted)} over {tests} measures" if tests > 1 and math.isfinite(adjusted) else ""
+        )
+        test = (
+            f"Δ {self.claimed} − {self.other} {self.test.difference.mean:+.{spec.digits}f}, "
+            f"p={format_p(self.test.p_value)}{holm_text}, {self.seeds}"
+        )
+        if self.best:
+            return f"{spec.label}: {self.claimed} best at {mine}, next {self.other} {theirs} ({test})"
+        return f"{spec.label}: {self.other} {theirs} beats {self.claimed} {mine} ({test})"
+
+    @property
+    def seeds(self) -> str:
+        n = self.test.difference.n
+        return f"{n} paired seed{'s' if n != 1 else ''}"
+
+    def doubt(self, adjusted: float) -> str:
+        """What the paired test cannot back ('' when its Holm-adjusted p is below ALPHA)."""
+        label = SPECS[self.metric].label
+        if self.test.no_spread:
+            return f"{label} not testable ({NO_SPREAD})"
+        if math.isnan(adjusted):
+            return f"{label} not testable with {self.seeds}"
+        return f"{label} against {self.other} not significant at p < {ALPHA}" if adjusted >= ALPHA else ""
+
+
+def rank_evidence(claim: Claim, scope: Scope, metric: str) -> Ranking | str:
+    """Where ``claim.best`` ranks on ``metric`` and its paired test; or, as a string, why it cannot be ranked."""
     spec = SPECS[metric]
     usable = scope.usable(metric)
     if claim.best not in usable:
@@ -85,25 +126,16 @@ def rank_evidence(claim: Claim, scope: Scope, metric: str) -> tuple[bool, str, s
     best = order[0] == claim.best
     other = order[1] if best else order[0]
     test = paired(per_seed(scope.ok, claim.best, metric), per_seed(scope.ok, other, metric))
-    n = test.difference.n
-    seeds = f"{n} paired seed{'s' if n != 1 else ''}"
-    ours, theirs = f"{values[claim.best]:.{spec.digits}f}", f"{values[other]:.{spec.digits}f}"
-    test_text = f"Δ {test.difference.mean:+.{spec.digits}f}, p={format_p(test.p_value)}, {seeds}"
-    text = (
-        f"{spec.label}: {claim.best} best at {ours}, next {other} {theirs} ({test_text})"
-        if best
-        else f"{spec.label}: {other} {theirs} beats {claim.best} {ours} ({test_text})"
-    )
-    doubt = (
-        f"{spec.label} not testable ({NO_SPREAD})"
-        if test.no_spread
-        else f"{spec.label} not testable with {seeds}"
-        if math.isnan(test.p_value)
-        else f"{spec.label} against {other} not significant at p < {ALPHA}"
-        if test.p_value >= ALPHA
-        else ""
-    )
-    return best, text, doubt
+    return Ranking(metric, best, claim.best, other, values, test)
+
+
+def adjusted_p(rankings: list[Ranking]) -> list[float]:
+    """Holm-adjusted p-values over the claim's measures (one family: the claim is their conjunction); NaN untested."""
+    tested = [i for i, r in enumerate(rankings) if math.isfinite(r.test.p_value)]
+    out = [math.nan] * len(rankings)
+    for i, p in zip(tested, holm([rankings[i].test.p_value for i in tested]), strict=True):
+        out[i] = p
+    return out
 
 
 def equal_evidence(claim: Claim, scope: Scope) -> tuple[bool, str] | str:
@@ -125,25 +157,46 @@ def equal_evidence(claim: Claim, scope: Scope) -> tuple[bool, str] | str:
 
 
 def claim_sentence(claim: Claim, study: StudyRun, scope: Scope) -> str:
-    """'The study on MNIST: "…". **Holds** / **Does not hold** / **Untested here**: the evidence.'"""
+    """'The study on MNIST: "…". **Holds** / **Does not hold** / **Untested here**: the evidence.'
+
+    A claim that holds is qualified by every measure its paired tests cannot back; one that does not hold names the
+    measures whose tests show it fail (Holm-adjusted over the claim's measures), or says it fails by the means only."""
     head = f'The study on {study.name}: "{claim.words}".'
-    verdicts, evidence, doubts = [], [], []
+    rankings = []
     for metric in claim.metrics:
         found = rank_evidence(claim, scope, metric)
         if isinstance(found, str):
             return f"{head} **Untested here**: {found}."
-        verdicts.append(found[0])
-        evidence.append(found[1])
-        doubts += [found[2]] if found[2] else []
+        rankings.append(found)
+    adjusted = adjusted_p(rankings)
+    evidence = [r.text(p, len(rankings)) for r, p in zip(rankings, adjusted, strict=True)]
+    kind = "Holm p" if len(rankings) > 1 else "p"
+    verdicts = [
+        (r.best, r.doubt(p), f"{SPECS[r.metric].label} ({kind}={format_p(p)})")
+        for r, p in zip(rankings, adjusted, strict=True)
+    ]
     if claim.equal_metric is not None and claim.equal_to is not None:
         equal = equal_evidence(claim, scope)
         if isinstance(equal, str):
             return f"{head} **Untested here**: {equal}."
-        verdicts.append(equal[0])
+        outside = f"{SPECS[claim.equal_metric].label} outside ±{EQUAL_TOLERANCE:.0%} of {claim.equal_to}'s"
+        verdicts.append((equal[0], "", outside))
         evidence.append(equal[1])
-    verdict = "Holds" if all(verdicts) else "Does not hold"
-    margin = f" (by the means; {'; '.join(doubts)})" if doubts else ""
     ranked_among = list(dict.fromkeys(t for m in claim.metrics for t in scope.usable(m)))
     missing = [t for (d, t) in ANCHORS if d == claim.dataset and t not in ranked_among]
     among = f" Ranked among {', '.join(ranked_among)}; left out: {', '.join(missing)}." if missing else ""
-    return f"{head} **{verdict}**{margin}: {'; '.join(evidence)}.{among}"
+    return f"{head} {verdict_words(verdicts)}: {'; '.join(evidence)}.{among}"
+
+
+def verdict_words(verdicts: list[tuple[bool, str, str]]) -> str:
+    """'**Holds**' or '**Does not hold**' with what backs it, from each measure's (holds, doubt, name-if-backed)."""
+    if all(holds for holds, _, _ in verdicts):
+        doubts = [doubt for _, doubt, _ in verdicts if doubt]
+        return f"**Holds** (by the means; {'; '.join(doubts)})" if doubts else "**Holds**"
+    failing = [(doubt, name) for holds, doubt, name in verdicts if not holds]
+    shown = [name for doubt, name in failing if not doubt]
+    weak = [doubt for doubt, _ in failing if doubt]
+    if not shown:
+        return f"**Does not hold** (by the means only; {'; '.join(weak)})"
+    also = f"; by the means only on the rest: {'; '.join(weak)}" if weak else ""
+    return f"**Does not hold** (shown on {', '.join(shown)}{also})"
