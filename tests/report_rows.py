@@ -67,6 +67,7 @@ def make_row(
             epochs_trained=2.0,
             mse_mean_image=0.1,
             output_spread=0.9,
+            step_mode="eager",
         )
     row.update(fields)
     return row

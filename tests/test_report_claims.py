@@ -406,6 +406,21 @@ def test_train_times_without_recorded_conditions_are_not_said_to_differ(tmp_path
     assert time_texts(half, tmp_path / "b")[0] == "real (conditions not recorded)"
 
 
+def test_train_times_with_a_compiled_step_on_some_seeds_are_not_like_for_like(tmp_path: Path) -> None:
+    """A cell whose compile probe won trains compiled, a neighbour eager: the same technique's seeds mix the two."""
+    rows = [dict(r, step_mode="compiled") if (r["technique"], r["seed"]) == ("other", 0) else r
+            for r in timed({"baseline": 1, "other": 1})]  # fmt: skip
+    verdict, notes, lines = time_texts(rows, tmp_path / "a")
+    assert verdict == "real (unequal conditions)"
+    said = "not like-for-like (timed with training step eager (baseline, other), compiled (other))"
+    assert said in notes and any(said in line for line in lines)
+    unrecorded = [
+        dict(r, step_mode=None) if r["technique"] == "baseline" else r for r in timed({"baseline": 1, "other": 1})
+    ]
+    verdict, notes, _ = time_texts(unrecorded, tmp_path / "b")
+    assert verdict == "real (conditions not recorded)" and "the rows of baseline do not record training step" in notes
+
+
 def test_a_precision_or_device_mix_stays_in_one_table_and_is_footnoted(tmp_path: Path) -> None:
     rows = [
         dict(r, precision="bf16", device="cuda") if r["technique"] == "other" else r

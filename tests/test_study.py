@@ -191,7 +191,10 @@ def test_table_ratio_and_interval_follow_the_rows() -> None:
     assert not record["study_in_ci"]  # 0.000854 is far below our 0.002 ± 0.00003
     assert table.loc[("pixel_shuffle", "mse"), "study_in_ci"]  # the study's own numbers, wobbled: inside
     assert "pca" not in table.index.get_level_values("technique")  # not a technique of the study
-    assert table.loc[("original images", "accuracy"), "study"] == pytest.approx(0.9912)
+    clean = table.loc[("original images", "accuracy")]
+    assert clean["study"] == pytest.approx(0.9912)
+    # every row carries the one classifier's 0.99: one measurement, no interval, so no in-or-out verdict
+    assert clean["seeds"] == 1 and pd.isna(clean["ci_low"]) and clean["study_in_ci"] is None
 
 
 def test_rank_correlation_is_plus_one_for_the_study_order_and_minus_one_reversed() -> None:
@@ -224,8 +227,13 @@ def test_caveats_name_each_setting_that_differs_from_the_study() -> None:
         c.startswith("**Configured differently**: classifier.model cnn (the study: resnet34) for every technique")
         for c in caveats
     )
-    assert any("params.feature_net trained (the study: vgg16_bn) for feature_loss" in c for c in caveats)
+    (net,) = [c for c in caveats if "params.feature_net trained (the study: vgg16_bn) for feature_loss" in c]
+    assert net.endswith("another network; its train time includes training that network, which the study's "
+                        "pretrained VGG16-BN did not need.")  # fmt: skip
     assert any("params.term_scale auto (the study: none) for feature_loss" in c for c in caveats)
+    configs["feature_loss"] = {**cnn, "params": {"feature_net": "resnet18"}}  # pretrained: nothing trained
+    (other,) = [c for c in study_comparison(CIFAR, rows_for("cifar10", values), configs).caveats if "feature_net" in c]
+    assert other.endswith("measured on another network.")
 
 
 def test_measured_terms_are_quoted_and_absent_techniques_named() -> None:

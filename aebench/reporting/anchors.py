@@ -115,6 +115,10 @@ SETTING_EFFECTS: dict[str, str] = {  # what a differing setting does to the comp
     "model.latent": "the bottleneck has another size",
     "train.lr": "trained at another peak LR than the one the study's LR finder picked",
 }
+VALUE_EFFECTS: dict[tuple[str, str], str] = {  # what one value of a differing setting adds to its effect
+    ("params.feature_net", "trained"): "its train time includes training that network, which the study's "
+    "pretrained VGG16-BN did not need",
+}
 
 
 @dataclass(frozen=True)

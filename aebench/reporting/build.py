@@ -174,7 +174,8 @@ def definitions(sections: list[Section]) -> list[str]:
         "clean test images (each table states how many: the full test split or a seeded subset). MAE, MSE, PSNR "
         "and SSIM are means over test images; PSNR in dB for a peak of 1, capped at 100 dB. Accuracy: the "
         "downstream classifier, trained once on the clean training images, applied to the reconstructions; its "
-        "accuracy on the original images is the ceiling row. Train time: wall-clock seconds of training only "
+        "accuracy on the original images is the ceiling row (one classifier serves every technique and seed, so it "
+        "is one measurement, counted once). Train time: wall-clock seconds of training only "
         "(images/s is left out for a fit without training epochs)."
     ]
     for version, labels in by_version.items():

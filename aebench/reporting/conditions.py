@@ -1,8 +1,8 @@
-"""The conditions a group's rows were measured under: device, precision, torch threads per cell and cells run at
-once. They are not part of the comparable setting (quality compares across devices), but they change what the
-numbers mean: a precision the arithmetic behind the quality numbers, all four the train times. A table whose rows
-mix device or precision says so; a time comparison whose rows differ in any of the four, or do not record them,
-is marked as not like-for-like (or not known to be)."""
+"""The conditions a group's rows were measured under: device, precision, torch threads per cell, cells run at
+once and the training step (compiled or eager). They are not part of the comparable setting (quality compares
+across devices), but they change what the numbers mean: a precision the arithmetic behind the quality numbers, all
+five the train times. A table whose rows mix device or precision says so; a time comparison whose rows differ in
+any of the five, or do not record them, is marked as not like-for-like (or not known to be)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ FIELDS = {
     "precision": "precision",
     "threads": "threads per cell",
     "parallel_cells": "cells at once",
+    "step_mode": "training step",
 }
 QUALITY_FIELDS = ("device", "precision")  # what a quality number's arithmetic may depend on
 TIME_METRICS = ("train_seconds", "images_per_second")

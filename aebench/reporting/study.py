@@ -23,7 +23,15 @@ from aebench.reporting.conditions import TIME_METRICS, devices_of, time_standing
 from aebench.reporting.statistics import estimate, per_seed
 from aebench.reporting.study_caveats import caveats
 from aebench.reporting.study_claims import Barring, NoFlags, Scope, claim_sentence, ranked
-from aebench.reporting.tables import CLEAN_ROW, Group, Table, escape_latex, to_latex, to_markdown
+from aebench.reporting.tables import (
+    CLEAN_ROW,
+    Group,
+    Table,
+    clean_accuracies,
+    escape_latex,
+    to_latex,
+    to_markdown,
+)
 from aebench.results.schema import SPECS
 from aebench.results.summary import finished
 
@@ -81,7 +89,7 @@ def comparison_table(group: Group, study: StudyRun, scope: Scope) -> Table:
     """Per technique and metric: the study's value, ours with its 95 % CI, the ratio, and whether it lies inside."""
     ok, present = scope.ok, scope.present
     series = [(t, m, per_seed(ok, t, m), getattr(ANCHORS[(group.dataset, t)], m)) for t in present for m in COMPARED]
-    clean = ok.groupby("seed")["accuracy_clean"].mean().astype(float)
+    clean = clean_accuracies(ok)
     series.append((CLEAN_ROW, "accuracy", clean, CLEAN_ACCURACY[group.dataset]))
     records = []
     for technique, metric, values, published in series:

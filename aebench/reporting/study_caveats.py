@@ -17,6 +17,7 @@ from aebench.reporting.anchors import (
     STUDY_LR,
     STUDY_SETTINGS,
     TECHNIQUE_SETTINGS,
+    VALUE_EFFECTS,
     StudyRun,
 )
 from aebench.reporting.conditions import devices_of, time_caveat
@@ -100,19 +101,19 @@ def study_settings(dataset: str, technique: str) -> dict[str, Any]:
 def setting_differences(dataset: str, techniques: list[str], configs: Mapping[str, dict]) -> list[str]:
     """One line per setting where our cells differ from the study's, naming the techniques ('every technique' when
     all of them) and what the difference does."""
-    differ: dict[tuple[str, str], list[str]] = {}
+    differ: dict[tuple[str, str, str], list[str]] = {}
     unknown = [t for t in techniques if not configs.get(t)]
     for technique in techniques:
         config = configs.get(technique) or {}
         for key, theirs in study_settings(dataset, technique).items():
             ours = lookup(config, key)
             if config and ours is not MISSING and not same(ours, theirs):
-                differ.setdefault((key, f"{ours} (the study: {theirs})"), []).append(technique)
+                differ.setdefault((key, str(ours), f"{ours} (the study: {theirs})"), []).append(technique)
     known = [t for t in techniques if t not in unknown]
     out = []
-    for (key, text), who in differ.items():
+    for (key, ours, text), who in differ.items():
         whom = "every technique" if who == known and len(who) > 1 else ", ".join(who)
-        effect = f"; {SETTING_EFFECTS[key]}" if key in SETTING_EFFECTS else ""
+        effect = "".join(f"; {e}" for e in (SETTING_EFFECTS.get(key), VALUE_EFFECTS.get((key, ours))) if e)
         out.append(f"**Configured differently**: {key} {text} for {whom}{effect}.")
     if unknown:
         out.append(f"Settings not compared for {', '.join(unknown)}: no cell config at hand.")

@@ -41,10 +41,16 @@ class Table:
     latex_headers: list[str] | None = None  # where LaTeX needs other header text (defaults to headers, escaped)
 
 
+def clean_accuracies(rows: pd.DataFrame) -> pd.Series:
+    """The classifier's accuracy on clean test images, once per classifier: it is one instrument shared by every
+    technique and seed (trained once, not per seed), so rows repeating its value are one measurement, not several."""
+    return pd.Series(finished(rows)["accuracy_clean"].dropna().astype(float).unique())
+
+
 def clean_ceiling(rows: pd.DataFrame) -> tuple[float, float, int]:
-    """Mean, sd and count over seeds of the classifier's accuracy on clean test images."""
-    per_seed = finished(rows).groupby("seed")["accuracy_clean"].mean().dropna()
-    return float(per_seed.mean()), float(per_seed.std()) if len(per_seed) > 1 else float("nan"), len(per_seed)
+    """Mean, sd and count over classifiers of the accuracy on clean test images."""
+    values = clean_accuracies(rows)
+    return float(values.mean()), float(values.std()) if len(values) > 1 else float("nan"), len(values)
 
 
 def technique_stats(rows: pd.DataFrame, flags: Flags) -> pd.DataFrame:
