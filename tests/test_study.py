@@ -231,6 +231,12 @@ def test_caveats_name_each_setting_that_differs_from_the_study() -> None:
     assert net.endswith("another network; its train time includes training that network, which the study's "
                         "pretrained VGG16-BN did not need.")  # fmt: skip
     assert any("params.term_scale auto (the study: none) for feature_loss" in c for c in caveats)
+    said = "Configured otherwise than the study's (see above): feature_loss: classifier.model, params.feature_net, "
+    assert said + "params.term_scale; pixel_shuffle: classifier.model; baseline: classifier.model." in claim(
+        study_comparison(CIFAR, rows_for("cifar10", values), configs)
+    )
+    alike = dict.fromkeys(values, STUDY_LIKE)
+    assert "Configured otherwise" not in claim(study_comparison(CIFAR, rows_for("cifar10", values), alike))
     configs["feature_loss"] = {**cnn, "params": {"feature_net": "resnet18"}}  # pretrained: nothing trained
     (other,) = [c for c in study_comparison(CIFAR, rows_for("cifar10", values), configs).caveats if "feature_net" in c]
     assert other.endswith("measured on another network.")

@@ -21,7 +21,7 @@ from scipy import stats
 from aebench.reporting.anchors import ANCHORS, CLAIMS, CLEAN_ACCURACY, STUDY, STUDY_RUNS, StudyRun
 from aebench.reporting.conditions import TIME_METRICS, devices_of, time_standing
 from aebench.reporting.statistics import estimate, per_seed
-from aebench.reporting.study_caveats import caveats
+from aebench.reporting.study_caveats import caveats, differing_keys
 from aebench.reporting.study_claims import Barring, NoFlags, Scope, claim_sentence, ranked
 from aebench.reporting.tables import (
     CLEAN_ROW,
@@ -71,7 +71,11 @@ def study_comparison(
         study,
         comparison_table(group, study, scope),
         ordering_table(group, study, scope),
-        [claim_sentence(c, study, scope) for c in CLAIMS if c.dataset == group.dataset],
+        [
+            claim_sentence(c, study, scope, differing_keys(group.dataset, scope.present, configs))
+            for c in CLAIMS
+            if c.dataset == group.dataset
+        ],
         caveats(study, scope, configs),
     )
 

@@ -98,17 +98,25 @@ def study_settings(dataset: str, technique: str) -> dict[str, Any]:
     return {**STUDY_SETTINGS, **TECHNIQUE_SETTINGS.get(technique, {}), **lr}
 
 
+def differences(dataset: str, technique: str, config: dict) -> list[tuple[str, Any, Any]]:
+    """(key, ours, the study's) for each setting where a technique's cell config differs from the study's."""
+    found = ((key, lookup(config, key), theirs) for key, theirs in study_settings(dataset, technique).items())
+    return [(key, ours, theirs) for key, ours, theirs in found if ours is not MISSING and not same(ours, theirs)]
+
+
+def differing_keys(dataset: str, techniques: list[str], configs: Mapping[str, dict]) -> dict[str, list[str]]:
+    """Per technique, the setting keys its cells set otherwise than the study did."""
+    return {t: [key for key, _, _ in differences(dataset, t, configs.get(t) or {})] for t in techniques}
+
+
 def setting_differences(dataset: str, techniques: list[str], configs: Mapping[str, dict]) -> list[str]:
     """One line per setting where our cells differ from the study's, naming the techniques ('every technique' when
     all of them) and what the difference does."""
     differ: dict[tuple[str, str, str], list[str]] = {}
     unknown = [t for t in techniques if not configs.get(t)]
     for technique in techniques:
-        config = configs.get(technique) or {}
-        for key, theirs in study_settings(dataset, technique).items():
-            ours = lookup(config, key)
-            if config and ours is not MISSING and not same(ours, theirs):
-                differ.setdefault((key, str(ours), f"{ours} (the study: {theirs})"), []).append(technique)
+        for key, ours, theirs in differences(dataset, technique, configs.get(technique) or {}):
+            differ.setdefault((key, str(ours), f"{ours} (the study: {theirs})"), []).append(technique)
     known = [t for t in techniques if t not in unknown]
     out = []
     for (key, ours, text), who in differ.items():

@@ -4,6 +4,7 @@ means, the paired test against the runner-up (or the winner) and what the test c
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -156,11 +157,15 @@ def equal_evidence(claim: Claim, scope: Scope) -> tuple[bool, str] | str:
     )
 
 
-def claim_sentence(claim: Claim, study: StudyRun, scope: Scope) -> str:
+def claim_sentence(
+    claim: Claim, study: StudyRun, scope: Scope, differing: Mapping[str, list[str]] | None = None
+) -> str:
     """'The study on MNIST: "…". **Holds** / **Does not hold** / **Untested here**: the evidence.'
 
     A claim that holds is qualified by every measure its paired tests cannot back; one that does not hold names the
-    measures whose tests show it fail (Holm-adjusted over the claim's measures), or says it fails by the means only."""
+    measures whose tests show it fail (Holm-adjusted over the claim's measures), or says it fails by the means only.
+    ``differing``: per technique, the settings its cells set otherwise than the study; the sentence names those of
+    the techniques its evidence sets side by side."""
     head = f'The study on {study.name}: "{claim.words}".'
     rankings = []
     for metric in claim.metrics:
@@ -185,7 +190,10 @@ def claim_sentence(claim: Claim, study: StudyRun, scope: Scope) -> str:
     ranked_among = list(dict.fromkeys(t for m in claim.metrics for t in scope.usable(m)))
     missing = [t for (d, t) in ANCHORS if d == claim.dataset and t not in ranked_among]
     among = f" Ranked among {', '.join(ranked_among)}; left out: {', '.join(missing)}." if missing else ""
-    return f"{head} {verdict_words(verdicts)}: {'; '.join(evidence)}.{among}"
+    compared = [claim.best, *(r.other for r in rankings), *([claim.equal_to] if claim.equal_to else [])]
+    unlike = [f"{t}: {', '.join(keys)}" for t in dict.fromkeys(compared) if (keys := (differing or {}).get(t))]
+    configured = f" Configured otherwise than the study's (see above): {'; '.join(unlike)}." if unlike else ""
+    return f"{head} {verdict_words(verdicts)}: {'; '.join(evidence)}.{configured}{among}"
 
 
 def verdict_words(verdicts: list[tuple[bool, str, str]]) -> str:
