@@ -203,6 +203,7 @@ def test_rank_correlation_is_plus_one_for_the_study_order_and_minus_one_reversed
     flipped = mnist_values(baseline={"mse": 0.003}, progressive_resizing={"mse": 0.002}, pixel_shuffle={"mse": 0.001})
     reverse = study_comparison(MNIST, rows_for("mnist", flipped), {}).ordering.numbers.set_index("metric")
     assert reverse.loc["mse", "spearman"] == pytest.approx(-1.0)
+    assert same.loc["mse", "p_exact"] == pytest.approx(1 / 3) == reverse.loc["mse", "p_exact"]  # 3 techniques: 2/3!
 
 
 def test_caveats_name_a_shorter_smaller_run_and_only_then() -> None:
