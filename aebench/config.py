@@ -57,18 +57,40 @@ def opt(
 
 
 @dataclass(frozen=True)
+class CycleConfig:
+    """One one-cycle run of ``train.cycles``: its epochs and peak LR."""
+
+    epochs: int = opt(1, "epochs of this cycle", min=1, max=MAX_COUNT)
+    lr: Union[float, None] = opt(None, "peak LR of this cycle; null = train.lr (the technique's)", min=1e-12)
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """How a technique is trained (shared by every technique)."""
 
     epochs: int = opt(15, "total training epochs, split across a technique's phases", min=1, max=MAX_COUNT)
     batch_size: int = opt(128, "images per optimisation step", min=1, max=MAX_COUNT)
-    optimizer: Literal["adam", "adamw", "sgd"] = opt("adam", "optimizer")
+    optimizer: Literal["adam", "adamw", "sgd"] = opt("adam", "optimizer (adamw: decoupled weight decay)")
+    betas: tuple[float, float] = opt(
+        (0.9, 0.999), "adam/adamw betas (beta1 is the momentum a one-cycle schedule moves)", added=True
+    )
     lr: Union[float, Literal["auto"]] = opt(1e-3, "peak learning rate, or 'auto' for an LR range test", min=1e-12)
-    weight_decay: float = opt(0.0, "weight decay", min=0)
+    weight_decay: float = opt(0.0, "weight decay on every parameter, BatchNorm and biases included", min=0)
     momentum: float = opt(0.9, "SGD momentum", min=0)
     schedule: Literal["one_cycle", "step", "multistep", "constant"] = opt(
         "one_cycle", "learning-rate schedule per phase"
     )
+    cycles: tuple[CycleConfig, ...] = opt(
+        (),
+        "one-cycle runs back to back, e.g. [{epochs: 5, lr: 3.0e-3}, {epochs: 10}] (fastai's fit_one_cycle twice): "
+        "their epochs sum to train.epochs, the optimizer state is kept across them, and a technique's phases "
+        "(image size, frozen encoder) follow them; empty = one cycle per phase",
+        added=True,
+    )
+    clamp: bool = opt(
+        False, "clamp the output to [0, 1] in the training loss too (evaluation always clamps)", added=True
+    )
+    drop_last: bool = opt(False, "drop the last partial training batch of each epoch (fastai's)", added=True)
     step_size: int = opt(1, "step schedule: step_units between LR drops", min=1, max=2**31)
     milestones: tuple[int, ...] = opt((), "multistep schedule: step_units after which the LR is multiplied by gamma")
     step_unit: Literal["epoch", "batch"] = opt(
@@ -98,6 +120,19 @@ class TrainConfig:
         None, "stop training after this many training seconds (evaluation excluded; epochs stay the cap)", min=1e-3
     )
 
+    def __post_init__(self) -> None:
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ConfigError(f"train.betas must be two numbers in [0, 1) (got {list(self.betas)})")
+        if not self.cycles:
+            return
+        total = sum(cycle.epochs for cycle in self.cycles)
+        if total != self.epochs:
+            raise ConfigError(
+                f"train.cycles: their epochs sum to {total}, but train.epochs is {self.epochs} (set both)"
+            )
+        if self.schedule != "one_cycle":
+            raise ConfigError(f"train.cycles needs train.schedule: one_cycle (got {self.schedule!r})")
+
 
 @dataclass(frozen=True)
 class CorruptionConfig:
@@ -120,7 +155,14 @@ class DataConfig:
     limit_train: Union[int, None] = opt(None, "a fixed, seeded subset of the training split", min=1)
     limit_test: Union[int, None] = opt(None, "a fixed, seeded subset of the test split", min=1)
     normalize: Literal["dataset", "imagenet", "none"] = opt("dataset", "input normalisation (targets stay in [0,1])")
-    augment: bool = opt(False, "flips, rotation, zoom and lighting applied to input and target alike")
+    augment: bool = opt(False, "augmentation applied to input and target alike (augment_style says which)")
+    augment_style: Literal["affine", "dihedral"] = opt(
+        "affine",
+        "affine: left-right flip, rotation, zoom (bilinear resampling) and lighting; dihedral: fastai v1's "
+        "get_transforms(flip_vert=True, p_affine=0), the study's: one of the 8 dihedral orientations, brightness "
+        "and contrast in logit space (p 0.75 each)",
+        added=True,
+    )
     binarize: bool = opt(False, "threshold pixels at 0.5 (classic setting for BCE)")
     corruption: CorruptionConfig = opt(CorruptionConfig(), "input corruption for denoising")
 
@@ -130,6 +172,13 @@ class ModelConfig:
     """Architecture settings shared by techniques."""
 
     latent: int = opt(1000, "latent size (the study: 1000); PCA uses as many components", min=1, max=MAX_COUNT)
+    layers: Literal["aebench", "study"] = opt(
+        "aebench",
+        "the conv layers: study = the study's modules (BN+ReLU after the encoder's second pool, decoder convs with "
+        "bias, BN after each pixel-shuffle block, progressive resizing's decoder at the phase's size); aebench = "
+        "without them (its first rows)",
+        added=True,
+    )
 
 
 @dataclass(frozen=True)

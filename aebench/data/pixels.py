@@ -66,18 +66,64 @@ def corrupt(x: torch.Tensor, cfg: CorruptionConfig, gen: torch.Generator) -> tor
     return out.clamp(0, 1) if cfg.clip else out
 
 
+class Draws:
+    """Per-image random draws for a batch of ``n`` from the run's generator."""
+
+    def __init__(self, n: int, gen: torch.Generator, device: torch.device) -> None:
+        self.n, self.gen, self.device = n, gen, device
+
+    def uniform(self, lo: float, hi: float) -> torch.Tensor:
+        return lo + (hi - lo) * torch.rand(self.n, generator=self.gen, device=self.device)
+
+    def apply(self, p: float) -> torch.Tensor:
+        return torch.rand(self.n, generator=self.gen, device=self.device) < p
+
+
+LOGIT_EPS = 1e-7  # fastai v1's logit_ clamp
+
+
+def dihedral(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Image i in orientation ``k[i]`` of the 8 of the dihedral group (as fastai v1's ``dihedral``): bit 4 transposes,
+    then bit 1 flips left-right and bit 2 upside down; 0 is the identity. Exact: pixels are moved, never resampled."""
+    if x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"dihedral augmentation needs square images (got {x.shape[-2]}x{x.shape[-1]})")
+    k = k.view(-1, 1, 1, 1)
+    x = torch.where(k & 4 > 0, x.transpose(-1, -2), x)
+    x = torch.where(k & 1 > 0, x.flip(-1), x)
+    return torch.where(k & 2 > 0, x.flip(-2), x)
+
+
+def logit_lighting(x: torch.Tensor, brightness: torch.Tensor, contrast: torch.Tensor) -> torch.Tensor:
+    """fastai v1's brightness then contrast, in logit space: ``sigmoid((logit(x) + logit(brightness)) * contrast)``
+    per image (brightness 0.5 and contrast 1 leave an image as it is; pixels at 0 or 1 move by under 1e-5)."""
+    logits = torch.logit(x, eps=LOGIT_EPS) + torch.logit(brightness).view(-1, 1, 1, 1)
+    return torch.sigmoid(logits * contrast.view(-1, 1, 1, 1))
+
+
+def augment_dihedral(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """The study's augmentation, fastai v1's ``get_transforms(flip_vert=True, max_lighting=0.2, p_affine=0)``: one of
+    the 8 dihedral orientations (uniform), then brightness (change uniform in [0.4, 0.6]) and contrast (scale
+    log-uniform in [0.8, 1.25]) in logit space, each with p 0.75. Rotation, zoom and warp never apply (p_affine 0).
+
+    Returns the augmented batch, used as both input and target.
+    """
+    draw = Draws(x.shape[0], gen, x.device)
+    k = torch.randint(8, (x.shape[0],), generator=gen, device=x.device)
+    brightness = torch.where(draw.apply(0.75), draw.uniform(0.4, 0.6), torch.full_like(k, 0.5, dtype=x.dtype))
+    contrast = torch.where(
+        draw.apply(0.75), draw.uniform(math.log(0.8), math.log(1.25)).exp(), torch.ones_like(x[:, 0, 0, 0])
+    )
+    return logit_lighting(dihedral(x, k), brightness, contrast)
+
+
 def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """fastai-v1 style ``get_transforms``: flip, rotate +-10 deg, zoom up to 1.1, lighting 0.2 (p=0.75 each).
+    """aebench's first augmentation (``data.augment_style: affine``): left-right flip, rotate +-10 deg, zoom up to
+    1.1 (bilinear resampling), lighting 0.2 (p=0.75 each).
 
     Returns the augmented batch, used as both input and target.
     """
     n, dev = x.shape[0], x.device
-
-    def uniform(lo: float, hi: float) -> torch.Tensor:
-        return lo + (hi - lo) * torch.rand(n, generator=gen, device=dev)
-
-    def apply(p: float) -> torch.Tensor:
-        return torch.rand(n, generator=gen, device=dev) < p
+    uniform, apply = Draws(n, gen, dev).uniform, Draws(n, gen, dev).apply
 
     flip = torch.where(apply(0.5), -1.0, 1.0)
     angle = torch.where(apply(0.75), uniform(-10, 10), torch.zeros(n, device=dev)) * (math.pi / 180)
@@ -106,5 +152,5 @@ def make_batch(
     if cfg.binarize:
         target = (target >= 0.5).float()
     if train and cfg.augment:
-        target = augment(target, gen)
+        target = augment_dihedral(target, gen) if cfg.augment_style == "dihedral" else augment(target, gen)
     return corrupt(target, cfg.corruption, gen), target

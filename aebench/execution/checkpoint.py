@@ -45,6 +45,7 @@ class SavedContext:
     image_size: int = field(metadata={"help": "image side in pixels", "min": 1, "max": MAX_IMAGE_SIZE})
     latent: int = field(metadata={"help": "latent size", "min": 1, "max": MAX_COUNT})
     train: TrainConfig = field(metadata={"help": "training settings"})
+    layers: Literal["aebench", "study"] = field(default="aebench", metadata={"help": "model.layers"})
     input_mean: tuple[float, ...] = field(default=(0.0,), metadata={"help": "normaliser means, one a channel"})
     input_std: tuple[float, ...] = field(default=(1.0,), metadata={"help": "normaliser deviations, one a channel"})
     load_weights: bool = field(default=True, metadata={"help": "ignored: the saved weights replace pretrained ones"})

@@ -35,9 +35,10 @@ def check_cell(cell: CellConfig, train_images: torch.Tensor) -> None:
     n_train = len(train_images) - (
         round(len(train_images) * cell.train.validation_fraction) if cell.train.validation_fraction else 0
     )
-    if not batch_starts(n_train, cell.train.batch_size):
+    if not batch_starts(n_train, cell.train.batch_size, cell.train.drop_last):
         raise UserError(
-            f"{cell.technique} on {cell.dataset}: {n_train} training images give no batch of 2 or more "
+            f"{cell.technique} on {cell.dataset}: {n_train} training images give no batch of "
+            f"{cell.train.batch_size if cell.train.drop_last else 2} or more "
             "(raise data.limit_train, lower train.validation_fraction)"
         )
     ctx = BuildContext.for_cell(cell, train_images, load_weights=False)

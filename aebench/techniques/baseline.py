@@ -16,9 +16,10 @@ def conv_autoencoder(ctx: BuildContext, **decoder_kwargs: object) -> Autoencoder
     from aebench.models.autoencoder import Autoencoder
     from aebench.models.conv import ConvDecoder, ConvEncoder
 
+    study = ctx.layers == "study"
     return Autoencoder(
-        ConvEncoder(ctx.in_channels, ctx.image_size, ctx.latent),
-        ConvDecoder(ctx.latent, ctx.in_channels, ctx.image_size, **decoder_kwargs),
+        ConvEncoder(ctx.in_channels, ctx.image_size, ctx.latent, study=study),
+        ConvDecoder(ctx.latent, ctx.in_channels, ctx.image_size, study=study, **decoder_kwargs),
     )
 
 

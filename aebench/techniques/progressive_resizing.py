@@ -8,7 +8,7 @@ from aebench.config import ConfigError, opt
 from aebench.errors import UserError
 from aebench.techniques.baseline import conv_autoencoder
 from aebench.techniques.registry import register_technique
-from aebench.training.recipe import BuildContext, Phase, Recipe, split_epochs
+from aebench.training.recipe import BuildContext, Phase, Recipe, Setup, phase_epochs
 
 
 @dataclass(frozen=True)
@@ -16,7 +16,9 @@ class ProgressiveParams:
     """Phase plan of ``progressive_resizing`` (``overrides.progressive_resizing.*``); the rest runs at full size."""
 
     sizes: tuple[int, ...] = opt((16,), "image sides of the early phases, smallest first (the study: 16)")
-    fractions: tuple[float, ...] = opt((1 / 3,), "share of train.epochs for each early phase (the study: 5 of 15)")
+    fractions: tuple[float, ...] = opt(
+        (1 / 3,), "share of train.epochs for each early phase (the study: 5 of 15); with train.cycles, cycle i"
+    )
 
     def __post_init__(self) -> None:
         where = "overrides.progressive_resizing"
@@ -40,7 +42,14 @@ def progressive_resizing(ctx: BuildContext) -> Recipe:
         raise UserError(
             f"overrides.progressive_resizing.sizes {list(p.sizes)} must not exceed the image size {ctx.image_size}"
         )
-    epochs = split_epochs(ctx.train.epochs, p.fractions)
+    epochs = phase_epochs(ctx.train, p.fractions)
     plan = [(f"{size}px", size) for size in p.sizes] + [("full", None)]
-    phases = [Phase(name, n, image_size=size) for (name, size), n in zip(plan, epochs) if n > 0]
+    setup = decoder_side if ctx.layers == "study" else lambda size: None
+    phases = [Phase(name, n, image_size=size, setup=setup(size)) for (name, size), n in zip(plan, epochs) if n > 0]
     return Recipe(conv_autoencoder(ctx), phases)
+
+
+def decoder_side(size: int | None) -> Setup:
+    """The study's decoder at a phase: its last upsample outputs the phase's side (x1 at 16 of 32 px), or x2 again
+    at full size (``size`` None), instead of a full-size output resized down."""
+    return lambda model: model.decoder.blocks[-1].output_side(size)

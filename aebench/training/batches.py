@@ -13,9 +13,11 @@ EVAL_SEED = 1234  # corrupted evaluation inputs are identical for every techniqu
 EVAL_BATCH_SIZE = 1024  # no-grad passes hold no activations for backward: large batches, fewer dispatches
 
 
-def batch_starts(n: int, batch_size: int) -> list[int]:
-    """Batch start offsets; a trailing batch of one image is dropped (BatchNorm needs two)."""
-    return [i for i in range(0, n, batch_size) if min(batch_size, n - i) > 1]
+def batch_starts(n: int, batch_size: int, drop_last: bool = False) -> list[int]:
+    """Batch start offsets; a trailing batch of one image is dropped (BatchNorm needs two), any partial one with
+    ``drop_last``."""
+    smallest = batch_size if drop_last else 2
+    return [i for i in range(0, n, batch_size) if min(batch_size, n - i) >= smallest]
 
 
 def eval_batches(

@@ -19,7 +19,15 @@ from aebench.errors import CellFailure
 from aebench.training.batches import batch_starts, eval_batches
 from aebench.training.budget import phase_deadlines
 from aebench.training.losses import pixel_loss
-from aebench.training.optim import lr_range_test, make_optimizer, make_schedule, trainable_groups
+from aebench.training.optim import (
+    OneCycles,
+    lr_range_test,
+    make_optimizer,
+    make_schedule,
+    phase_groups,
+    same_parameters,
+    trainable_groups,
+)
 from aebench.training.precision import autocast
 from aebench.training.recipe import LabelledImages, Phase, Recipe
 from aebench.training.resume import (
@@ -95,6 +103,7 @@ class Run:
     deadline: float | None = None  # training seconds at which the current phase stops (train.budget_seconds)
     resume: Resume | None = None  # saves the state after every epoch
     phase_index: int = 0  # the phase being trained
+    optimizer: torch.optim.Optimizer | None = None  # the phase's; with train.cycles kept while the parameters are
 
     def out_of_time(self, epoch_timer: Timer | None = None) -> bool:
         """Whether the phase's deadline has passed, counting the running epoch's seconds (read only under a budget)."""
@@ -123,6 +132,8 @@ class Run:
         """A training step as ``train`` takes it, on batches drawn at random (augmentation included), in the
         recipe's last phase (its parameter groups and image size) at a constant ``lr``: what the bench times."""
         phase = self.recipe.phases[-1]
+        if phase.setup is not None:
+            phase.setup(self.recipe.model)
         optimizer = make_optimizer(self.cfg.train, trainable_groups(self.recipe.model, phase, lr))
         self.recipe.model.train()
         return lambda: self.step(optimizer, *self.random_batch(phase.image_size))
@@ -178,7 +189,7 @@ def start_run(
         loss_fn.to(device)
     compiled = cfg.train.compile is True
     forward = torch.compile(model) if compiled else model  # shares the model's parameters
-    step = TrainStep.create(forward, loss_fn, cfg.train.precision, device)
+    step = TrainStep.create(forward, loss_fn, cfg.train.precision, device, cfg.train.clamp)
     run = Run(recipe, splits, cfg, normalizer, step, gen, desc, on_epoch_end)
     run.outcome.precision = step.precision
     run.outcome.compile_seconds = 0.0 if compiled else None
@@ -216,10 +227,17 @@ def choose_lr(run: Run) -> float:
 def train_phase(run: Run, phase: Phase, state: State | None = None) -> None:
     """A fresh optimizer and schedule over the phase's parameter groups (or, resuming, the saved ones), then its
     epochs, the state saved after each."""
+    if phase.setup is not None:
+        phase.setup(run.recipe.model)
     groups = trainable_groups(run.recipe.model, phase, run.outcome.lr)
-    optimizer = make_optimizer(run.cfg.train, groups)
-    starts = batch_starts(len(run.splits.train), run.cfg.train.batch_size)
-    schedule = make_schedule(run.cfg.train, optimizer, len(starts), phase.epochs)
+    kept = run.optimizer is not None and run.cfg.train.cycles and same_parameters(run.optimizer, groups)
+    optimizer = run.optimizer if kept else make_optimizer(run.cfg.train, groups)
+    run.optimizer = optimizer
+    starts = batch_starts(len(run.splits.train), run.cfg.train.batch_size, run.cfg.train.drop_last)
+    if run.cfg.train.cycles:
+        schedule = OneCycles(optimizer, phase_cycles(run, phase, len(starts)))
+    else:
+        schedule = make_schedule(run.cfg.train, optimizer, len(starts), phase.epochs)
     if state is not None:
         load_stepper_state(state["stepper"], optimizer, schedule, run.step.scaler)
     run.compile_pending = run.step.forward is not run.recipe.model
@@ -232,6 +250,23 @@ def train_phase(run: Run, phase: Phase, state: State | None = None) -> None:
             choose_step(run, phase, starts)
         if run.resume is not None:
             run.resume.save(epoch_state(run, done + 1, optimizer, schedule))
+
+
+def phase_cycles(run: Run, phase: Phase, steps_per_epoch: int) -> list[tuple[int, list[float]]]:
+    """The ``train.cycles`` a phase spans, as (steps, the phase's group peak LRs at the cycle's LR); the phase must
+    begin and end on cycle boundaries (``phase_epochs`` builds phases that do)."""
+    phases = run.recipe.phases
+    begin = sum(p.epochs for p in phases[: phases.index(phase)])
+    end, at, spanned = begin + phase.epochs, 0, []
+    for cycle in run.cfg.train.cycles:
+        if begin <= at and at + cycle.epochs <= end:
+            lr = cycle.lr if cycle.lr is not None else float(run.outcome.lr)
+            peaks = [g["lr"] for g in phase_groups(run.recipe.model, phase, lr)]
+            spanned.append((cycle.epochs * steps_per_epoch, peaks))
+        at += cycle.epochs
+    if sum(steps for steps, _ in spanned) != phase.epochs * steps_per_epoch:
+        raise CellFailure(f"phase {phase.name} (epochs {begin + 1}-{end}) does not begin and end on train.cycles")
+    return spanned
 
 
 def training_left(run: Run) -> float:
@@ -419,7 +454,7 @@ def mean_losses(model: nn.Module, images: torch.Tensor, run: Run, size: int | No
     for inputs, target in eval_batches(images, run.cfg, run.normalizer, size):
         with autocast(run.step.precision, run.device):
             output = model(inputs).float()
-            loss += run.step.loss_fn(output, target) * len(target)
+            loss += run.step.loss_fn(output.clamp(0, 1) if run.step.clamp else output, target) * len(target)
         mse += torch.mean((output.clamp(0, 1) - target) ** 2) * len(target)
     return loss.item() / len(images), mse.item() / len(images)
 

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aebench.config import CellConfig, TrainConfig
+from aebench.config import CellConfig, ConfigError, TrainConfig
 
 if TYPE_CHECKING:
     import torch
@@ -32,6 +32,7 @@ class BuildContext:
     input_mean: tuple[float, ...] = (0.0,)
     input_std: tuple[float, ...] = (1.0,)
     load_weights: bool = True  # False when a checkpoint replaces the weights: no pretrained fetch, no loss network
+    layers: str = "aebench"  # model.layers: the conv layers as aebench first built them, or the study's
 
     @classmethod
     def for_cell(cls, cell: CellConfig, train_images: torch.Tensor, load_weights: bool = True) -> BuildContext:
@@ -45,6 +46,7 @@ class BuildContext:
             image_size=train_images.shape[-1],
             latent=cell.model.latent,
             train=cell.train,
+            layers=cell.model.layers,
             params=cell.params,
             input_mean=tuple(stats["mean"]),
             input_std=tuple(stats["std"]),
@@ -61,6 +63,7 @@ class BuildContext:
 
 
 ParamGroups = Callable[["nn.Module", float], list[dict[str, Any]]]
+Setup = Callable[["nn.Module"], None]
 Loss = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
 
 
@@ -69,13 +72,15 @@ class Phase:
     """A stretch of training with its own optimizer and schedule.
 
     ``image_size`` None trains at the data's size; ``param_groups`` None trains every parameter at
-    the base LR (otherwise it maps (model, lr) to optimizer groups, e.g. frozen or discriminative).
+    the base LR (otherwise it maps (model, lr) to optimizer groups, e.g. frozen or discriminative);
+    ``setup``, if given, reshapes the model for the phase before its first step (e.g. a decoder's output size).
     """
 
     name: str
     epochs: int
     image_size: int | None = None
     param_groups: ParamGroups | None = None
+    setup: Setup | None = None
 
 
 @dataclass
@@ -107,6 +112,20 @@ class Recipe:
 def single_phase(ctx: BuildContext) -> list[Phase]:
     """The default plan: every epoch in one phase, all parameters trained."""
     return [Phase("train", ctx.train.epochs)]
+
+
+def phase_epochs(train: TrainConfig, fractions: Sequence[float]) -> list[int]:
+    """Epochs of a technique's phases: with ``train.cycles``, the phases follow the cycles (early phase i spans
+    cycle i, the last phase the cycles left); otherwise ``split_epochs`` of ``train.epochs`` by ``fractions``."""
+    if not train.cycles:
+        return split_epochs(train.epochs, fractions)
+    if len(train.cycles) <= len(fractions):
+        raise ConfigError(
+            f"train.cycles: this technique has {len(fractions) + 1} phases, which follow the cycles: "
+            f"give at least {len(fractions) + 1} cycles (got {len(train.cycles)})"
+        )
+    early = [cycle.epochs for cycle in train.cycles[: len(fractions)]]
+    return [*early, train.epochs - sum(early)]
 
 
 def split_epochs(total: int, fractions: Sequence[float]) -> list[int]:
