@@ -216,6 +216,23 @@ def test_resnet_pretrained_freezes_then_spreads_learning_rates(weight_files: dic
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
 
 
+def test_resnet_pretrained_study_freezes_batchnorm_then_spreads_over_the_studys_10_groups(weight_files: dict) -> None:
+    ctx = make_ctx("resnet_pretrained", weight_files, size=16, epochs=15, train_bn=False, lr_groups="study",
+                   lr_spread=1e4)  # fmt: skip
+    recipe = build_recipe("resnet_pretrained", ctx)
+    model, (frozen, unfrozen) = recipe.model, recipe.phases
+    trained = {id(p) for g in frozen.param_groups(model, 3e-3) for p in g["params"]}
+    assert trained == {id(p) for p in model.decoder.parameters()}  # every ResNet parameter frozen, BN included
+    groups = unfrozen.param_groups(model, 1e-2)
+    assert len(groups) == 10 and [len(g["params"]) == 0 for g in groups].count(True) == 3  # act1, maxpool, pool
+    assert [g["lr"] for g in groups] == pytest.approx([1e-6 * 10 ** (4 * i / 9) for i in range(10)])
+    net = model.encoder.body.net
+    assert groups[1]["params"] == list(net.bn1.parameters()) and groups[-1]["params"] == list(
+        model.decoder.parameters()
+    )
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+
+
 def test_resnet_scratch_trains_everything_in_one_phase(weight_files: dict) -> None:
     recipe = build_recipe("resnet_scratch", make_ctx("resnet_scratch", weight_files))
     assert len(recipe.phases) == 1 and recipe.phases[0].param_groups is None
