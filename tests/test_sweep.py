@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,15 @@ def test_a_bad_value_exits_2_with_one_line(tmp_path: Path, capsys: pytest.Captur
     assert err == [f"aebench: error: {path}: 'sweep.model.latent': value -1: 'model.latent' must be >= 1 (got -1)"]
 
 
+def test_the_readme_sweep_example_is_valid() -> None:
+    text = (REPO / "README.md").read_text().split("### Sweeping a setting")[1]
+    block = yaml.safe_load(text.split("```yaml")[1].split("```")[0])
+    cells = sweep(["baseline", "progressive_resizing"], block["sweep"]).cells()
+    assert len(cells) == len(block["sweep"]["model.latent"]) * (
+        1 + len(block["sweep"]["overrides.progressive_resizing.sizes"])
+    )
+
+
 # --------------------------------------------------------------------------- --set of an axis
 
 
@@ -178,6 +188,24 @@ def test_a_row_whose_axes_are_not_a_mapping_is_skipped(tmp_path: Path) -> None:
     for axes in ({"model.latent": 8}, [8]):
         append_row(tmp_path, {**base, "status": "ok", "config_hash": "h1", "axes": axes})
     assert [r["axes"] for r in read_rows(tmp_path)] == [{"model.latent": 8}]
+
+
+def test_make_bench_offline_runs_its_two_latent_32_variants_as_one_sweep() -> None:
+    """experiments/fashion-rate.yaml: the cells the Makefile ran as two folders (fashion.yaml at latent 32, baseline
+    and PCA, 3 and 15 epochs), now one experiment; nothing else differs."""
+    experiments = REPO / "experiments"
+    rate = load_experiment(experiments / "fashion-rate.yaml").cells()
+    variant = ["name=fashion-rate", "model.latent=32", "techniques=[baseline, pca]"]
+    before = [
+        c
+        for epochs in (3, 15)
+        for c in load_experiment(experiments / "fashion.yaml", [*variant, f"train.epochs={epochs}"]).cells()
+    ]
+    assert [replace(c, axes={}) for c in rate] == before
+    assert {json.dumps(c.axes, sort_keys=True) for c in rate} == {
+        json.dumps({"model.latent": 32, "train.epochs": n}, sort_keys=True) for n in (3, 15)
+    }
+    assert "experiments/fashion-rate.yaml" in (REPO / "Makefile").read_text()
 
 
 # --------------------------------------------------------------------------- resume after a kill
