@@ -24,7 +24,8 @@ from aebench.config import ConfigError
 from aebench.errors import UserError
 from aebench.execution.checkpoint import RESUME_FILE
 from aebench.execution.planning import plan
-from aebench.execution.runner import run_experiment
+from aebench.execution.pool_executor import PoolExecutor
+from aebench.execution.runner import LocalExecutor, run_experiment
 from aebench.experiment import load_experiment, parse_experiment
 from aebench.results.schema import RESULTS_FILE, ROW_FIELDS, cell_folder
 from aebench.results.store import append_row, cell_of, read_rows
@@ -206,6 +207,29 @@ def test_make_bench_offline_runs_its_two_latent_32_variants_as_one_sweep() -> No
         json.dumps({"model.latent": 32, "train.epochs": n}, sort_keys=True) for n in (3, 15)
     }
     assert "experiments/fashion-rate.yaml" in (REPO / "Makefile").read_text()
+
+
+@pytest.mark.slow  # fresh worker processes import torch: ~10-20 s on 2 busy cores (Ray: ~8 s more to start)
+@pytest.mark.parametrize("executor", ["pool", "ray"])
+def test_other_executors_run_the_points_as_the_local_one(executor: str, tmp_path: Path) -> None:
+    """The executors pass whole cells: each value trains at its own setting and its row names its point."""
+    if executor == "ray":
+        pytest.importorskip("ray", reason="the [ray] extra is not installed")
+        from aebench.execution.ray_executor import RayExecutor
+
+        runner = RayExecutor(max_parallel=2)
+    else:
+        runner = PoolExecutor(workers=2, threads=1)
+    config = load_experiment(write(tmp_path / "exp.yaml", techniques=["baseline", "pca"], sweep=LATENTS))
+    local = run_experiment(config, tmp_path / "local", Path("/nonexistent"), "cpu", LocalExecutor())
+    other = run_experiment(config, tmp_path / "other", Path("/nonexistent"), "cpu", runner)
+    assert by_point(other) == by_point(local) and {r["latent"] for r in other} == {4, 8}
+
+
+def by_point(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What two executors must agree on, in one order whatever order the cells finished in."""
+    fields = ["technique", "axes", "latent", "config_hash", "status", "mse", "accuracy"]
+    return sorted(({k: r[k] for k in fields} for r in rows), key=json.dumps)
 
 
 # --------------------------------------------------------------------------- resume after a kill
