@@ -34,7 +34,7 @@ from aebench.safe_yaml import MAX_DEPTH, MAX_YAML_CHARS, YamlError, YamlRefused,
 from aebench.techniques import TECHNIQUES, get_technique
 
 MAX_SEEDS = 1_000
-MAX_CELLS = 10_000  # datasets x techniques x seeds: planned and checked in about a second
+MAX_CELLS = 10_000  # datasets x techniques x seeds (x sweep points): planned and checked in about a second
 SEED_RANGE = (0, 2**32 - 1)  # what numpy and scikit-learn accept
 
 
@@ -165,6 +165,7 @@ def merged(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
 
 
 def lookup(mapping: Any, parts: list[str]) -> Any:
+    """``mapping[parts[0]][parts[1]]...``."""
     for part in parts:
         mapping = mapping[part]
     return mapping

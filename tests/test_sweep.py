@@ -184,6 +184,15 @@ def test_rows_plan_summary_and_api_carry_the_point(tmp_path: Path, capsys: pytes
     assert [line.split("  ")[-2].strip() for line in lines] == [f"model.latent={n}" for n in (4, 4, 8, 8)]
 
 
+def test_the_summary_lists_an_unfinished_cell_once_per_point(tmp_path: Path) -> None:
+    config = sweep(["baseline"], {"train.lr": [1e20, 1e21]})  # both diverge
+    text = run_summarized(config, tmp_path, device="cpu", executor="local").text()
+    assert [line.split(": failed")[0] for line in text.splitlines() if "failed:" in line] == [
+        "  digits (train.lr=1e+20) / baseline / seed 0",
+        "  digits (train.lr=1e+21) / baseline / seed 0",
+    ]
+
+
 def test_a_row_whose_axes_are_not_a_mapping_is_skipped(tmp_path: Path) -> None:
     base = {**dict.fromkeys(ROW_FIELDS), "experiment": "e", "dataset": "digits", "technique": "pca", "seed": 0}
     for axes in ({"model.latent": 8}, [8]):
