@@ -58,7 +58,8 @@ def unfinished(frame: pd.DataFrame) -> list[str]:
     bad = bad.assign(point=[f" ({setting.point()})" if setting.sweep else "" for setting in bad["setting"]])
     keys = ["dataset", "point", "technique", "status", "reason"]
     return [
-        f"  {dataset}{point} / {technique} / seed{'s' * (len(seeds) > 1)} {', '.join(map(str, sorted(seeds)))}: {status}: {reason}"
+        f"  {dataset}{point} / {technique} / seed{'s' * (len(seeds) > 1)} {', '.join(map(str, sorted(seeds)))}: "
+        f"{status}: {reason}"
         for (dataset, point, technique, status, reason), seeds in bad.groupby(keys, sort=False)["seed"]
     ]
 

@@ -2,9 +2,10 @@
 
 Two rows compare only when their settings are equal: the dataset, the training length (epochs, or a time
 budget), the numbers of training and test images, the image size and channels, the latent size, the input
-corruption, the downstream classifier, the metric definitions and the cell's point of the experiment's sweep. What a technique sets for itself (its
-learning rate, loss, schedule, its own parameters) and the seed are its recipe, not its setting. Rows written
-before a field existed get it from the cell's resolved ``config.yaml``; what neither holds stays unknown.
+corruption, the downstream classifier, the metric definitions and the cell's point of its experiment's sweep.
+What a technique sets for itself (its learning rate, loss, schedule, its own parameters) and the seed are its
+recipe, not its setting. Rows written before a field existed get it from the cell's resolved ``config.yaml``;
+what neither holds stays unknown.
 """
 
 from __future__ import annotations
