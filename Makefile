@@ -27,11 +27,10 @@ bench:  ## reproduce the study: MNIST and CIFAR-10 experiments, then their repor
 	$(PYTHON) -m aebench run experiments/cifar.yaml
 	$(PYTHON) -m aebench report --results results/mnist results/cifar --out results/report
 
-bench-offline:  ## the study's protocol on the offline Fashion-MNIST (latent 1000; latent 32 at 3 and 15 epochs: baseline vs PCA), then its report in results/report/
+bench-offline:  ## the study's protocol on the offline Fashion-MNIST (latent 1000), then baseline vs PCA at latent 32 over 3 and 15 epochs (one sweep: experiments/fashion-rate.yaml), then their report in results/report/
 	$(PYTHON) -m aebench run experiments/fashion.yaml
-	$(PYTHON) -m aebench run experiments/fashion.yaml --set name=fashion-latent32 --set model.latent=32 --set 'techniques=[baseline, pca]'
-	$(PYTHON) -m aebench run experiments/fashion.yaml --set name=fashion-latent32-e15 --set model.latent=32 --set 'techniques=[baseline, pca]' --set train.epochs=15
-	$(PYTHON) -m aebench report --results results/fashion results/fashion-latent32 results/fashion-latent32-e15 --out results/report
+	$(PYTHON) -m aebench run experiments/fashion-rate.yaml
+	$(PYTHON) -m aebench report --results results/fashion results/fashion-rate --out results/report
 
 # The committed report: every results folder under report/results/, MNIST first (the study's headline), then by name.
 REPORT_FOLDERS = $(sort $(patsubst %/,%,$(dir $(wildcard report/results/*/results.jsonl))))

@@ -32,7 +32,8 @@ def run(
 ) -> pd.DataFrame:
     """Run an experiment file as ``aebench run`` does (resuming: finished cells are kept) and write what it
     writes (``results.jsonl``, cell folders, ``summary.csv``, ``summary.md``); returns the experiment's rows, one
-    per cell of its current config, as a DataFrame.
+    per cell of its current config, as a DataFrame: with a ``sweep``, one column per axis, named by its key
+    (``model.latent``), beside each row's ``axes``.
 
     ``sets``: ``--set`` overrides (``["train.epochs=2"]``); ``executor``: ``"auto"`` (default: parallel cells on
     a CPU where that pays), ``"local"``, ``"ray"`` or an executor object (e.g. ``RayExecutor(max_parallel=2)``);

@@ -39,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config key, dotted (repeatable), e.g. --set train.epochs=2",
+        help="override a config key, dotted (repeatable), e.g. --set train.epochs=2; a sweep axis: "
+        "--set 'sweep.model.latent=[8, 16]'",
     )
     run.add_argument(
         "--dry-run",
@@ -142,6 +143,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 def print_plan(config: ExperimentConfig, out: Path, data_root: Path, retry_skipped: bool) -> None:
     """``--dry-run``: each cell done or todo as the run will find it (and, where the run will record it skipped,
     why), and whether each dataset is on disk."""
+    from aebench.config import point_text
     from aebench.data import get_dataset
     from aebench.execution.planning import expected_skip, plan
 
@@ -158,7 +160,8 @@ def print_plan(config: ExperimentConfig, out: Path, data_root: Path, retry_skipp
         cell, why = p.cell, None if p.done else expected_skip(p.cell)
         state = "done" if p.done else "skip" if why else "todo"
         tail = f"  will be recorded skipped: {why}" if why else ""
-        print(f"  {state}  {cell.dataset:<14} {cell.technique:<22} seed {cell.seed}  [{cell.config_hash}]{tail}")
+        point = f"  {point_text(cell.axes.items())}" if cell.axes else ""
+        print(f"  {state}  {cell.dataset:<14} {cell.technique:<22} seed {cell.seed}{point}  [{cell.config_hash}]{tail}")
 
 
 def cmd_report(args: argparse.Namespace) -> None:

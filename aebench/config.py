@@ -14,6 +14,7 @@ import math
 import re
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
@@ -211,7 +212,9 @@ SECTIONS: dict[str, type] = {
 
 @dataclass(frozen=True)
 class CellConfig:
-    """Everything one (dataset, technique, seed) cell needs; derived from the experiment."""
+    """Everything one (dataset, technique, seed) cell needs; derived from the experiment. ``axes``: the cell's
+    point of the experiment's sweep, each axis key with its resolved value (``{"model.latent": 32}``; empty without a
+    sweep, so an experiment without one keeps its hashes)."""
 
     experiment: str
     dataset: str
@@ -222,6 +225,7 @@ class CellConfig:
     model: ModelConfig
     classifier: ClassifierConfig
     params: Any
+    axes: dict[str, Any] = field(default_factory=dict, metadata={"added": True})  # the cell's sweep point
 
     def to_dict(self) -> dict[str, Any]:
         return to_plain(self)
@@ -386,6 +390,21 @@ def hashed_value(f: dataclasses.Field, value: Any) -> Any:
 def default_of(f: dataclasses.Field) -> Any:
     """A dataclass field's default value."""
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def point_key(axes: dict[str, Any] | None) -> str:
+    """A sweep point as canonical text, to tell cells apart (``""`` for none: a cell of no sweep)."""
+    return json.dumps(axes, sort_keys=True, default=str) if axes else ""
+
+
+def point_text(pairs: Iterable[tuple[str, Any]]) -> str:
+    """A sweep point in words: ``model.latent=32, train.lr=0.001`` (``""`` for none)."""
+    return ", ".join(f"{key}={value_text(value)}" for key, value in pairs)
+
+
+def value_text(value: Any) -> str:
+    """A setting's value as one would type it: ``32``, ``gaussian``, ``[16, 24]``, ``true``."""
+    return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
 def dump_cell(cell: CellConfig) -> str:

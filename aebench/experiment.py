@@ -6,7 +6,9 @@ The schema and value checks live in :mod:`aebench.config`; this module adds what
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+import itertools
+import math
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,9 @@ from aebench.config import (
     build,
     check_value,
     merge_section,
+    point_key,
+    to_plain,
+    value_text,
 )
 from aebench.data import DATASETS
 from aebench.files import read_bytes
@@ -29,13 +34,40 @@ from aebench.safe_yaml import MAX_DEPTH, MAX_YAML_CHARS, YamlError, YamlRefused,
 from aebench.techniques import TECHNIQUES, get_technique
 
 MAX_SEEDS = 1_000
-MAX_CELLS = 10_000  # datasets x techniques x seeds: planned and checked in about a second
+MAX_CELLS = 10_000  # datasets x techniques x seeds (x sweep points): planned and checked in about a second
 SEED_RANGE = (0, 2**32 - 1)  # what numpy and scikit-learn accept
 
 
 @dataclass(frozen=True)
+class Axis:
+    """One sweep axis: a dotted setting key, as it would be written in the file (``model.latent``,
+    ``overrides.progressive_resizing.sizes``), and the values it takes, in order."""
+
+    key: str
+    values: tuple[Any, ...]
+
+    @property
+    def technique(self) -> str | None:
+        """The one technique whose override this axis sets (``overrides.<technique>....``), else None: all of them."""
+        parts = self.key.split(".")
+        return parts[1] if parts[0] == "overrides" else None
+
+    def applies(self, technique: str) -> bool:
+        return self.technique in (None, technique)
+
+    def path(self) -> list[str]:
+        """Where the axis's value sits in a resolved cell config (``CellConfig.to_dict``): ``train.lr`` and
+        ``overrides.<t>.train.lr`` -> [train, lr]; ``overrides.<t>.sizes`` -> [params, sizes]."""
+        parts = self.key.split(".")
+        if parts[0] != "overrides":
+            return parts
+        return parts[2:] if parts[2] in SECTIONS else ["params", *parts[2:]]
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
-    """A parsed experiment file: datasets x techniques x seeds, plus shared and per-technique settings."""
+    """A parsed experiment file: datasets x sweep points x techniques x seeds, plus shared and per-technique
+    settings."""
 
     name: str
     datasets: tuple[str, ...]
@@ -47,19 +79,60 @@ class ExperimentConfig:
     classifier: ClassifierConfig
     overrides: dict[str, dict[str, Any]]
     source: str = "<memory>"
+    sweep: tuple[Axis, ...] = ()
 
     def cells(self) -> list[CellConfig]:
-        """The cell plan, dataset-major, with per-technique overrides resolved (once per technique)."""
-        settings = {technique: self.settings(technique) for technique in self.techniques}
+        """The cell plan: by dataset, then sweep point (the first axis slowest), technique and seed. A technique's
+        cell at a point where only another technique's option changes is the one it has already: listed once."""
+        resolved: dict[tuple[str, str], dict[str, Any]] = {}  # (technique, its point) -> its settings there
+        for point in self.points():
+            for technique in self.techniques:
+                own = self.own_point(technique, point)
+                key = (technique, point_key(own))
+                if key not in resolved:
+                    resolved[key] = self.settings_at(technique, own)
         return [
-            CellConfig(self.name, dataset, technique, seed, **settings[technique])
+            CellConfig(self.name, dataset, technique, seed, **settings)
             for dataset in self.datasets
-            for technique in self.techniques
+            for (technique, _), settings in resolved.items()
             for seed in self.seeds
         ]
 
     def cell(self, dataset: str, technique: str, seed: int) -> CellConfig:
-        return CellConfig(self.name, dataset, technique, seed, **self.settings(technique))
+        """One cell, at the sweep's first point (each axis at its first value)."""
+        first = self.own_point(technique, {axis.key: axis.values[0] for axis in self.sweep})
+        return CellConfig(self.name, dataset, technique, seed, **self.settings_at(technique, first))
+
+    def points(self) -> list[dict[str, Any]]:
+        """Every point of the sweep, one value per axis, the first axis slowest; ``[{}]`` without a sweep."""
+        keys = [axis.key for axis in self.sweep]
+        return [dict(zip(keys, values)) for values in itertools.product(*(axis.values for axis in self.sweep))]
+
+    def own_point(self, technique: str, point: dict[str, Any]) -> dict[str, Any]:
+        """The part of ``point`` that sets ``technique``'s settings (another technique's options left out)."""
+        return {axis.key: point[axis.key] for axis in self.sweep if axis.applies(technique)}
+
+    def settings_at(self, technique: str, point: dict[str, Any]) -> dict[str, Any]:
+        """``settings`` with each axis of ``point`` set as its key would be in the file, plus the point itself,
+        each value as resolved (``axes``)."""
+        settings = self.patched(point).settings(technique)
+        plain = to_plain(settings)
+        axes = {axis.key: lookup(plain, axis.path()) for axis in self.sweep if axis.key in point}
+        return {**settings, "axes": axes}
+
+    def patched(self, point: dict[str, Any]) -> ExperimentConfig:
+        """This experiment with each key of ``point`` set to its value (sections validated here, a technique's
+        overrides when its settings are resolved)."""
+        patch: dict[str, Any] = {}
+        for key, value in point.items():
+            set_path(patch, key.split("."), value)
+        sections = {
+            name: merge_section(getattr(self, name), patch[name], name, self.source)
+            for name in SECTIONS
+            if name in patch
+        }
+        overrides = merged(self.overrides, patch.get("overrides", {}))
+        return replace(self, overrides=overrides, **sections)
 
     def settings(self, technique: str) -> dict[str, Any]:
         """A technique's sections and parameters: the shared ones with its overrides on top, validated."""
@@ -75,11 +148,44 @@ class ExperimentConfig:
         return {**sections, "params": params}
 
 
-TOP_LEVEL = {"name", "datasets", "techniques", "seeds", "overrides", *SECTIONS}
+def set_path(mapping: dict[str, Any], parts: list[str], value: Any) -> None:
+    """``mapping[parts[0]][parts[1]]... = value``, making the sections on the way."""
+    for part in parts[:-1]:
+        mapping = mapping.setdefault(part, {})
+    mapping[parts[-1]] = value
+
+
+def merged(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``patch`` on top, mappings merged key by key at every depth."""
+    out = dict(base)
+    for key, value in patch.items():
+        both = isinstance(value, dict) and isinstance(out.get(key), dict)
+        out[key] = merged(out[key], value) if both else value
+    return out
+
+
+def lookup(mapping: Any, parts: list[str]) -> Any:
+    """``mapping[parts[0]][parts[1]]...``."""
+    for part in parts:
+        mapping = mapping[part]
+    return mapping
+
+
+def gives(mapping: Any, parts: list[str]) -> bool:
+    """Whether a nested mapping sets the value at ``parts`` (whole, or a key within it)."""
+    for part in parts:
+        if not (isinstance(mapping, dict) and part in mapping):
+            return False
+        mapping = mapping[part]
+    return True
+
+
+TOP_LEVEL = {"name", "datasets", "techniques", "seeds", "overrides", "sweep", *SECTIONS}
 
 
 def apply_sets(raw: dict[str, Any], sets: list[str], source: str) -> dict[str, Any]:
-    """Apply ``--set a.b.c=value`` overrides (value parsed as YAML) to the raw mapping read from ``source``."""
+    """Apply ``--set a.b.c=value`` overrides (value parsed as YAML) to the raw mapping read from ``source``;
+    ``--set sweep.model.latent=[8, 16]`` gives the sweep axis ``model.latent`` (axis keys stay dotted)."""
     raw = copy.deepcopy(raw)
     for item in sets:
         key, sep, text = item.partition("=")
@@ -94,6 +200,8 @@ def apply_sets(raw: dict[str, Any], sets: list[str], source: str) -> dict[str, A
             raise
         except YamlError:  # not YAML: the text itself, as a string
             value = text
+        if parts[0] == "sweep" and len(parts) > 1:
+            parts = ["sweep", ".".join(parts[1:])]
         node = raw
         for part in parts[:-1]:
             child = node.setdefault(part, {})
@@ -123,10 +231,13 @@ def parse_experiment(raw: Any, source: str) -> ExperimentConfig:
     datasets = check_names(raw["datasets"], "datasets", DATASETS, source)
     techniques = check_names(raw["techniques"], "techniques", TECHNIQUES, source)
     seeds = check_seeds(raw.get("seeds", [0]), source)
-    if len(datasets) * len(techniques) * len(seeds) > MAX_CELLS:
+    sweep = check_sweep(raw.get("sweep"), techniques, source)
+    points = math.prod(len(axis.values) for axis in sweep)
+    if len(datasets) * len(techniques) * len(seeds) * points > MAX_CELLS:
         raise ConfigError(
-            f"{source}: {len(datasets)} datasets x {len(techniques)} techniques x {len(seeds)} seeds is more than "
-            f"{MAX_CELLS:,} cells; split the study into several experiments"
+            f"{source}: {len(datasets)} datasets x {len(techniques)} techniques x {len(seeds)} seeds"
+            f"{f' x {points} sweep points' if sweep else ''} is more than {MAX_CELLS:,} cells; "
+            "split the study into several experiments"
         )
     sections = {key: build(cls, raw.get(key), key, source) for key, cls in SECTIONS.items()}
     overrides = raw.get("overrides") or {}
@@ -136,13 +247,97 @@ def parse_experiment(raw: Any, source: str) -> ExperimentConfig:
         get_technique(technique, where=f"{source}: 'overrides.{technique}'")
         if not isinstance(override, dict):
             raise ConfigError(f"{source}: 'overrides.{technique}' must be a mapping")
+    check_axes_apart(sweep, techniques, overrides, source)
     config = ExperimentConfig(
-        name=name, datasets=datasets, techniques=techniques, seeds=seeds, overrides=overrides, source=source, **sections
+        name=name,
+        datasets=datasets,
+        techniques=techniques,
+        seeds=seeds,
+        overrides=overrides,
+        source=source,
+        sweep=sweep,
+        **sections,
     )
+    check_axis_values(config)
     # resolve every technique named anywhere now, listed or only overridden, so errors surface before any data loads
-    for technique in dict.fromkeys([*techniques, *overrides]):
-        check_weights(config.cell(datasets[0], technique, seeds[0]), source)
+    cells = [config.cell(datasets[0], technique, seeds[0]) for technique in dict.fromkeys([*techniques, *overrides])]
+    if sweep:  # and every point of the sweep
+        cells += [c for c in config.cells() if (c.dataset, c.seed) == (datasets[0], seeds[0])]
+    for cell in cells:
+        check_weights(cell, source)
     return config
+
+
+def check_sweep(raw: Any, techniques: tuple[str, ...], source: str) -> tuple[Axis, ...]:
+    """The ``sweep`` section: dotted setting keys, each with a list of values (each value is checked as the
+    setting itself once the experiment is built: ``check_axis_values``)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{source}: 'sweep' must map dotted setting keys to lists of values, e.g. model.latent: [8, 32]"
+        )
+    return tuple(check_axis(key, values, techniques, source) for key, values in raw.items())
+
+
+def check_axis(key: Any, values: Any, techniques: tuple[str, ...], source: str) -> Axis:
+    """One axis: a setting's dotted key (``<section>.<key>`` or ``overrides.<technique>.<key>``, the technique a
+    listed one) and a non-empty list of values."""
+    parts = str(key).split(".")
+    shared = parts[0] in SECTIONS and len(parts) > 1
+    option = parts[0] == "overrides" and len(parts) > 2
+    if not (isinstance(key, str) and (shared or option) and all(parts)):
+        raise ConfigError(
+            f"{source}: 'sweep.{key}': an axis is a dotted setting key, <section>.<key> ({', '.join(SECTIONS)}) "
+            "or overrides.<technique>.<key>"
+        )
+    if option:
+        get_technique(parts[1], where=f"{source}: 'sweep.{key}'")
+        if parts[1] not in techniques:
+            raise ConfigError(f"{source}: 'sweep.{key}': '{parts[1]}' is not among the experiment's techniques")
+    if not (isinstance(values, list) and values):
+        raise ConfigError(f"{source}: 'sweep.{key}' must list the values to sweep, e.g. [8, 32] (got {values!r})")
+    return Axis(key, tuple(values))
+
+
+def check_axes_apart(
+    sweep: tuple[Axis, ...], techniques: tuple[str, ...], overrides: dict[str, Any], source: str
+) -> None:
+    """No two axes set one setting of a technique (or one inside the other), and no technique's override sets a
+    shared axis's key: the override would hide the axis (the technique's cells would repeat one config)."""
+    for technique in techniques:
+        mine = [axis for axis in sweep if axis.applies(technique)]
+        for number, axis in enumerate(mine):
+            for other in mine[number + 1 :]:
+                depth = min(len(axis.path()), len(other.path()))
+                if axis.path()[:depth] == other.path()[:depth]:
+                    raise ConfigError(
+                        f"{source}: 'sweep.{axis.key}' and 'sweep.{other.key}' both set "
+                        f"{'.'.join(axis.path()[:depth])} of {technique}: sweep it once"
+                    )
+            if axis.technique is None and gives(overrides.get(technique), axis.path()):
+                raise ConfigError(
+                    f"{source}: 'sweep.{axis.key}' and 'overrides.{technique}.{axis.key}' both set {axis.key} of "
+                    f"{technique}: remove one, or sweep overrides.{technique}.{axis.key} instead"
+                )
+
+
+def check_axis_values(config: ExperimentConfig) -> None:
+    """Each axis value is valid where its key would be in the file (else one line naming the axis and the value),
+    and no two are one value once resolved (``1e-3`` and ``0.001``)."""
+    source = config.source
+    for axis in config.sweep:
+        technique = axis.technique or config.techniques[0]
+        seen = set()
+        for value in axis.values:
+            try:
+                resolved = config.settings_at(technique, {axis.key: value})["axes"][axis.key]
+            except ConfigError as exc:
+                reason = str(exc).removeprefix(f"{source}: ")
+                raise ConfigError(f"{source}: 'sweep.{axis.key}': value {value!r}: {reason}") from None
+            if point_key({axis.key: resolved}) in seen:
+                raise ConfigError(f"{source}: 'sweep.{axis.key}' lists {value_text(resolved)} twice (each value once)")
+            seen.add(point_key({axis.key: resolved}))
 
 
 def check_weights(cell: CellConfig, source: str) -> None:

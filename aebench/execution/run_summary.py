@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class RunSummary:
-    """The experiment's rows (one per cell, of its current config), the table of every comparison group (setting
-    columns first) and the printed summary."""
+    """The experiment's rows (one per cell, of its current config; a column per sweep axis), the table of every
+    comparison group (setting columns first) and the printed summary."""
 
     rows: pd.DataFrame
     table: pd.DataFrame
@@ -37,13 +37,20 @@ class RunSummary:
 def summarize(config: ExperimentConfig, out: Path) -> RunSummary:
     """The summary of ``config``'s rows in ``out`` (each cell's row of its current config hash)."""
     from aebench.reporting.console import run_summary
-    from aebench.results.store import load_results
+    from aebench.results.store import cell_of, load_results
 
-    current = {(c.experiment, c.dataset, c.technique, c.seed): c.config_hash for c in config.cells()}
+    current = {cell_of(c.to_dict()): c.config_hash for c in config.cells()}
     frame = load_results([out], current)
-    rows = frame[frame["experiment"] == config.name].reset_index(drop=True)
+    rows = with_axis_columns(frame[frame["experiment"] == config.name].reset_index(drop=True), config)
     summary = run_summary(out, current, default_facts())
     return RunSummary(rows, summary.table, summary.text)
+
+
+def with_axis_columns(rows: pd.DataFrame, config: ExperimentConfig) -> pd.DataFrame:
+    """``rows`` with a column per sweep axis, named by its key (``model.latent``), holding each row's value on it
+    (None where an axis sets another technique's option): ``rows.groupby(["model.latent", "technique"])``."""
+    points = [axes if isinstance(axes, dict) else {} for axes in rows.get("axes", [None] * len(rows))]
+    return rows.assign(**{axis.key: [point.get(axis.key) for point in points] for axis in config.sweep})
 
 
 def write_summary(summary: RunSummary, out: Path) -> None:

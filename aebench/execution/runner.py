@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from aebench.about import PACKAGE_DIR, __version__
-from aebench.config import CellConfig, dump_cell
+from aebench.config import CellConfig, dump_cell, point_text
 from aebench.data import DatasetCache, ImageData, get_dataset
 from aebench.errors import CellFailure, MachineFault, SkipCell
 from aebench.evaluation.classifier import ClassifierCache
@@ -138,6 +138,7 @@ def base_row(cell: CellConfig, device: torch.device, commit: str) -> dict[str, A
         "aebench_version": __version__,
         "latent": cell.model.latent,
         "metric_version": METRIC_VERSION,
+        "axes": cell.axes,
         **get_technique(cell.technique).facts(cell.params),
     }
 
@@ -245,9 +246,10 @@ def failed_result(cell: CellConfig, job: CellJob, reason: str) -> CellResult:
 
 
 def describe(cell: CellConfig | dict[str, Any]) -> str:
-    """``dataset / technique / seed k`` of a cell or a row, for log lines."""
+    """``dataset / technique / seed k`` of a cell or a row, with its sweep point if any, for log lines."""
     fields = cell if isinstance(cell, dict) else cell.to_dict()
-    return f"{fields['dataset']} / {fields['technique']} / seed {fields['seed']}"
+    point = point_text((fields.get("axes") or {}).items())
+    return f"{fields['dataset']} / {fields['technique']} / seed {fields['seed']}" + (f" / {point}" if point else "")
 
 
 def cells_to_run(config: ExperimentConfig, out: Path, retry_skipped: bool = False) -> list[CellConfig]:

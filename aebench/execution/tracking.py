@@ -20,6 +20,7 @@ import imageio.v3 as iio
 import numpy as np
 import torch
 
+from aebench.config import point_text
 from aebench.errors import UserError, exception_line
 from aebench.execution.options import tracker_specs
 from aebench.execution.runner import CellResult, Tracker
@@ -134,7 +135,8 @@ class MlflowTracker:
         """The cell as one MLflow run (call inside ``mlflow_limits``)."""
         row, entities = result.row, self.entities
         tags = {key: str(row[key]) for key in ("technique", "dataset", "seed", "status", "config_hash")}
-        name = f"{row['dataset']}/{row['technique']}/seed{row['seed']}"
+        point = point_text((row.get("axes") or {}).items())  # the sweep point, if any: one run name per cell
+        name = f"{row['dataset']}/{row['technique']}/seed{row['seed']}" + (f" {point}" if point else "")
         run_id = self.client.create_run(self.experiment_id, run_name=name, tags=tags).info.run_id
         now = int(time.time() * 1000)
         metrics = [entities.Metric(k, v, now, e) for k, v, e in epoch_scalars(result)]

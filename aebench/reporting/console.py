@@ -33,6 +33,8 @@ def group_table(group: Group, ok: pd.DataFrame, flags: Flags) -> pd.DataFrame:
     """mean ± sd per technique of one group, with the group's setting and each technique's flags."""
     table = summary_table(training_rates(ok)).drop(columns=["dataset"])
     table["flags"] = ["; ".join(f.label for f in flags.of(t)) for t in table["technique"]]
+    for key, value in reversed(group.setting.sweep):  # the sweep point, beside the other setting columns
+        table.insert(0, key, value)
     group.tag(table)
     return table
 
@@ -51,12 +53,14 @@ def group_block(group: Group, rows: pd.DataFrame, flags: Flags, table: pd.DataFr
 
 
 def unfinished(frame: pd.DataFrame) -> list[str]:
-    """Each technique's failed or skipped cells, once per reason, with their seeds."""
+    """Each technique's failed or skipped cells, once per sweep point and reason, with their seeds."""
     bad = frame[frame["status"].isin(["failed", "skipped"])]
-    keys = ["dataset", "technique", "status", "reason"]
+    bad = bad.assign(point=[f" ({setting.point()})" if setting.sweep else "" for setting in bad["setting"]])
+    keys = ["dataset", "point", "technique", "status", "reason"]
     return [
-        f"  {dataset} / {technique} / seed{'s' * (len(seeds) > 1)} {', '.join(map(str, sorted(seeds)))}: {status}: {reason}"
-        for (dataset, technique, status, reason), seeds in bad.groupby(keys, sort=False)["seed"]
+        f"  {dataset}{point} / {technique} / seed{'s' * (len(seeds) > 1)} {', '.join(map(str, sorted(seeds)))}: "
+        f"{status}: {reason}"
+        for (dataset, point, technique, status, reason), seeds in bad.groupby(keys, sort=False)["seed"]
     ]
 
 

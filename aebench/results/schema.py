@@ -85,6 +85,7 @@ EXTRA_FIELDS = [
     "resumed_at",  # epochs after which an interrupted cell was resumed (train_seconds sums the pieces); null if never
     "recipe_hash",  # config_hash with the seed left out: one per config across its seeds; absent in older rows
     "measured",  # what the technique measured while training, e.g. {"first_step_pixel": ...}; null for most
+    "axes",  # the cell's sweep point: {axis key: value}, e.g. {"model.latent": 32} (AXES_FIELD); {} without one
 ]  # written, not required
 
 
@@ -100,6 +101,13 @@ TEXT_FIELDS = (
     "role", "needs_weights", "recipe_hash",
 )  # fmt: skip
 FLAG_FIELDS = ("own_loss",)
+AXES_FIELD = "axes"
+"""A row's sweep point: a JSON object mapping each axis key of the experiment's ``sweep`` (a dotted setting key as
+written in the file: ``model.latent``, ``train.lr``, ``overrides.<technique>.<option>``) to the cell's value on
+that axis, as resolved (``{"model.latent": 32, "train.lr": 0.001}``). ``{}`` for a cell of an experiment without
+a sweep; absent (read as ``{}``) in rows written before sweeps. An axis that sets one technique's option appears
+only in that technique's rows. Rows of one experiment with equal ``axes`` (and dataset) compare; the point is part
+of a cell's identity (``store.cell_of``) and of its config hash."""
 STATUSES = ("ok", "failed", "skipped")
 
 

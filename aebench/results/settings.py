@@ -2,9 +2,10 @@
 
 Two rows compare only when their settings are equal: the dataset, the training length (epochs, or a time
 budget), the numbers of training and test images, the image size and channels, the latent size, the input
-corruption, the downstream classifier and the metric definitions. What a technique sets for itself (its
-learning rate, loss, schedule, its own parameters) and the seed are its recipe, not its setting. Rows written
-before a field existed get it from the cell's resolved ``config.yaml``; what neither holds stays unknown.
+corruption, the downstream classifier, the metric definitions and the cell's point of its experiment's sweep.
+What a technique sets for itself (its learning rate, loss, schedule, its own parameters) and the seed are its
+recipe, not its setting. Rows written before a field existed get it from the cell's resolved ``config.yaml``;
+what neither holds stays unknown.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
+from aebench.config import point_text, value_text
 from aebench.errors import UserError
 from aebench.files import read_bytes
+from aebench.results.schema import AXES_FIELD
 from aebench.safe_yaml import MAX_YAML_CHARS, load_yaml
 
 log = logging.getLogger(__name__)
@@ -63,6 +66,7 @@ class Setting:
     corruption: str
     classifier: str
     metric_version: int | None
+    sweep: tuple[tuple[str, str], ...] = ()  # the row's sweep point: (axis key, value as text) pairs; () for none
 
     def admits(self, other: Setting) -> bool:
         """Whether a row of setting ``other`` that records less (a cell skipped before it loaded its data knows no
@@ -89,7 +93,12 @@ class Setting:
             ("corruption", self.corruption),
             ("classifier", self.classifier),
             ("metric version", "not recorded" if self.metric_version is None else str(self.metric_version)),
+            *([("sweep", self.point())] if self.sweep else []),
         ]
+
+    def point(self) -> str:
+        """The sweep point in words, ``model.latent=32`` (``""`` for none)."""
+        return point_text(self.sweep)
 
     def line(self) -> str:
         """The setting as one line: '3 epochs · 60,000 training images · 10,000 test images · ...'."""
@@ -98,7 +107,7 @@ class Setting:
     def differences(self, others: list[Setting]) -> str:
         """The facts where this setting differs from any of ``others`` (to tell tables of one experiment apart)."""
         mine = self.facts()
-        differ = {name for other in others for (name, a), (_, b) in zip(mine, other.facts()) if a != b}
+        differ = {name for other in others for name, value in mine if dict(other.facts()).get(name) != value}
         return ", ".join(
             value if name in ("length", "images") else f"{name} {value}" for name, value in mine if name in differ
         )
@@ -148,4 +157,10 @@ def setting_of(row: dict[str, Any], config: dict[str, Any]) -> Setting:
         corruption=corruption_text(config, row),
         classifier=classifier_text(config),
         metric_version=whole(row.get("metric_version")),
+        sweep=point_of(row.get(AXES_FIELD)),
     )
+
+
+def point_of(axes: Any) -> tuple[tuple[str, str], ...]:
+    """A row's sweep point (its ``axes``) as hashable (key, value text) pairs; () for a row of no sweep."""
+    return tuple((str(key), value_text(value)) for key, value in axes.items()) if isinstance(axes, dict) else ()

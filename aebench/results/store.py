@@ -12,9 +12,11 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from aebench.config import point_key
 from aebench.errors import UserError
 from aebench.files import open_binary, open_writable
 from aebench.results.schema import (
+    AXES_FIELD,
     CELL_KEYS,
     DONE_STATUSES,
     FLAG_FIELDS,
@@ -95,6 +97,8 @@ def row_problem(row: Any) -> str | None:
         value = row.get(key)
         if value is not None and not (is_number(value) and abs(value) < INT64):
             return f"'{key}' is not a finite number"
+    if row.get(AXES_FIELD) is not None and not isinstance(row[AXES_FIELD], dict):
+        return f"'{AXES_FIELD}' is not a mapping of setting keys to values"
     for key, kind in [*((k, str) for k in TEXT_FIELDS), *((k, bool) for k in FLAG_FIELDS)]:
         if row.get(key) is not None and not isinstance(row[key], kind):
             return f"'{key}' is not {'text' if kind is str else 'true/false'}"
@@ -162,7 +166,7 @@ def reject_constant(name: str) -> None:
 
 def cell_key(row: dict[str, Any]) -> tuple:
     """Identity of a finished cell for resume: the cell and its resolved-config hash."""
-    return (*(row[k] for k in CELL_KEYS), row["config_hash"])
+    return (*cell_of(row), row["config_hash"])
 
 
 def finished_keys(rows: Iterable[dict[str, Any]], statuses: tuple[str, ...] = DONE_STATUSES) -> set[tuple]:
@@ -171,8 +175,10 @@ def finished_keys(rows: Iterable[dict[str, Any]], statuses: tuple[str, ...] = DO
 
 
 def cell_of(row: dict[str, Any]) -> tuple:
-    """A row's (experiment, dataset, technique, seed)."""
-    return tuple(row[k] for k in CELL_KEYS)
+    """A row's (experiment, dataset, technique, seed), and its sweep point where it has one (``point_key``): a
+    cell of no sweep keeps the four keys it always had."""
+    point = point_key(row.get(AXES_FIELD))
+    return (*(row[k] for k in CELL_KEYS), *([point] if point else []))
 
 
 def current_rows(
@@ -194,7 +200,8 @@ def current_rows(
 
 
 def load_results(folders: Iterable[Path], current: dict[tuple, str] | None = None) -> pd.DataFrame:
-    """Rows of all folders, one per (experiment, dataset, technique, seed) as chosen by ``current_rows``."""
+    """Rows of all folders, one per cell (``cell_of``: experiment, dataset, technique, seed, sweep point) as chosen
+    by ``current_rows``."""
     rows = current_rows([row for folder in folders for row in read_rows(Path(folder))], current)
     import pandas as pd  # loaded here only: planning a run reads rows without it
 
