@@ -82,7 +82,7 @@ def test_an_axis_replaces_the_value_its_key_has_in_the_file() -> None:
         ({"train.lr": [1e-3, "fast"]}, "'sweep.train.lr': value 'fast': 'train.lr' must be"),
         ({"model.latent": 8}, "'sweep.model.latent' must list the values to sweep, e.g. [8, 32] (got 8)"),
         ({"model.latent": []}, "'sweep.model.latent' must list the values to sweep"),
-        ({"model.size": [1]}, "'sweep.model.size': value 1: unknown key 'model.size' (known: latent)"),
+        ({"model.size": [1]}, "'sweep.model.size': value 1: unknown key 'model.size' (known: latent, layers)"),
         ({"seeds": [1, 2]}, "'sweep.seeds': an axis is a dotted setting key"),
         ({"model": {"latent": [4]}}, "'sweep.model': an axis is a dotted setting key"),
         ({"train.lr": [1e-3, 0.001]}, "'sweep.train.lr' lists 0.001 twice (each value once)"),
