@@ -100,6 +100,7 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_list(args: argparse.Namespace) -> None:
     from aebench.data import DATASETS, default_data_root
+    from aebench.data.folders import image_folders
     from aebench.techniques import TECHNIQUES
 
     root = args.data_root or default_data_root()
@@ -114,6 +115,8 @@ def cmd_list(args: argparse.Namespace) -> None:
     for spec in DATASETS.values():
         state = "found on disk" if spec.on_disk(root) else "needs download"
         print(f"  {spec.name:<{width}}  [{state}] {spec.description}")
+    for folder in image_folders(root):
+        print(f"  {'folder:' + folder.name:<{width}}  [found on disk] image folder (train/ and test/ of class folders)")
 
 
 def cmd_run(args: argparse.Namespace) -> None:
