@@ -30,7 +30,7 @@ from aebench.config import MAX_IMAGE_SIZE
 from aebench.data.formats import check_split
 from aebench.data.registry import DatasetSpec, ImageData
 from aebench.errors import UserError
-from aebench.files import UnsafePath, inside, linked, read_bytes, read_npz, safe_folder, write_npz
+from aebench.files import UnsafePath, inside, read_bytes, read_npz, safe_folder, write_npz
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -59,12 +59,13 @@ def folder_name(spec: str) -> str:
     """The readable, safe name a ``folder:PATH`` entry gives its rows and folders: the folder's own name, every
     run of other characters than letters, digits, '.', '_' and '-' made one '-'; a UserError when none is left
     or the path leaves its root."""
-    path = PurePath(spec[len(PREFIX) :])
-    if not str(path) or "\0" in str(path) or ".." in path.parts:
-        raise UserError(f"'{spec[:200]}': expected folder:PATH, PATH a folder (absolute, or below the data root)")
+    text = spec[len(PREFIX) :]
+    path = PurePath(text)
+    if not text or not spec.isprintable() or ".." in path.parts:
+        raise UserError(f"{spec[:200]!r}: expected folder:PATH, PATH a folder (absolute, or below the data root)")
     name = UNSAFE_CHARS.sub("-", path.name).lstrip("._-")[:100]
     if not name:
-        raise UserError(f"'{spec[:200]}': the folder's name gives no dataset name (use letters or digits in it)")
+        raise UserError(f"{spec[:200]!r}: the folder's name gives no dataset name (use letters or digits in it)")
     return name
 
 
@@ -72,7 +73,14 @@ def folder_path(spec: str, root: Path) -> Path:
     """The folder a ``folder:PATH`` entry names: PATH itself when absolute, else below ``root``, no link on the
     way (an UnsafePath otherwise)."""
     path = Path(spec[len(PREFIX) :]).expanduser()
-    return path if path.is_absolute() else inside(root, root / path)
+    if path.is_absolute():
+        return path
+    try:
+        return inside(root, root / path)
+    except UnsafePath:
+        raise UnsafePath(
+            f"{spec}: passes a symbolic link below the data root {root}; name the folder by its absolute path"
+        ) from None
 
 
 def folder_dataset(spec: str) -> DatasetSpec:
@@ -132,17 +140,33 @@ def list_folder(folder: Path) -> tuple[list[str], dict[str, list[ImageFile]]]:
     return classes["train"], images
 
 
+def folder_link(path: Path, folder: Path) -> UnsafePath:
+    """The one line refusing a link to a folder (or a split) inside the image folder ``folder``."""
+    return UnsafePath(
+        f"{path}: a symbolic link inside {folder}; aebench follows links in an image folder only to image files "
+        "inside it"
+    )
+
+
+def printable(parent: str | Path, name: str) -> None:
+    """A UserError for a file or folder name holding a line break, a control or an undecodable character: what
+    aebench prints of a folder stays one line."""
+    if not name.isprintable():
+        raise UserError(f"{str(parent)!r} holds {name!r}, a name with a control character; rename it")
+
+
 def class_folders(folder: Path, split: str) -> list[str]:
     """The class folders of ``folder/split`` (files beside them are ignored, as ``ImageFolder`` does)."""
     path = folder / split
     if os.path.islink(path):
-        raise linked(path, folder)
+        raise folder_link(path, folder)
     if not path.is_dir():
         raise UserError(f"{folder}: no {split}/ folder (an image folder holds train/<class>/ and test/<class>/)")
     names = []
     for entry in sorted(os.scandir(path), key=lambda e: e.name):
+        printable(path, entry.name)
         if entry.is_symlink():
-            raise linked(path / entry.name, folder)
+            raise folder_link(path / entry.name, folder)
         if entry.is_dir(follow_symlinks=False):
             names.append(entry.name)
     if not names:
@@ -161,16 +185,21 @@ def class_images(folder: Path, real: Path, split: str, name: str, label: int) ->
     for parent, dirs, files in os.walk(folder / split / name, onerror=fail):  # never enters a link to a folder
         dirs.sort()
         for entry in dirs:
+            printable(parent, entry)
             if os.path.islink(os.path.join(parent, entry)):
-                raise linked(Path(parent, entry), folder)
+                raise folder_link(Path(parent, entry), folder)
         for entry in sorted(files):
             if entry.startswith(".") or not entry.lower().endswith(SUFFIXES):
                 continue
+            printable(parent, entry)
             path = Path(parent, entry)
             target = Path(os.path.realpath(path))
             if not target.is_relative_to(real):
-                raise UnsafePath(f"{path}: a symbolic link to {target}, outside {folder}; refused")
-            info = os.stat(target)
+                raise UnsafePath(f"{path}: a symbolic link to a file outside {folder}; refused")
+            try:
+                info = os.stat(target)
+            except OSError as exc:  # a dangling link: named by itself, never by its target's text
+                raise UserError(f"{path}: cannot read ({exc.strerror})") from None
             found.append(ImageFile(target, str(path.relative_to(folder)), label, info.st_size, info.st_mtime_ns))
     if not found:
         raise UserError(f"{folder / split / name}: no images ({', '.join(SUFFIXES)})")
@@ -185,7 +214,10 @@ def open_image(image: ImageFile) -> Image.Image:
     is not an image of the formats read or declares too many pixels."""
     from PIL import Image
 
-    data = read_bytes(image.path, MAX_FILE_BYTES)
+    try:
+        data = read_bytes(image.path, MAX_FILE_BYTES)
+    except OSError as exc:
+        raise UserError(f"{image.path}: cannot read ({exc.strerror or exc})") from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -204,8 +236,11 @@ def open_image(image: ImageFile) -> Image.Image:
 
 
 def unreadable(image: ImageFile, exc: Exception) -> UserError:
-    text = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
-    return UserError(f"{image.path}: not a readable image ({', '.join(FORMATS)}): {text}; replace or remove it")
+    """The one line for a file that is no image of ``FORMATS``, or a damaged one."""
+    from PIL import UnidentifiedImageError
+
+    why = "" if isinstance(exc, UnidentifiedImageError) else f": {type(exc).__name__}: {exc}".splitlines()[0][:200]
+    return UserError(f"{image.path}: not a readable image ({', '.join(FORMATS)}){why}; replace or remove it")
 
 
 def decode(image: ImageFile, side: int, mode: str) -> np.ndarray:
