@@ -88,6 +88,21 @@ def test_grey_and_colour_together_make_colour_and_image_size_resizes(tmp_path: P
     assert prepared.x_train.shape == (8, 1, 12, 12) and prepared.classes == CLASSES
 
 
+def test_hidden_files_and_folders_and_other_files_are_ignored(tmp_path: Path) -> None:
+    folder = write_tree(tmp_path / "pets")
+    (folder / "train" / ".ipynb_checkpoints").mkdir()
+    (folder / "train" / "cat" / ".thumbs").mkdir()
+    Image.fromarray(pixels(1, (9, 9), "RGB")).save(folder / "train" / "cat" / ".thumbs" / "0.png")
+    (folder / "train" / "cat" / ".0.png").write_bytes(b"not an image")
+    (folder / "test" / "dog" / "notes.txt").write_text("not an image")
+    (folder / "test" / "labels.csv").write_text("not a class")
+    nested = folder / "test" / "dog" / "more"
+    nested.mkdir()
+    Image.fromarray(pixels(2, (9, 9), "RGB")).save(nested / "x.png")
+    data = load(tmp_path, "pets")
+    assert (len(data.x_train), len(data.x_test), data.classes) == (8, 5, CLASSES)
+
+
 def test_an_absolute_path_is_read_and_cached_under_the_data_root(tmp_path: Path) -> None:
     write_tree(tmp_path / "elsewhere" / "photos")
     root = tmp_path / "root"

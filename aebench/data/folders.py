@@ -156,7 +156,7 @@ def printable(parent: str | Path, name: str) -> None:
 
 
 def class_folders(folder: Path, split: str) -> list[str]:
-    """The class folders of ``folder/split`` (files beside them are ignored, as ``ImageFolder`` does)."""
+    """The class folders of ``folder/split`` (files and hidden folders beside them are ignored)."""
     path = folder / split
     if os.path.islink(path):
         raise folder_link(path, folder)
@@ -164,6 +164,8 @@ def class_folders(folder: Path, split: str) -> list[str]:
         raise UserError(f"{folder}: no {split}/ folder (an image folder holds train/<class>/ and test/<class>/)")
     names = []
     for entry in sorted(os.scandir(path), key=lambda e: e.name):
+        if entry.name.startswith("."):
+            continue
         printable(path, entry.name)
         if entry.is_symlink():
             raise folder_link(path / entry.name, folder)
@@ -175,15 +177,15 @@ def class_folders(folder: Path, split: str) -> list[str]:
 
 
 def class_images(folder: Path, real: Path, split: str, name: str, label: int) -> list[ImageFile]:
-    """The images below ``folder/split/name`` (in subfolders too), by relative path; hidden files and files of
-    other suffixes are ignored; a link to a folder, or to anything outside ``folder``, is refused."""
+    """The images below ``folder/split/name`` (in subfolders too), by relative path; hidden files and folders and
+    files of other suffixes are ignored; a link to a folder, or to anything outside ``folder``, is refused."""
 
     def fail(exc: OSError) -> None:
         raise exc
 
     found = []
     for parent, dirs, files in os.walk(folder / split / name, onerror=fail):  # never enters a link to a folder
-        dirs.sort()
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # os.walk enters only these
         for entry in dirs:
             printable(parent, entry)
             if os.path.islink(os.path.join(parent, entry)):
