@@ -146,6 +146,7 @@ def print_plan(config: ExperimentConfig, out: Path, data_root: Path, retry_skipp
     """``--dry-run``: each cell done or todo as the run will find it (and, where the run will record it skipped,
     why), and whether each dataset is on disk."""
     from aebench.data import get_dataset
+    from aebench.data.folders import is_folder_spec
     from aebench.execution.planning import expected_skip, plan
 
     planned = plan(config, out, retry_skipped)
@@ -154,6 +155,8 @@ def print_plan(config: ExperimentConfig, out: Path, data_root: Path, retry_skipp
         where = (
             "on disk"
             if get_dataset(name).on_disk(data_root)
+            else "no image folder there: the run stops before training (exit 2)"
+            if is_folder_spec(name)
             else ("not on disk: the run downloads it, or stops before training (exit 2) where the host does not answer")
         )
         print(f"  data  {name:<14} {where} (data root {data_root})")

@@ -88,8 +88,9 @@ def test_grey_and_colour_together_make_colour_and_image_size_resizes(tmp_path: P
     assert prepared.x_train.shape == (8, 1, 12, 12) and prepared.classes == CLASSES
 
 
-def test_hidden_files_and_folders_and_other_files_are_ignored(tmp_path: Path) -> None:
+def test_hidden_and_other_files_are_ignored_and_links_inside_followed(tmp_path: Path) -> None:
     folder = write_tree(tmp_path / "pets")
+    (folder / "train" / "cat" / "linked.png").symlink_to(folder / "train" / "dog" / "0.png")
     (folder / "train" / ".ipynb_checkpoints").mkdir()
     (folder / "train" / "cat" / ".thumbs").mkdir()
     Image.fromarray(pixels(1, (9, 9), "RGB")).save(folder / "train" / "cat" / ".thumbs" / "0.png")
@@ -100,7 +101,8 @@ def test_hidden_files_and_folders_and_other_files_are_ignored(tmp_path: Path) ->
     nested.mkdir()
     Image.fromarray(pixels(2, (9, 9), "RGB")).save(nested / "x.png")
     data = load(tmp_path, "pets")
-    assert (len(data.x_train), len(data.x_test), data.classes) == (8, 5, CLASSES)
+    assert (len(data.x_train), len(data.x_test), data.classes) == (9, 5, CLASSES)
+    assert bool((data.x_train[4] == data.x_train[5]).all()) and data.y_train[4] == 0  # cat/linked.png: dog/0.png
 
 
 def test_an_absolute_path_is_read_and_cached_under_the_data_root(tmp_path: Path) -> None:
@@ -163,6 +165,17 @@ def test_a_bad_folder_entry_is_a_config_error(
     path.write_text(yaml.safe_dump({**TINY, "datasets": datasets}))
     assert main(["run", str(path), "--dry-run"]) == 2
     assert expected in error_line(capsys)
+
+
+def test_dry_run_says_whether_the_folder_is_there(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_tree(tmp_path / "pets")
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump({**TINY, "datasets": ["folder:pets", "folder:/nowhere/birds"]}))
+    assert main(["run", str(path), "--data-root", str(tmp_path), "--out", str(tmp_path / "out"), "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split()[1:4] == ["folder:pets", "on", "disk"]
+    assert lines[2].split()[1:5] == ["folder:/nowhere/birds", "no", "image", "folder"]
+    assert [line.split()[:2] for line in lines[3:]] == [["todo", "pets"], ["todo", "birds"]]
 
 
 # --------------------------------------------------------------------------- hostile folders

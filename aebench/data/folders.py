@@ -45,7 +45,7 @@ GREY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
 MAX_FILE_BYTES = 2**26  # one image file (a 32x32 JPEG: 1 KB)
 MAX_PIXELS = 2**26  # one image, from its header: 8192 x 8192 (Pillow's own bomb limit is 89M)
 MAX_SIDE = 2**14  # one image's side, from its header
-MAX_BYTES = 2**32  # a folder's decoded pixels (the lossy JPEG copy of CIFAR-10: 184 MB)
+MAX_BYTES = 2**32  # a folder's decoded pixels and labels (the lossy JPEG copy of CIFAR-10: 185 MB)
 CACHE = ".aebench-folders"  # below the data root
 CACHE_VERSION = 1  # in the cache key: a change to the decoding invalidates every cached folder
 UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
@@ -270,7 +270,7 @@ def decode_folder(folder: Path, images: dict[str, list[ImageFile]]) -> dict[str,
             headers.append((max(opened.size), opened.mode in GREY_MODES))
     side = min(max(s for s, _ in headers), MAX_IMAGE_SIZE)
     channels = 1 if all(grey for _, grey in headers) else 3
-    total = len(every) * channels * side * side
+    total = len(every) * (channels * side * side + 8)  # uint8 pixels, an int64 label
     if total > MAX_BYTES:
         raise UserError(
             f"{folder}: {len(every):,} images at {side}x{side} make {total:,} bytes, more than the {MAX_BYTES:,} "
@@ -320,7 +320,7 @@ def read_cache(path: Path, key: str, classes: int) -> dict[str, np.ndarray] | No
     """The cached arrays when ``path`` holds them for ``key`` and they are well formed; None otherwise (missing,
     stale, damaged: the folder is decoded again)."""
     try:
-        arrays = read_npz(path, ["key", *ARRAYS], MAX_BYTES + 2**24)
+        arrays = read_npz(path, ["key", *ARRAYS], MAX_BYTES + 2**16)
     except FileNotFoundError:
         return None
     except Exception as exc:  # a damaged or crafted cache is only a cache: decode the folder again
