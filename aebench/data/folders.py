@@ -28,7 +28,7 @@ import numpy as np
 
 from aebench.config import MAX_IMAGE_SIZE
 from aebench.data.formats import check_split
-from aebench.data.registry import DatasetSpec, ImageData
+from aebench.data.registry import PREFIXED, DatasetSpec, ImageData
 from aebench.errors import UserError
 from aebench.files import UnsafePath, inside, read_bytes, read_npz, safe_folder, write_npz
 
@@ -92,6 +92,9 @@ def folder_dataset(spec: str) -> DatasetSpec:
         lambda root: load_folder(folder_path(spec, root), root),
         lambda root: is_image_folder(folder_path(spec, root)),
     )
+
+
+PREFIXED[PREFIX] = folder_dataset
 
 
 def is_image_folder(path: Path) -> bool:

@@ -78,6 +78,7 @@ class DatasetSpec:
 
 
 DATASETS: dict[str, DatasetSpec] = {}
+PREFIXED: dict[str, Callable[[str], DatasetSpec]] = {}  # a name prefix (folder:) -> the entry of a name it starts
 
 
 def register_dataset(
@@ -106,11 +107,10 @@ def default_data_root() -> Path:
 
 
 def get_dataset(name: str) -> DatasetSpec:
-    """The registered dataset ``name``, or the image folder a ``folder:PATH`` name gives."""
-    from aebench.data.folders import folder_dataset, is_folder_spec
-
-    if is_folder_spec(name):
-        return folder_dataset(name)
+    """The registered dataset ``name``, or the entry a prefixed name gives (an image folder's ``folder:PATH``)."""
+    for prefix, entry in PREFIXED.items():
+        if name.startswith(prefix):
+            return entry(name)
     if name not in DATASETS:
         raise UserError(f"unknown dataset '{name}' (known: {', '.join(DATASETS)}; or folder:PATH, an image folder)")
     return DATASETS[name]
