@@ -198,8 +198,8 @@ def class_images(folder: Path, real: Path, split: str, name: str, label: int) ->
                 continue
             printable(parent, entry)
             path = Path(parent, entry)
-            target = Path(os.path.realpath(path))
-            if not target.is_relative_to(real):
+            target = Path(os.path.realpath(path)) if os.path.islink(path) else path  # no link above: all checked
+            if target is not path and not target.is_relative_to(real):
                 raise UnsafePath(f"{path}: a symbolic link to a file outside {folder}; refused")
             try:
                 info = os.stat(target)
