@@ -26,6 +26,7 @@ from aebench.config import DataConfig
 from aebench.data import DatasetCache, get_dataset
 from aebench.data import folders as folders_module
 from aebench.data.folders import CACHE, folder_name
+from aebench.errors import UserError
 from aebench.experiment import parse_experiment
 
 CLASSES = ("cat", "dog")
@@ -303,6 +304,16 @@ def test_a_hostile_folder_ends_in_one_line_and_exit_2(
     line = error_line(capsys)
     assert expected in line, line
     assert not (tmp_path / "out" / "cells").exists()  # stopped before any cell
+
+
+def test_a_folder_too_large_once_decoded_is_refused_before_decoding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_tree(tmp_path / "pets")
+    monkeypatch.setattr(folders_module, "MAX_BYTES", 12 * (3 * 9 * 9 + 8) - 1)
+    monkeypatch.setattr(folders_module, "decode", lambda *a: pytest.fail("decoded"))
+    with pytest.raises(UserError, match=r"12 images at 9x9 make 3,012 bytes, more than the 3,011"):
+        load(tmp_path, "pets")
 
 
 def test_a_hostile_folder_in_a_subprocess_prints_no_traceback(tmp_path: Path) -> None:
