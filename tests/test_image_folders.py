@@ -135,6 +135,13 @@ def test_the_cache_is_read_back_and_a_changed_folder_decoded_again(
     cache.write_bytes(b"not an npz")  # a damaged cache is decoded again, and rewritten
     assert len(load(tmp_path, "pets").x_test) == 5 and decoded == [1, 1, 1]
     assert cache.read_bytes()[:2] == b"PK"
+    elsewhere = tmp_path / "elsewhere"
+    (tmp_path / CACHE).rename(elsewhere)
+    (tmp_path / CACHE).symlink_to(elsewhere)  # a planted link: neither read through nor written through
+    written = (elsewhere / cache.name).stat().st_mtime_ns
+    assert len(load(tmp_path, "pets").x_test) == 5 and decoded == [1, 1, 1, 1]
+    assert [p.name for p in elsewhere.iterdir()] == [cache.name]
+    assert (elsewhere / cache.name).stat().st_mtime_ns == written
 
 
 def test_a_folder_entry_names_its_cells_by_the_folder_and_keeps_its_spec() -> None:

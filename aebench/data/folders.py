@@ -294,7 +294,7 @@ def load_folder(folder: Path, root: Path) -> ImageData:
         raise UserError(f"{exc.filename or folder}: cannot read ({exc.strerror or exc})") from None
     key = cache_key(folder, images)
     cache = root / CACHE / f"{hashlib.sha256(os.fsencode(os.path.realpath(folder))).hexdigest()[:16]}.npz"
-    arrays = read_cache(cache, key, len(classes))
+    arrays = read_cache(cache, root, key, len(classes))
     if arrays is None:
         log.info("decoding %s (%d images; cached in %s)", folder, sum(map(len, images.values())), cache)
         decoded = decode_folder(folder, images)
@@ -319,11 +319,11 @@ def cache_key(folder: Path, images: dict[str, list[ImageFile]]) -> str:
 ARRAYS = ["x_train", "y_train", "x_test", "y_test"]
 
 
-def read_cache(path: Path, key: str, classes: int) -> dict[str, np.ndarray] | None:
-    """The cached arrays when ``path`` holds them for ``key`` and they are well formed; None otherwise (missing,
-    stale, damaged: the folder is decoded again)."""
+def read_cache(path: Path, root: Path, key: str, classes: int) -> dict[str, np.ndarray] | None:
+    """The cached arrays when ``path`` (below ``root``, no link on the way) holds them for ``key`` and they are well
+    formed; None otherwise (missing, stale, damaged: the folder is decoded again)."""
     try:
-        arrays = read_npz(path, ["key", *ARRAYS], MAX_BYTES + 2**16)
+        arrays = read_npz(inside(root, path), ["key", *ARRAYS], MAX_BYTES + 2**16)
     except FileNotFoundError:
         return None
     except Exception as exc:  # a damaged or crafted cache is only a cache: decode the folder again
