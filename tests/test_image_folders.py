@@ -132,14 +132,17 @@ def test_the_cache_is_read_back_and_a_changed_folder_decoded_again(
     Image.fromarray(pixels(7, (9, 9), "RGB")).save(folder / "test" / "dog" / "new.png")
     assert len(load(tmp_path, "pets").x_test) == 5 and decoded == [1, 1]
     (cache,) = (tmp_path / CACHE).glob("*.npz")
+    arrays = dict(np.load(cache))
+    np.savez(cache, **{**arrays, "x_test": arrays["x_test"][:, :2]})  # the key right, the arrays not the folder's
+    assert load(tmp_path, "pets").x_test.shape[1] == 3 and decoded == [1, 1, 1]
     cache.write_bytes(b"not an npz")  # a damaged cache is decoded again, and rewritten
-    assert len(load(tmp_path, "pets").x_test) == 5 and decoded == [1, 1, 1]
+    assert len(load(tmp_path, "pets").x_test) == 5 and decoded == [1, 1, 1, 1]
     assert cache.read_bytes()[:2] == b"PK"
     elsewhere = tmp_path / "elsewhere"
     (tmp_path / CACHE).rename(elsewhere)
     (tmp_path / CACHE).symlink_to(elsewhere)  # a planted link: neither read through nor written through
     written = (elsewhere / cache.name).stat().st_mtime_ns
-    assert len(load(tmp_path, "pets").x_test) == 5 and decoded == [1, 1, 1, 1]
+    assert len(load(tmp_path, "pets").x_test) == 5 and decoded == [1, 1, 1, 1, 1]
     assert [p.name for p in elsewhere.iterdir()] == [cache.name]
     assert (elsewhere / cache.name).stat().st_mtime_ns == written
 
