@@ -101,6 +101,7 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_list(args: argparse.Namespace) -> None:
     from aebench.data import DATASETS, default_data_root
+    from aebench.data.folders import image_folders
     from aebench.techniques import TECHNIQUES
 
     root = args.data_root or default_data_root()
@@ -115,6 +116,8 @@ def cmd_list(args: argparse.Namespace) -> None:
     for spec in DATASETS.values():
         state = "found on disk" if spec.on_disk(root) else "needs download"
         print(f"  {spec.name:<{width}}  [{state}] {spec.description}")
+    for folder in image_folders(root):
+        print(f"  {'folder:' + folder.name:<{width}}  [found on disk] image folder (train/ and test/ of class folders)")
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -145,6 +148,7 @@ def print_plan(config: ExperimentConfig, out: Path, data_root: Path, retry_skipp
     why), and whether each dataset is on disk."""
     from aebench.config import point_text
     from aebench.data import get_dataset
+    from aebench.data.folders import is_folder_spec
     from aebench.execution.planning import expected_skip, plan
 
     planned = plan(config, out, retry_skipped)
@@ -153,6 +157,8 @@ def print_plan(config: ExperimentConfig, out: Path, data_root: Path, retry_skipp
         where = (
             "on disk"
             if get_dataset(name).on_disk(data_root)
+            else "no image folder there: the run stops before training (exit 2)"
+            if is_folder_spec(name)
             else ("not on disk: the run downloads it, or stops before training (exit 2) where the host does not answer")
         )
         print(f"  data  {name:<14} {where} (data root {data_root})")

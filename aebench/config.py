@@ -226,9 +226,16 @@ class CellConfig:
     classifier: ClassifierConfig
     params: Any
     axes: dict[str, Any] = field(default_factory=dict, metadata={"added": True})  # the cell's sweep point
+    dataset_source: Union[str, None] = field(default=None, metadata={"added": True})  # an image folder's folder:PATH
 
     def to_dict(self) -> dict[str, Any]:
         return to_plain(self)
+
+    @property
+    def source(self) -> str:
+        """What the dataset registry loads the cell's images by: an image folder's ``folder:PATH``, else the
+        dataset's name."""
+        return self.dataset_source or self.dataset
 
     @property
     def config_hash(self) -> str:

@@ -29,6 +29,8 @@ from aebench.config import (
     value_text,
 )
 from aebench.data import DATASETS
+from aebench.data.folders import folder_name, is_folder_spec
+from aebench.errors import UserError
 from aebench.files import read_bytes
 from aebench.safe_yaml import MAX_DEPTH, MAX_YAML_CHARS, YamlError, YamlRefused, load_yaml
 from aebench.techniques import TECHNIQUES, get_technique
@@ -67,7 +69,7 @@ class Axis:
 @dataclass(frozen=True)
 class ExperimentConfig:
     """A parsed experiment file: datasets x sweep points x techniques x seeds, plus shared and per-technique
-    settings."""
+    settings; a dataset is a registered name or an image folder's ``folder:PATH``, as written."""
 
     name: str
     datasets: tuple[str, ...]
@@ -92,16 +94,21 @@ class ExperimentConfig:
                 if key not in resolved:
                     resolved[key] = self.settings_at(technique, own)
         return [
-            CellConfig(self.name, dataset, technique, seed, **settings)
+            self.cell(dataset, technique, seed, settings)
             for dataset in self.datasets
             for (technique, _), settings in resolved.items()
             for seed in self.seeds
         ]
 
-    def cell(self, dataset: str, technique: str, seed: int) -> CellConfig:
-        """One cell, at the sweep's first point (each axis at its first value)."""
-        first = self.own_point(technique, {axis.key: axis.values[0] for axis in self.sweep})
-        return CellConfig(self.name, dataset, technique, seed, **self.settings_at(technique, first))
+    def cell(self, dataset: str, technique: str, seed: int, settings: dict[str, Any] | None = None) -> CellConfig:
+        """One cell with ``settings`` (default: the sweep's first point, each axis at its first value); ``dataset``
+        as the experiment names it (an image folder's cell is named by the folder's name, and keeps its
+        ``folder:PATH`` as ``dataset_source``)."""
+        if settings is None:
+            first = self.own_point(technique, {axis.key: axis.values[0] for axis in self.sweep})
+            settings = self.settings_at(technique, first)
+        name, source = (folder_name(dataset), dataset) if is_folder_spec(dataset) else (dataset, None)
+        return CellConfig(self.name, name, technique, seed, **settings, dataset_source=source)
 
     def points(self) -> list[dict[str, Any]]:
         """Every point of the sweep, one value per axis, the first axis slowest; ``[{}]`` without a sweep."""
@@ -228,7 +235,7 @@ def parse_experiment(raw: Any, source: str) -> ExperimentConfig:
             f"{source}: 'name' {name!r} must be 1-100 letters, digits, '.', '_' or '-', starting with a letter "
             "or digit (it names the results folder)"
         )
-    datasets = check_names(raw["datasets"], "datasets", DATASETS, source)
+    datasets = check_names(raw["datasets"], "datasets", DATASETS, source, folders=True)
     techniques = check_names(raw["techniques"], "techniques", TECHNIQUES, source)
     seeds = check_seeds(raw.get("seeds", [0]), source)
     sweep = check_sweep(raw.get("sweep"), techniques, source)
@@ -355,15 +362,28 @@ def check_weights(cell: CellConfig, source: str) -> None:
             raise ConfigError(f"{source}: '{key}': weights file not found: {path}")
 
 
-def check_names(value: Any, key: str, known: dict[str, Any], source: str) -> tuple[str, ...]:
-    """A non-empty list of distinct registered names."""
+def check_names(value: Any, key: str, known: dict[str, Any], source: str, folders: bool = False) -> tuple[str, ...]:
+    """A non-empty list of distinct registered names; ``folders``: image folders (``folder:PATH``) too, each named
+    by its folder's name, which must be no registered name nor another entry's."""
     names = check_value(tuple[str, ...], value if isinstance(value, list) else [value], key, source)
+    listed = ", ".join(known) + ("; or folder:PATH, an image folder" if folders else "")
     if not names:
-        raise ConfigError(f"{source}: '{key}' must list at least one name (known: {', '.join(known)})")
+        raise ConfigError(f"{source}: '{key}' must list at least one name (known: {listed})")
     for item in names:
-        if item not in known:
-            raise ConfigError(f"{source}: '{key}': unknown name '{item}' (known: {', '.join(known)})")
+        if item not in known and not (folders and is_folder_spec(item)):
+            raise ConfigError(f"{source}: '{key}': unknown name '{item}' (known: {listed})")
     check_unique(names, key, source)
+    if folders:
+        try:
+            named = [folder_name(item) if is_folder_spec(item) else item for item in names]
+        except UserError as exc:
+            raise ConfigError(f"{source}: '{key}': {exc}") from None
+        for item, name in zip(names, named):
+            if item != name and (name in known or named.count(name) > 1):
+                raise ConfigError(
+                    f"{source}: '{key}': {item} would be named '{name}', as another dataset of the experiment or a "
+                    "registered one: rename the folder"
+                )
     return names
 
 

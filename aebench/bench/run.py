@@ -121,7 +121,7 @@ def bench_cell(
     reset_peak_memory(device)
     lr = bench_lr(cell)
     aebench_step = run.free_step(lr)
-    raw = cache.raw(cell.dataset)  # the same images at their stored size: the tutorial resizes them per sample
+    raw = cache.raw(cell.source)  # the same images at their stored size: the tutorial resizes them per sample
     size, channels = run.splits.train.shape[-1], run.splits.train.shape[1]
     tutorial = TutorialImages(subset(raw.x_train, raw.y_train, settings.images)[0], size, channels)
     naive = NaiveLoop(naive_model, run.step.loss_fn, tutorial, cell.train.batch_size, lr, normalizer)
@@ -152,7 +152,7 @@ def bench_cell(
 def bench_run(cell: CellConfig, cache: DatasetCache, device: torch.device, settings: BenchSettings) -> Run:
     """The cell's run started on ``settings.images`` training images on ``device``; a SkipCell or UserError when
     it cannot be built here or has no gradient step."""
-    data = cache.prepared(cell.dataset, dataclasses.replace(cell.data, limit_train=settings.images)).to(device)
+    data = cache.prepared(cell.source, dataclasses.replace(cell.data, limit_train=settings.images)).to(device)
     ctx = BuildContext.for_cell(cell, data.x_train)
     recipe = build_recipe(cell.technique, ctx, cell.seed)
     if not recipe.phases:

@@ -215,7 +215,7 @@ def sweep_report(
     full = config.cells()
     plan, _ = plan_run(full, data_root)
     data = DatasetCache(data_root)
-    sizes = {name: Sizes(len(data.raw(name).x_train), len(data.raw(name).x_test)) for name in config.datasets}
+    sizes = {c.dataset: Sizes(len(data.raw(c.source).x_train), len(data.raw(c.source).x_test)) for c in full}
     # the parallel run trains its classifier as a task of its own, outside every row: take the longest seen
     classifier = max((r.get("classifier_seconds") or 0.0 for rs in rows.values() for r in rs), default=0.0)
     results = []

@@ -28,24 +28,26 @@ SUBSET_SEED = 0  # fixed so every cell of a sweep sees the same subset
 
 @dataclass
 class ImageData:
-    """A dataset split into train/test, images as uint8 (N, C, H, W), labels int64."""
+    """A dataset split into train/test, images as uint8 (N, C, H, W), labels int64; ``classes`` names the labels
+    where the data itself does (an image folder's class folders), else the registry does."""
 
     x_train: torch.Tensor
     y_train: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
     num_classes: int
+    classes: tuple[str, ...] = ()
 
     @classmethod
     def from_numpy(cls, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-                   num_classes: int) -> ImageData:  # fmt: skip
+                   num_classes: int, classes: tuple[str, ...] = ()) -> ImageData:  # fmt: skip
         """Tensors from numpy arrays: uint8 images (N, C, H, W) as they are, labels as int64."""
         import torch
 
         def tensor(a: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(a if a.flags.writeable else a.copy())
 
-        return cls(tensor(x_train), tensor(y_train).long(), tensor(x_test), tensor(y_test).long(), num_classes)
+        return cls(tensor(x_train), tensor(y_train).long(), tensor(x_test), tensor(y_test).long(), num_classes, classes)
 
     @property
     def channels(self) -> int:
@@ -57,7 +59,9 @@ class ImageData:
 
     def to(self, device: torch.device | str) -> ImageData:
         return ImageData(
-            *(t.to(device) for t in (self.x_train, self.y_train, self.x_test, self.y_test)), self.num_classes
+            *(t.to(device) for t in (self.x_train, self.y_train, self.x_test, self.y_test)),
+            self.num_classes,
+            self.classes,
         )
 
 
@@ -74,6 +78,7 @@ class DatasetSpec:
 
 
 DATASETS: dict[str, DatasetSpec] = {}
+PREFIXED: dict[str, Callable[[str], DatasetSpec]] = {}  # a name prefix (folder:) -> the entry of a name it starts
 
 
 def register_dataset(
@@ -102,8 +107,12 @@ def default_data_root() -> Path:
 
 
 def get_dataset(name: str) -> DatasetSpec:
+    """The registered dataset ``name``, or the entry a prefixed name gives (an image folder's ``folder:PATH``)."""
+    for prefix, entry in PREFIXED.items():
+        if name.startswith(prefix):
+            return entry(name)
     if name not in DATASETS:
-        raise UserError(f"unknown dataset '{name}' (known: {', '.join(DATASETS)})")
+        raise UserError(f"unknown dataset '{name}' (known: {', '.join(DATASETS)}; or folder:PATH, an image folder)")
     return DATASETS[name]
 
 
@@ -152,7 +161,7 @@ def prepare(raw: ImageData, cfg: DataConfig) -> ImageData:
             x_train, x_test = (
                 (x.float() * weights).sum(1, keepdim=True).round().to(torch.uint8) for x in (x_train, x_test)
             )
-    return ImageData(x_train, y_train, x_test, y_test, raw.num_classes)
+    return ImageData(x_train, y_train, x_test, y_test, raw.num_classes, raw.classes)
 
 
 class DatasetCache:

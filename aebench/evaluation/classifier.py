@@ -32,7 +32,7 @@ def classifier_key(cell: CellConfig) -> str:
     """Cache key: dataset, the clean-pixel data settings and the classifier settings (not the cell's seed: the
     classifier is a fixed instrument, shared by every technique and seed)."""
     data = to_plain(dataclasses.replace(cell.data, corruption=CorruptionConfig(), augment=False))
-    text = json.dumps([cell.dataset, data, to_plain(cell.classifier)], sort_keys=True)
+    text = json.dumps([cell.source, data, to_plain(cell.classifier)], sort_keys=True)
     return f"{cell.dataset}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 

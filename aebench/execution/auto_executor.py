@@ -88,9 +88,9 @@ def plan_run(
 ) -> tuple[Plan, Machine]:
     """The plan ``--executor auto`` makes for ``cells`` on this machine now, and the machine it read."""
     data = DatasetCache(data_root)
-    raws = {name: data.raw(name) for name in dict.fromkeys(c.dataset for c in cells)}
-    memory = max(cell_memory_mb(cell, raws[cell.dataset]) for cell in cells)
-    images = sum(training_images(cell, len(raws[cell.dataset].x_train)) for cell in cells) / len(cells)
+    raws = {name: data.raw(name) for name in dict.fromkeys(c.source for c in cells)}
+    memory = max(cell_memory_mb(cell, raws[cell.source]) for cell in cells)
+    images = sum(training_images(cell, len(raws[cell.source].x_train)) for cell in cells) / len(cells)
     machine = Machine.read()
     return plan_cells(cells, machine, memory, images, max_parallel, threads), machine
 

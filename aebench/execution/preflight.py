@@ -15,17 +15,17 @@ from aebench.training.recipe import BuildContext
 def preflight(cells: list[CellConfig], data: DatasetCache) -> None:
     """Load each dataset once (format checks live in the readers), then check each distinct cell setting:
     enough training images for a step, and a model that builds and runs at every image size it trains at."""
-    for name in dict.fromkeys(c.dataset for c in cells):
+    for name in dict.fromkeys(c.source for c in cells):
         data.raw(name)
     prepared: dict[tuple[str, str], torch.Tensor] = {}
     seen = set()
     for cell in cells:
-        key = (cell.dataset, cell.technique, repr((cell.data, cell.model, cell.params, cell.train)))
+        key = (cell.source, cell.technique, repr((cell.data, cell.model, cell.params, cell.train)))
         if key not in seen:
             seen.add(key)
-            data_key = (cell.dataset, repr(cell.data))
+            data_key = (cell.source, repr(cell.data))
             if data_key not in prepared:
-                prepared[data_key] = data.prepared(cell.dataset, cell.data).x_train
+                prepared[data_key] = data.prepared(cell.source, cell.data).x_train
             check_cell(cell, prepared[data_key])
 
 

@@ -122,6 +122,7 @@ def base_row(cell: CellConfig, device: torch.device, commit: str) -> dict[str, A
         **dict.fromkeys([*ROW_FIELDS, *EXTRA_FIELDS]),
         "experiment": cell.experiment,
         "dataset": cell.dataset,
+        "dataset_source": cell.dataset_source,
         "technique": cell.technique,
         "seed": cell.seed,
         "status": "ok",
@@ -171,7 +172,7 @@ def run_cell(cell: CellConfig, ctx: RunContext) -> CellResult:
 def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path, result: CellResult, resume: ResumeFile) -> None:
     """Fill ``result`` with the cell's metrics, history and samples; its files go to ``folder``, its state after
     each epoch to ``resume`` (picked up there when an earlier run was interrupted)."""
-    data: ImageData = ctx.data.prepared(cell.dataset, cell.data).to(ctx.device)
+    data: ImageData = ctx.data.prepared(cell.source, cell.data).to(ctx.device)
     x_train, x_val = validation_split(data.x_train, cell.train.validation_fraction, cell.seed)
     y_train, _ = validation_split(data.y_train, cell.train.validation_fraction, cell.seed)  # same permutation
     build_ctx = BuildContext.for_cell(cell, data.x_train)
@@ -196,7 +197,7 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path, result: 
     bad = [name for name, value in evaluation.metrics.items() if not math.isfinite(value)]
     if bad:
         raise CellFailure(f"non-finite metric {', '.join(bad)} after {outcome.steps} steps (diverged: lower train.lr)")
-    names = get_dataset(cell.dataset).classes
+    names = data.classes or get_dataset(cell.source).classes
     save_latents(recipe.model, data.x_test, data.y_test, cell, normalizer, folder / "latents.npz", names)
     save_checkpoint(folder / "checkpoint.pt", cell.technique, build_ctx, recipe.model)
     write_text(folder / "history.json", json.dumps(outcome.history, indent=1, allow_nan=False))
@@ -223,7 +224,7 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path, result: 
             "channels": data.channels,
             "classes": data.num_classes,
             "image_size": data.image_size,
-            "native_pixels": ctx.data.raw(cell.dataset).x_train[0].numel(),  # bounds the data's rank
+            "native_pixels": ctx.data.raw(cell.source).x_train[0].numel(),  # bounds the data's rank
             "measured": recipe.measured() if recipe.measured else None,
             "resumed_at": outcome.resumed_at or None,
         }
@@ -232,7 +233,7 @@ def train_and_evaluate(cell: CellConfig, ctx: RunContext, folder: Path, result: 
 
 def cell_classifier(cell: CellConfig, ctx: RunContext) -> torch.nn.Module:
     """The downstream classifier of ``cell``'s dataset and settings: read back from the cache, or trained once."""
-    data = ctx.data.prepared(cell.dataset, cell.data).to(ctx.device)
+    data = ctx.data.prepared(cell.source, cell.data).to(ctx.device)
     normalizer = BuildContext.for_cell(cell, data.x_train).normalizer(ctx.device)
     return ctx.classifiers.get(cell, data.x_train, data.y_train, data.num_classes, normalizer)
 

@@ -84,6 +84,7 @@ EXTRA_FIELDS = [
     "output_spread",
     "resumed_at",  # epochs after which an interrupted cell was resumed (train_seconds sums the pieces); null if never
     "recipe_hash",  # config_hash with the seed left out: one per config across its seeds; absent in older rows
+    "dataset_source",  # an image folder's folder:PATH as the experiment names it (dataset: the folder's name)
     "measured",  # what the technique measured while training, e.g. {"first_step_pixel": ...}; null for most
     "axes",  # the cell's sweep point: {axis key: value}, e.g. {"model.latent": 32} (AXES_FIELD); {} without one
 ]  # written, not required
@@ -98,7 +99,7 @@ NUMBER_FIELDS = (
 )  # fmt: skip
 TEXT_FIELDS = (
     "reason", "device", "precision", "torch_version", "git_commit", "corruption", "aebench_version", "finished_at",
-    "role", "needs_weights", "recipe_hash",
+    "role", "needs_weights", "recipe_hash", "dataset_source",
 )  # fmt: skip
 FLAG_FIELDS = ("own_loss",)
 AXES_FIELD = "axes"
