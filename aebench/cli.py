@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         "into cost.json)",
     )
     run.add_argument(
-        "--cost-seconds", type=float, metavar="S", help="the cost measurement's cap per technique (default 20 s)"
+        "--cost-seconds", type=float, metavar="S", help="the cost measurement's cap per technique (default 30 s)"
     )
     add_execution_arguments(run)
 

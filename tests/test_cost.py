@@ -134,7 +134,7 @@ def test_aebench_run_records_every_techniques_cost_with_its_conditions(experimen
     out = tmp_path / "out"
     assert cli.main(["-q", "run", str(experiment_file(SPEC)), "--out", str(out), "--device", "cpu"]) == 0
     record = read_cost(out)
-    assert record["machine"] == cost.machine(CPU) and record["machine"]["threads"] == torch.get_num_threads()
+    assert record["machine"] == cost.machine(CPU, 1) and record["conditions"]["threads"] == 1
     assert set(record["machine"]) == {"device", "name", "flags", "torch", "threads"}
     assert record["conditions"]["step_mode"] == "eager" and record["conditions"]["timer"]["max_seconds"] == 0.05
     kinds = {(e["technique"], e["kind"]) for e in record["entries"]}
@@ -156,7 +156,7 @@ def test_the_record_is_kept_on_this_machine_and_measured_again_on_another(
     config = load_experiment(experiment_file(SPEC))
     measured: list[str] = []
     here = {"device": "cpu", "name": "Xeon", "flags": ["amx_bf16"], "torch": "2.5", "threads": 2}
-    monkeypatch.setattr(cost, "machine", lambda device: here)
+    monkeypatch.setattr(cost, "machine", lambda device, threads: here)
     monkeypatch.setattr(cost, "measure_costs", lambda *a: measured.append(here["name"]) or {
         "machine": dict(here), "recipes": cost.recipes(config), "entries": [], "skipped": []})  # fmt: skip
 
@@ -218,3 +218,12 @@ def test_the_quiet_and_busy_table_sets_each_ratio_beside_the_other() -> None:
     )
     assert "| mnist | pca | fit | 3.00 s on 4,096 images | 3.00 s on 4,096 images | - |" in text
     assert "busy: AMD EPYC (avx2), cpu, 2 threads, torch 2.5" in text
+
+
+def test_the_measurement_sets_its_threads_and_puts_them_back() -> None:
+    before = torch.get_num_threads()
+    with cost.torch_threads(2) as threads:
+        assert threads == torch.get_num_threads() == 2
+    assert torch.get_num_threads() == before
+    with cost.torch_threads(None) as threads:
+        assert threads == before

@@ -10,6 +10,8 @@ import dataclasses
 import logging
 import platform
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,11 +39,16 @@ STEP_MODE = "eager"  # every side of the measurement: no compile choice enters a
 
 @dataclass(frozen=True)
 class CostSettings:
-    """How each technique is measured: the timer's stopping rule (its cap: seconds per technique) and the training
-    images the steps draw from (the fit and the one-off run on them too)."""
+    """How each technique is measured: the timer's stopping rule (its cap: seconds per technique), the training
+    images the steps draw from (the fit and the one-off run on them too) and the intra-op threads of both sides.
 
-    timer: TimerSettings = TimerSettings()
+    One thread by default: a ratio needs no more, a CPU ``auto`` run trains its cells single-threaded side by side,
+    and a multi-threaded step on a shared machine waits for its slowest thread (the MNIST baseline's step took
+    5.3 s with 2 threads and 0.24 s with 1 on the shared 2-core EPYC of the README)."""
+
+    timer: TimerSettings = TimerSettings(max_seconds=30.0)
     images: int = 4096
+    threads: int | None = 1  # None: this process's
 
 
 DEFAULT_COST = CostSettings()  # what ``aebench run`` measures with
@@ -57,16 +64,27 @@ def device_name(device: torch.device) -> str:
     return platform.processor() or "cpu"
 
 
-def machine(device: torch.device) -> dict[str, Any]:
-    """What a cost ratio was measured on; a record measured on another is measured again."""
+def machine(device: torch.device, threads: int) -> dict[str, Any]:
+    """What a cost ratio was measured on (with ``threads``); a record measured on another is measured again."""
     flags = [f for f in SHOWN_FLAGS if f in cpu_flags()] if device.type == "cpu" else []
     return {
         "device": device.type,
         "name": device_name(device),
         "flags": flags,
         "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
+        "threads": threads,
     }
+
+
+@contextmanager
+def torch_threads(count: int | None) -> Iterator[int]:
+    """Torch's intra-op threads set to ``count`` (None: left) for the block; yields the count in force."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count or before)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
 
 
 def timing_run(cell: CellConfig, cache: DatasetCache, device: torch.device, images: int, test_images: int = 0) -> Run:
@@ -143,20 +161,10 @@ def measure_costs(
 ) -> dict[str, Any]:
     """The cost record of every technique of ``config`` (first seed) on each dataset, the baseline against a
     second copy of itself (the instrument's own check: its ratio is 1 within its CI)."""
-    cache = DatasetCache(data_root)
-    entries, skipped = [], []
-    for dataset in config.datasets:
-        reference = config.cell(dataset, BASELINE, config.seeds[0])
-        baseline = timing_run(reference, cache, device, settings.images).free_step(timing_lr(reference))
-        for technique in config.techniques:
-            log.info("cost: %s / %s against %s", dataset, technique, BASELINE)
-            try:
-                cell = config.cell(dataset, technique, config.seeds[0])
-                entries += technique_entries(cell, baseline, cache, device, settings)
-            except (SkipCell, UserError) as exc:
-                skipped.append({"dataset": dataset, "technique": technique, "reason": str(exc)})
+    with torch_threads(settings.threads) as threads:
+        entries, skipped = measure_entries(config, DatasetCache(data_root), device, settings)
     return {
-        "machine": machine(device),
+        "machine": machine(device, threads),
         "conditions": {
             "step_mode": STEP_MODE,
             "baseline": BASELINE,
@@ -170,12 +178,30 @@ def measure_costs(
     }
 
 
+def measure_entries(
+    config: ExperimentConfig, cache: DatasetCache, device: torch.device, settings: CostSettings
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every measured entry of ``config``'s techniques on each dataset, and the techniques that could not run."""
+    entries, skipped = [], []
+    for dataset in config.datasets:
+        reference = config.cell(dataset, BASELINE, config.seeds[0])
+        baseline = timing_run(reference, cache, device, settings.images).free_step(timing_lr(reference))
+        for technique in config.techniques:
+            log.info("cost: %s / %s against %s", dataset, technique, BASELINE)
+            try:
+                cell = config.cell(dataset, technique, config.seeds[0])
+                entries += technique_entries(cell, baseline, cache, device, settings)
+            except (SkipCell, UserError) as exc:
+                skipped.append({"dataset": dataset, "technique": technique, "reason": str(exc)})
+    return entries, skipped
+
+
 def record_cost(
     config: ExperimentConfig, out: Path, data_root: Path, device: torch.device, settings: CostSettings
 ) -> dict[str, Any]:
     """``out/cost.json``: kept where it holds these recipes measured on this machine, measured (again) otherwise."""
-    old = read_cost(out)
-    if old is not None and old.get("machine") == machine(device) and old.get("recipes") == recipes(config):
+    old, here = read_cost(out), machine(device, settings.threads or torch.get_num_threads())
+    if old is not None and old.get("machine") == here and old.get("recipes") == recipes(config):
         log.info("cost: %s measured these techniques on this machine; kept", out / "cost.json")
         return old
     record = measure_costs(config, data_root, device, settings)
