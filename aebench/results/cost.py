@@ -41,10 +41,11 @@ def write_cost(folder: Path, record: dict[str, Any]) -> None:
 
 
 def describe_machine(machine: dict[str, Any]) -> str:
-    """``AMD EPYC (avx2 avx512f avx512_bf16), cpu, 2 threads, torch 2.5``: what the ratios were measured on."""
+    """``AMD EPYC (avx2 avx512f avx512_bf16), cpu, 1 thread, torch 2.5``: what the ratios were measured on."""
     flags = f" ({' '.join(machine.get('flags') or [])})" if machine.get("flags") else ""
     return (
-        f"{machine.get('name')}{flags}, {machine.get('device')}, {machine.get('threads')} threads, "
+        f"{machine.get('name')}{flags}, {machine.get('device')}, {machine.get('threads')} thread"
+        f"{'' if machine.get('threads') == 1 else 's'}, "
         f"torch {machine.get('torch')}"
     )
 
