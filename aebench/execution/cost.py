@@ -10,7 +10,7 @@ import dataclasses
 import logging
 import platform
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,7 +122,7 @@ def step_entry(run: Run, baseline: Step, settings: TimerSettings, device: torch.
     return {**entry, "phases": parts} if len(parts) > 1 else entry
 
 
-def once(kind: str, action: Any, device: torch.device, images: int) -> dict[str, Any]:
+def once(kind: str, action: Callable[[], object], device: torch.device, images: int) -> dict[str, Any]:
     """A fit or a one-off timed once, as what it is."""
     with timed(device) as timer:
         action()
