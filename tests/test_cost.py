@@ -193,7 +193,9 @@ def test_a_failed_cost_measurement_keeps_every_row_and_the_summary(
     assert not (tmp_path / "off" / COST_FILE).exists()
 
 
-def test_bench_cost_measures_on_demand_into_a_results_folder(experiment_file, tmp_path: Path) -> None:
+def test_bench_cost_measures_on_demand_into_a_results_folder_and_quiet_beside_busy(
+    experiment_file, tmp_path: Path
+) -> None:
     path, out = experiment_file({**TINY, "techniques": ["baseline", "pca"]}), tmp_path / "folder"
     args = ["bench", "--cost", "--experiment", str(path), "--device", "cpu", "--seconds", "0.05", "--repeats", "2"]
     assert cli.main([*args, "--out", str(out), "--json", str(tmp_path / "cost.json")]) == 0
@@ -201,6 +203,10 @@ def test_bench_cost_measures_on_demand_into_a_results_folder(experiment_file, tm
     assert record["conditions"]["timer"]["max_seconds"] == 0.05 and json.loads((tmp_path / "cost.json").read_text())
     assert {(e["technique"], e["kind"]) for e in record["entries"]} == {("baseline", "step"), ("pca", "fit")}
     assert cli.main(["bench", "--cost", "--sweep", "--experiment", str(path)]) == 2
+    busy = tmp_path / "busy.json"
+    assert cli.main([*args, "--busy-core", "--technique", "baseline", "--json", str(busy)]) == 0
+    records = json.loads(busy.read_text())["records"]
+    assert list(records) == ["quiet", "busy"] and all(r["entries"][0]["kind"] == "step" for r in records.values())
 
 
 def test_the_quiet_and_busy_table_sets_each_ratio_beside_the_other() -> None:
