@@ -95,7 +95,7 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
         "--repeats", type=int, help="interleaved pairs of rounds, at least (default 5; --sweep: runs per way, 1)"
     )
     bench.add_argument(
-        "--seconds", type=float, default=20.0, help="cap per timed comparison, once its CI is not within 5 %% (20)"
+        "--seconds", type=float, default=20.0, help="cap of a timed comparison whose CI is not yet within 5 %% (20)"
     )
     bench.add_argument(
         "--cost",
@@ -150,6 +150,8 @@ def cmd_run(args: argparse.Namespace) -> None:
     config = load_experiment(args.experiment, args.sets)
     out = api.results_folder(config, args.out)
     api.check_device(args.device)
+    if args.cost_seconds is not None and not args.cost_seconds > 0:
+        raise UserError(f"--cost-seconds must be above 0 (got {args.cost_seconds})")
     if args.dry_run:  # the run's checks of options and paths, with nothing started or left behind
         check_execution_args(args)
         root = api.data_folder(args.data_root)
@@ -168,13 +170,12 @@ def cmd_run(args: argparse.Namespace) -> None:
 def cost_settings(args: argparse.Namespace) -> CostSettings | bool:
     """``--no-cost``: False; ``--cost-seconds S``: the default measurement with that cap; else True (the default)."""
     from aebench.execution.cost import DEFAULT_COST
-    from aebench.execution.timer import TimerSettings
 
     if args.no_cost or args.cost_seconds is None:
         return not args.no_cost
-    if not args.cost_seconds > 0:
-        raise UserError(f"--cost-seconds must be above 0 (got {args.cost_seconds})")
-    return dataclasses.replace(DEFAULT_COST, timer=TimerSettings(max_seconds=args.cost_seconds))
+    return dataclasses.replace(
+        DEFAULT_COST, timer=dataclasses.replace(DEFAULT_COST.timer, max_seconds=args.cost_seconds)
+    )
 
 
 def print_plan(config: ExperimentConfig, out: Path, data_root: Path, retry_skipped: bool) -> None:
@@ -215,10 +216,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
     from aebench.techniques import TECHNIQUES
 
     repeats = args.repeats if args.repeats is not None else (1 if args.sweep else 5)
-    if (
-        min(1 if args.steps is None else args.steps, repeats, args.sweep_images, args.sweep_epochs, args.sweep_seeds)
-        < 1
-    ):
+    counts = [args.steps, repeats, args.sweep_images, args.sweep_epochs, args.sweep_seeds]  # --steps None: from time
+    if min(count for count in counts if count is not None) < 1:
         raise UserError("--steps, --repeats and the --sweep-* counts must be at least 1")
     if not args.seconds > 0:
         raise UserError(f"--seconds must be above 0 (got {args.seconds})")

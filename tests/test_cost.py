@@ -233,3 +233,12 @@ def test_the_measurement_sets_its_threads_and_puts_them_back() -> None:
     assert torch.get_num_threads() == before
     with cost.torch_threads(None) as threads:
         assert threads == before
+
+
+@pytest.mark.parametrize("extra", [["--dry-run"], []])
+def test_a_cost_cap_of_0_is_refused_before_any_training(
+    experiment_file, tmp_path: Path, extra: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["run", str(experiment_file()), "--out", str(tmp_path / "out"), "--cost-seconds", "0", *extra]
+    assert cli.main(args) == 2
+    assert "--cost-seconds must be above 0" in capsys.readouterr().err and not (tmp_path / "out").exists()
