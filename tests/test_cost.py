@@ -145,7 +145,10 @@ def test_aebench_run_records_every_techniques_cost_with_its_conditions(experimen
     assert all(e["ci_low"] <= e["ratio"] <= e["ci_high"] and e["pairs"] >= 2 and e["precision"] for e in steps)
     frame = load_cost([out])
     assert list(frame.columns[:8]) == ["folder", "dataset", "technique", "kind", "ratio", "ci_low", "ci_high", "n"]
-    assert set(frame["kind"]) == {"step", "fit", "one-off"} and frame["machine"].str.contains("threads").all()
+    assert (
+        set(frame["kind"]) == {"step", "fit", "one-off"}
+        and frame["machine"].str.endswith(f"1 thread, torch {torch.__version__}").all()
+    )
     fit = frame[frame["kind"] == "fit"].iloc[0]
     assert fit["seconds"] > 0 and fit["images"] == 64 and math.isnan(fit["ratio"])
 
