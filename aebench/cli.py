@@ -95,7 +95,7 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
         "--repeats", type=int, help="interleaved pairs of rounds, at least (default 5; --sweep: runs per way, 1)"
     )
     bench.add_argument(
-        "--seconds", type=float, default=20.0, help="cap of a timed comparison whose CI is not yet within 5 %% (20)"
+        "--seconds", type=float, default=30.0, help="cap of a timed comparison whose CI is not yet within 5 %% (30)"
     )
     bench.add_argument(
         "--cost",

@@ -26,7 +26,7 @@ class TimerSettings:
     """When the rounds stop and how long each is."""
 
     target: float = 0.05  # the ratio's 95 % CI within +-5 %: done
-    max_seconds: float = 20.0  # the cap: seconds of rounds, both sides and the warm-up counted
+    max_seconds: float = 30.0  # the cap: seconds of rounds, both sides and the warm-up counted
     min_pairs: int = 5  # pairs of rounds before the CI may end it (the cap needs 2)
     warmup: int = 2  # untimed rounds of each side first (allocations, kernel choice, caches)
     round_seconds: float = 0.2  # how long a timed round should last: sets ``steps`` from the warm-up
