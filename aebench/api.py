@@ -12,6 +12,7 @@ from aebench.errors import UserError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from aebench.execution.cost import CostSettings
     from aebench.execution.run_summary import RunSummary
     from aebench.execution.runner import Executor
     from aebench.experiment import ExperimentConfig
@@ -29,6 +30,7 @@ def run(
     executor: Executor | str | None = None,
     track: Sequence[str] = (),
     retry_skipped: bool = False,
+    cost: CostSettings | bool = True,
 ) -> pd.DataFrame:
     """Run an experiment file as ``aebench run`` does (resuming: finished cells are kept) and write what it
     writes (``results.jsonl``, cell folders, ``summary.csv``, ``summary.md``); returns the experiment's rows, one
@@ -38,12 +40,13 @@ def run(
     ``sets``: ``--set`` overrides (``["train.epochs=2"]``); ``executor``: ``"auto"`` (default: parallel cells on
     a CPU where that pays), ``"local"``, ``"ray"`` or an executor object (e.g. ``RayExecutor(max_parallel=2)``);
     ``track``: ``--track`` values (``["tensorboard"]``); ``retry_skipped``: rerun cells recorded skipped (weights
-    or data now at hand).
+    or data now at hand); ``cost``: after the cells, each technique's training cost measured against the
+    baseline's on this machine into ``cost.json`` (True: ``DEFAULT_COST``; a ``CostSettings``; False: not).
     """
     from aebench.experiment import load_experiment
 
     config = load_experiment(Path(experiment), list(sets))
-    return run_summarized(config, out, data_root, device, executor, track, retry_skipped).rows
+    return run_summarized(config, out, data_root, device, executor, track, retry_skipped, cost).rows
 
 
 def run_summarized(
@@ -54,8 +57,10 @@ def run_summarized(
     executor: Executor | str | None = None,
     track: Sequence[str] = (),
     retry_skipped: bool = False,
+    cost: CostSettings | bool = True,
 ) -> RunSummary:
     """``run`` for a loaded experiment, returning its summary (rows, table, paired tests): what the CLI prints."""
+    from aebench.execution import cost as costs
     from aebench.execution.run_summary import summarize
     from aebench.execution.runner import run_experiment
 
@@ -67,7 +72,8 @@ def run_summarized(
         from aebench.execution.tracking import make_tracker
 
         tracker = make_tracker(list(track), folder, config.name)
-    run_experiment(config, folder, root, device, make_executor(executor), tracker, retry_skipped)
+    settings = costs.DEFAULT_COST if cost is True else cost or None
+    run_experiment(config, folder, root, device, make_executor(executor), tracker, retry_skipped, settings)
     return summarize(config, folder)
 
 

@@ -15,6 +15,7 @@ from aebench.execution.options import add_execution_arguments
 from aebench.files import fault_line, is_machine_fault
 
 if TYPE_CHECKING:
+    from aebench.execution.cost import CostSettings
     from aebench.experiment import ExperimentConfig
 
 log = logging.getLogger("aebench")
@@ -50,6 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--retry-skipped", action="store_true", help="rerun cells recorded skipped (weights or data now at hand)"
     )
+    run.add_argument(
+        "--no-cost",
+        action="store_true",
+        help="skip the controlled cost measurement after the cells (each technique's step against the baseline's, "
+        "into cost.json)",
+    )
+    run.add_argument(
+        "--cost-seconds", type=float, metavar="S", help="the cost measurement's cap per technique (default 30 s)"
+    )
     add_execution_arguments(run)
 
     report = sub.add_parser("report", help="regenerate tables and figures from results (never retrains)")
@@ -66,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_bench_parser(sub: argparse._SubParsersAction) -> None:
-    bench = sub.add_parser("bench", help="training speed vs a naive loop, FLOPs/img, fraction of peak, memory")
+    bench = sub.add_parser(
+        "bench", help="training speed vs a naive loop, FLOPs/img, fraction of peak, memory; --cost: cost vs baseline"
+    )
     bench.add_argument("--technique", default="all", help="a technique name, or all (default)")
     bench.add_argument("--dataset", help="dataset (default: the experiment's first)")
     bench.add_argument(
@@ -79,8 +91,20 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
         "--data-root", type=Path, help="dataset folder (default: $AEBENCH_DATA or ~/.cache/aebench/data)"
     )
     bench.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="as for run")
-    bench.add_argument("--steps", type=int, default=10, help="training steps per timed round (default 10)")
-    bench.add_argument("--repeats", type=int, help="interleaved timed rounds (default 5; --sweep: runs per way, 1)")
+    bench.add_argument("--steps", type=int, help="training steps per timed round (default: rounds of 0.2 s; 10)")
+    bench.add_argument(
+        "--repeats", type=int, help="interleaved pairs of rounds, at least (default 5; --sweep: runs per way, 1)"
+    )
+    bench.add_argument(
+        "--seconds", type=float, default=30.0, help="cap of a timed comparison whose CI is not yet within 5 %% (30)"
+    )
+    bench.add_argument(
+        "--cost",
+        action="store_true",
+        help="each technique of the experiment: its training cost against the baseline's, interleaved (what "
+        "aebench run records in cost.json); with --busy-core quiet and with one core busy, side by side",
+    )
+    bench.add_argument("--out", type=Path, help="--cost: record it in this results folder (its cost.json)")
     bench.add_argument("--json", type=Path, help="also write the numbers to this JSON file")
     mode = bench.add_mutually_exclusive_group()
     mode.add_argument(
@@ -92,7 +116,8 @@ def add_bench_parser(sub: argparse._SubParsersAction) -> None:
     mode.add_argument(
         "--busy-core",
         action="store_true",
-        help="one cell's training img/s quiet and with one core kept busy, today's default vs aebench's choice",
+        help="one cell's training img/s quiet and with one core kept busy, today's default vs aebench's choice "
+        "(with --cost: the cost ratios quiet and busy)",
     )
     bench.add_argument("--sweep-images", type=int, default=16384, help="--sweep: training images per cell (16384)")
     bench.add_argument("--sweep-epochs", type=int, default=1, help="--sweep: epochs per cell (default 1)")
@@ -129,6 +154,8 @@ def cmd_run(args: argparse.Namespace) -> None:
     config = load_experiment(args.experiment, args.sets)
     out = api.results_folder(config, args.out)
     api.check_device(args.device)
+    if args.cost_seconds is not None and not args.cost_seconds > 0:
+        raise UserError(f"--cost-seconds must be above 0 (got {args.cost_seconds})")
     if args.dry_run:  # the run's checks of options and paths, with nothing started or left behind
         check_execution_args(args)
         root = api.data_folder(args.data_root)
@@ -136,11 +163,23 @@ def cmd_run(args: argparse.Namespace) -> None:
         print_plan(config, out, root, args.retry_skipped)
         return
     summary = api.run_summarized(
-        config, out, args.data_root, args.device, executor_from_args(args), args.track, args.retry_skipped
-    )
+        config, out, args.data_root, args.device, executor_from_args(args), args.track, args.retry_skipped,
+        cost_settings(args),
+    )  # fmt: skip
     print(summary.text())
     report = out.with_name(f"{out.name}-report")  # beside it: the default report/ may hold another report
     print(f"\nresults: {out / 'results.jsonl'}  |  report: python -m aebench report --results {out} --out {report}")
+
+
+def cost_settings(args: argparse.Namespace) -> CostSettings | bool:
+    """``--no-cost``: False; ``--cost-seconds S``: the default measurement with that cap; else True (the default)."""
+    from aebench.execution.cost import DEFAULT_COST
+
+    if args.no_cost or args.cost_seconds is None:
+        return not args.no_cost
+    return dataclasses.replace(
+        DEFAULT_COST, timer=dataclasses.replace(DEFAULT_COST.timer, max_seconds=args.cost_seconds)
+    )
 
 
 def print_plan(config: ExperimentConfig, out: Path, data_root: Path, retry_skipped: bool) -> None:
@@ -178,17 +217,24 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 def cmd_bench(args: argparse.Namespace) -> None:
     from aebench.api import check_device, data_folder
-    from aebench.bench.run import BenchSettings, bench_experiment, device_name, markdown_table, write_json
+    from aebench.bench.run import BenchSettings, bench_experiment, markdown_table, write_json
+    from aebench.execution.cost import device_name
     from aebench.execution.runner import resolve_device
+    from aebench.execution.timer import TimerSettings
     from aebench.experiment import load_experiment
     from aebench.techniques import TECHNIQUES
 
     repeats = args.repeats if args.repeats is not None else (1 if args.sweep else 5)
-    if min(args.steps, repeats, args.sweep_images, args.sweep_epochs, args.sweep_seeds) < 1:
+    counts = [args.steps, repeats, args.sweep_images, args.sweep_epochs, args.sweep_seeds]  # --steps None: from time
+    if min(count for count in counts if count is not None) < 1:
         raise UserError("--steps, --repeats and the --sweep-* counts must be at least 1")
+    if not args.seconds > 0:
+        raise UserError(f"--seconds must be above 0 (got {args.seconds})")
+    if (args.cost and args.sweep) or (args.out and not args.cost):
+        raise UserError("--cost goes with --busy-core or alone, --out with --cost only")
     check_bench_names(args)
     sets = list(args.sets)
-    if not args.sweep:  # a sweep keeps the experiment's techniques and seeds: it estimates the whole experiment
+    if not (args.sweep or args.cost):  # a sweep and a cost measurement keep the experiment's techniques
         techniques = list(TECHNIQUES) if args.technique == "all" else [args.technique]
         sets += [f"techniques={techniques}", "seeds=[0]"]
     elif args.technique != "all":
@@ -200,7 +246,14 @@ def cmd_bench(args: argparse.Namespace) -> None:
     check_device(args.device)
     device = resolve_device(args.device)
     data_root = data_folder(args.data_root)
-    if args.sweep:
+    timer = TimerSettings(max_seconds=args.seconds, min_pairs=repeats, steps=args.steps)
+    if args.cost:
+        from aebench.bench.busy import cost_report, markdown_cost
+        from aebench.execution.cost import CostSettings
+
+        report = cost_report(config, data_root, device, CostSettings(timer), args.busy_core, args.out)
+        text = markdown_cost(report)
+    elif args.sweep:
         from aebench.bench.sweep import SweepSettings, markdown_sweep, sweep_report
 
         settings = SweepSettings(args.sweep_images, epochs=args.sweep_epochs, seeds=args.sweep_seeds, repeats=repeats)
@@ -210,10 +263,10 @@ def cmd_bench(args: argparse.Namespace) -> None:
         from aebench.bench.busy import busy_report, markdown_busy
 
         cell = config.cell(config.datasets[0], config.techniques[0], config.seeds[0])
-        report = busy_report(cell, data_root, str(device), BenchSettings(steps=args.steps, repeats=repeats))
+        report = busy_report(cell, data_root, str(device), args.steps or 10, repeats)
         text = markdown_busy(report)
     else:
-        report = bench_experiment(config, data_root, device, BenchSettings(steps=args.steps, repeats=repeats))
+        report = bench_experiment(config, data_root, device, BenchSettings(timer))
         text = markdown_table(report)
     report["command"] = "python -m aebench " + " ".join(sys.argv[1:])
     print(text)

@@ -22,6 +22,17 @@ from helpers import TINY, write_idx
 torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def short_cost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``aebench run``'s cost measurement (``DEFAULT_COST``) at a fraction of a second per technique: the tests
+    check what it records, never how fast anything is."""
+    from aebench.execution import cost
+    from aebench.execution.timer import TimerSettings
+
+    timer = TimerSettings(max_seconds=0.05, min_pairs=2, warmup=1, round_seconds=0.001)
+    monkeypatch.setattr(cost, "DEFAULT_COST", cost.CostSettings(timer, images=64))
+
+
 @pytest.fixture
 def idx_files() -> Callable[..., dict[str, np.ndarray]]:
     """``make(folder, gz=False, n_train=12, n_test=5, seed=0)`` writes the four MNIST-format files; returns the arrays."""

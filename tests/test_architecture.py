@@ -36,6 +36,7 @@ REPORT_MAY_IMPORT = (
     "aebench.files",
     "aebench.safe_yaml",
     "aebench.reporting",
+    "aebench.results.cost",
     "aebench.results.schema",
     "aebench.results.settings",
     "aebench.results.store",

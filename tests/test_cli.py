@@ -41,7 +41,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Completed
     """The demo experiment run once through the CLI with one epoch everywhere."""
     cwd = tmp_path_factory.mktemp("demo")
     sets = [arg for item in TINY_SETS for arg in ("--set", item)]
-    return aebench("run", str(DEMO), "--out", "out", "--device", "cpu", *sets, cwd=cwd), cwd / "out"
+    return aebench(
+        "run", str(DEMO), "--out", "out", "--device", "cpu", "--cost-seconds", "0.5", *sets, cwd=cwd
+    ), cwd / "out"
 
 
 def test_demo_exits_0_and_prints_the_summary(demo) -> None:

@@ -113,7 +113,7 @@ def test_ctrl_c_cancels_the_running_cells_and_keeps_the_finished_rows(local_ray:
 def test_the_command_line_runs_a_sweep_on_ray(tmp_path: Path) -> None:
     path = tiny_sweep(tmp_path, "cli", seeds=[0, 1])
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
-    command = [sys.executable, "-m", "aebench", "run", str(path), "--out", "out", "--device", "cpu"]
+    command = [sys.executable, "-m", "aebench", "run", str(path), "--out", "out", "--device", "cpu", "--no-cost"]
     proc = subprocess.run(
         [*command, "--executor", "ray", "--max-parallel", "2"], cwd=tmp_path, env=env, capture_output=True, text=True
     )

@@ -239,7 +239,7 @@ def test_report_skips_damaged_cell_files_with_a_warning(tmp_path: Path, caplog) 
 def test_killing_a_sweep_loses_nothing_finished_and_retrains_nothing(tmp_path: Path) -> None:
     spec = {**TINY, "techniques": ["pca", "baseline"], "seeds": [0, 1], "train": {**TINY["train"], "epochs": 30}}
     (tmp_path / "exp.yaml").write_text(yaml.safe_dump(spec))
-    command = [sys.executable, "-m", "aebench", "-q", "run", "exp.yaml", "--out", "out", "--device", "cpu"]
+    command = [sys.executable, "-m", "aebench", "-q", "run", "exp.yaml", "--out", "out", "--device", "cpu", "--no-cost"]
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
     results = tmp_path / "out" / RESULTS_FILE
     proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

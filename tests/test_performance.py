@@ -95,13 +95,16 @@ def test_the_classifier_trains_once_for_a_three_seed_sweep_and_never_on_a_rerun(
 def test_bench_reports_both_loops_flops_and_peak_for_each_technique(experiment_file, tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     args = ["bench", "--experiment", str(experiment_file()), "--dataset", "digits", "--device", "cpu"]
-    code = cli.main([*args, "--technique", "baseline", "--steps", "1", "--repeats", "1", "--json", str(out)])
+    code = cli.main(
+        [*args, "--technique", "baseline", "--steps", "1", "--repeats", "1", "--seconds", "1", "--json", str(out)]
+    )
     assert code == 0
     report = json.loads(out.read_text())
     (row,) = report["rows"]
     assert row["status"] == "ok" and row["technique"] == "baseline"
     assert row["aebench_img_s"] > 0 and row["naive_img_s"] > 0 and row["eval_img_s"] > 0
-    assert row["speedup"] == pytest.approx(row["aebench_img_s"] / row["naive_img_s"])
+    assert row["speedup_low"] <= row["speedup"] <= row["speedup_high"] and row["pairs"] >= 2  # the shared timer's
+    assert report["settings"]["timer"]["min_pairs"] == 1 and report["settings"]["timer"]["max_seconds"] == 1
     assert row["gflops_per_image"] > 0 and row["peak_memory_mb"] > 0
     peak = report["peak_gflop_s"][row["precision"]]
     assert row["peak_fraction"] == pytest.approx(row["gflops_per_image"] * row["aebench_img_s"] / peak)
@@ -110,7 +113,7 @@ def test_bench_reports_both_loops_flops_and_peak_for_each_technique(experiment_f
 def test_bench_skips_a_technique_without_gradient_steps(experiment_file, tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     args = ["bench", "--experiment", str(experiment_file()), "--technique", "pca", "--json", str(out)]
-    assert cli.main([*args, "--steps", "1", "--repeats", "1"]) == 0
+    assert cli.main([*args, "--steps", "1", "--repeats", "1", "--seconds", "1"]) == 0
     (row,) = json.loads(out.read_text())["rows"]
     assert row["status"] == "skipped" and "closed-form" in row["reason"]
 

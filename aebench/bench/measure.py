@@ -1,8 +1,7 @@
-"""Measurements for ``aebench bench``: FLOPs per image, the device's matmul peak and throughput."""
+"""Measurements for ``aebench bench``: FLOPs per image and the device's matmul peak."""
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable
 
 import torch
@@ -17,28 +16,6 @@ def flops_per_image(step: Callable[[], None], batch_size: int) -> float:
     with FlopCounterMode(display=False) as counter:
         step()
     return counter.get_total_flops() / batch_size
-
-
-def images_per_second(step: Callable[[], None], steps: int, batch_size: int, device: torch.device) -> float:
-    """Throughput of ``steps`` calls of ``step``, timed with the device synchronised."""
-    with timed(device) as timer:
-        for _ in range(steps):
-            step()
-    return steps * batch_size / timer.seconds
-
-
-def interleaved_medians(
-    steps: dict[str, Callable[[], None]], n: int, repeats: int, batch_size: int, device: torch.device
-) -> dict[str, float]:
-    """Median img/s of each named step over ``repeats`` rounds; the rounds alternate the steps so that
-    contention on a shared machine hits them alike. One untimed warm-up round (``n`` steps of each) comes first."""
-    for step in steps.values():
-        images_per_second(step, n, batch_size, device)
-    rates: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(repeats):
-        for name, step in steps.items():
-            rates[name].append(images_per_second(step, n, batch_size, device))
-    return {name: statistics.median(values) for name, values in rates.items()}
 
 
 def matmul_peak_gflops(precision: str, device: torch.device, size: int = 2048, repeats: int = 5) -> float:

@@ -25,13 +25,13 @@ from aebench.config import CellConfig
 from aebench.data import DatasetCache
 from aebench.errors import UserError
 from aebench.execution.auto_executor import plan_run
+from aebench.execution.cost import SHOWN_FLAGS
 from aebench.execution.machine import Machine
 from aebench.execution.worker import THREAD_ENV
 from aebench.experiment import ExperimentConfig
 from aebench.results.store import read_rows
-from aebench.training.precision import NATIVE_BF16_FLAGS, cpu_flags
+from aebench.training.precision import cpu_flags
 
-SHOWN_FLAGS = ("avx2", "avx512f", *sorted(NATIVE_BF16_FLAGS))
 CLASSIFIER_EPOCHS = 1  # the measured sweep's classifier: scaled up to the experiment's epochs in the estimate
 
 

@@ -24,6 +24,7 @@ from aebench.errors import CellFailure, MachineFault, SkipCell
 from aebench.evaluation.classifier import ClassifierCache
 from aebench.evaluation.evaluate import evaluate
 from aebench.execution.checkpoint import ResumeFile, save_checkpoint
+from aebench.execution.cost import CostSettings, record_cost
 from aebench.execution.lock import results_lock
 from aebench.execution.planning import plan
 from aebench.execution.preflight import preflight
@@ -316,9 +317,11 @@ def run_experiment(
     executor: Executor | None = None,
     tracker: Tracker | None = None,
     retry_skipped: bool = False,
+    cost: CostSettings | None = None,
 ) -> list[dict[str, Any]]:
     """Run every cell not already finished in ``out/results.jsonl`` (``retry_skipped``: cells recorded skipped
-    run again too), then write the summary files (``write_summary``); returns the rows written now.
+    run again too), then write the summary files (``write_summary``) and, with ``cost``, the controlled cost
+    measurement (``out/cost.json``, see ``record_cost_or_warn``); returns the rows written now.
 
     The folder must hold no symbolic link (nothing is written outside it) and is locked for the run (a second run
     on it is a UserError naming the holder), and every dataset and cell setting is checked before any training
@@ -344,7 +347,24 @@ def run_experiment(
                     except Exception as exc:  # the row is written; a tracker outage must not stop the sweep
                         log.warning("tracking %s failed: %s", describe(result.row), exc)
         write_summary(summarize(config, out), out)
+        if cost is not None:
+            record_cost_or_warn(config, out, data_root, resolve_device(device), cost)
     return written
+
+
+def record_cost_or_warn(
+    config: ExperimentConfig, out: Path, data_root: Path, device: torch.device, settings: CostSettings
+) -> None:
+    """The run's last act: the controlled cost record (kept where it is of these recipes on this machine). A
+    failure is a warning: the rows and the summary are written already, and stay as they are."""
+    try:
+        record_cost(config, out, data_root, device, settings)
+    except Exception as exc:
+        log.warning(
+            "cost measurement failed (%s: %s); the rows are kept. Measure it again with: aebench bench --cost "
+            "--experiment FILE --out %s",
+            type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "", out,
+        )  # fmt: skip
 
 
 def append_row_or_fault(out: Path, row: dict[str, Any]) -> None:
