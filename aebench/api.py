@@ -109,9 +109,8 @@ def report(results: Iterable[str | Path] | None = None, out: str | Path = "repor
     (default: every ``results/*/``), as ``aebench report`` does; returns the path of ``out/README.md``.
     ``force``: write even where ``out`` holds the report of other results (it refuses otherwise)."""
     from aebench.reporting.make import make_report
-    from aebench.techniques import default_facts
 
-    return make_report(results, out, force, default_facts())
+    return make_report(results, out, force)
 
 
 def load_results(folders: str | Path | Iterable[str | Path]) -> pd.DataFrame:

@@ -40,7 +40,7 @@ def test_a_notebook_runs_loads_and_reports_through_the_api(
     argv = ["-q", "run", str(path), "--out", str(cli_out), "--device", "cpu", "--data-root", str(tmp_path / "none")]
     assert main([*argv, *sets]) == 0
     assert written(out) == written(cli_out) and {"summary.csv", "summary.md"} <= written(out)
-    assert "minus baseline" in (out / "summary.md").read_text()  # the paired tests are in the file too
+    assert "Δ" in (out / "summary.md").read_text()  # the paired tests are in the file too
 
     loaded = aebench.load_results(out)
     assert sorted(loaded["config_hash"]) == sorted(rows["config_hash"])

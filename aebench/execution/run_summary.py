@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from aebench.experiment import ExperimentConfig
 from aebench.files import write_text
-from aebench.techniques import default_facts
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,7 +41,7 @@ def summarize(config: ExperimentConfig, out: Path) -> RunSummary:
     current = {(c.experiment, c.dataset, c.technique, c.seed): c.config_hash for c in config.cells()}
     frame = load_results([out], current)
     rows = frame[frame["experiment"] == config.name].reset_index(drop=True)
-    summary = run_summary(out, current, default_facts())
+    summary = run_summary(out, current)
     return RunSummary(rows, summary.table, summary.text)
 
 
