@@ -37,7 +37,6 @@ REPORT_MAY_IMPORT = (
     "aebench.safe_yaml",
     "aebench.reporting",
     "aebench.results.schema",
-    "aebench.results.settings",
     "aebench.results.store",
     "aebench.results.summary",
 )

@@ -72,9 +72,15 @@ def differences_table(stats: pd.DataFrame) -> pd.DataFrame:
     rows = [{"Technique": r["technique"], "Metric": SPECS[r["metric"]].label,
              "Δ": f"{r['diff']:+.{SPECS[r['metric']].digits}f}",
              "95 % CI": f"[{r['diff_low']:+.{SPECS[r['metric']].digits}f}, {r['diff_high']:+.{SPECS[r['metric']].digits}f}]",
-             "p": words.p_text(r["p"]), "Holm p": words.p_text(r["p_holm"]), "Difference": words.test_words(r)}
+             "p": words.p_text(r["p"]), "Holm p": words.p_text(r["p_holm"]), "Difference": words.test_words(r, caveat=False)}
             for r in stats.to_dict("records") if r["note"] != "the baseline" and r["pairs"] > 0]  # fmt: skip
     return pd.DataFrame(rows)
+
+
+def times(stats: pd.DataFrame) -> str:
+    """The table's train-time caveat, said once under it ('' where its times compare)."""
+    caveats = stats.loc[stats["caveat"] != "", "caveat"]
+    return f"Train times are {caveats.iloc[0]}: no time difference is ranked." if len(caveats) else ""
 
 
 def reproduction_table(comp: Comparison) -> pd.DataFrame:
@@ -108,7 +114,9 @@ def study_blocks(comp: Comparison, stats: pd.DataFrame, first: bool) -> list[Blo
     blocks += [Block("p", "The study's claim: " + words.claim_verdict(c, s)) for c, s in comp.claims]
     blocks.append(Block("table", frame=reproduction_table(comp), note=REPRO_NOTE.format(n=n)))
     if first:
-        blocks.append(Block("p", f"**Best here** ({n} seeds): {words.best_line(stats[stats['metric'].isin(SHOWN)])}"))
+        shown = stats[stats["metric"].isin(SHOWN)]
+        blocks += [Block("p", f"**Best here** ({n} seeds; {words.best_rule(shown)}):"),
+                   Block("ul", items=words.best_items(shown))]  # fmt: skip
     blocks += [Block("p", "**Set differently from the study:**"), Block("box", items=comp.differences)]
     return blocks
 
@@ -120,7 +128,7 @@ def page(table: str, rows, stats: pd.DataFrame, flags: pd.DataFrame, comp, figs,
     blocks = [Block("h", table, 1), Block("p", f"[← the report](README.md) · _{setting}_"),
               Block("table", frame=results_table(shown)), Block("p", "Best: " + words.best_line(shown)),
               Block("h", "Differences from the baseline", 2), Block("p", CONVENTION.format(tests=int(stats["tests"].max()))),
-              Block("table", frame=differences_table(shown))]  # fmt: skip
+              Block("table", frame=differences_table(shown), note=times(shown))]  # fmt: skip
     blocks += [Block("h", "Flags", 2), Block("ul", items=words.flag_lines(flags))] if len(flags) else []
     if comp is not None:
         shown = [Block("p", "Its verdict, table and settings: on the [first screen](README.md).")] if first else []
@@ -148,7 +156,8 @@ def draw(out: Path, table: str, stem: str, ok, stats, flags, points, comp, colou
     firsts = ok.sort_values("seed").groupby("technique", sort=False).first().reset_index()
     samples = {r["technique"]: s for r in firsts.to_dict("records") if (s := read_samples(r)) is not None}
     if samples:
-        notes = {t: lab for t, lab, sd in zip(flags["technique"], flags["label"], flags["seed"]) if sd == seed}
+        mine = flags[flags["seed"].isna() | (flags["seed"] == seed)]
+        notes = {t: "; ".join(mine.loc[mine["technique"] == t, "label"]) for t in mine["technique"].dropna()}
         made.append(("reconstructions", figures.reconstructions(samples, notes, table), f"seed {seed}"))
     blocks, files = [], []
     for name, fig, caption in made:

@@ -65,18 +65,11 @@ def run_summary(folder: Path, current: Mapping[tuple, str]) -> Summary:
         ]
         blocks.append("\n".join(lines))
     bad = frame[frame["status"] != "ok"]
-    if len(bad):
-        blocks.append(
-            "\n".join(
-                [
-                    "not in the tables (failed or skipped):",
-                    *(
-                        f"  {r['dataset']} / {r['technique']} / seed {r['seed']}: {r['status']}: {r['reason']}"
-                        for r in bad.to_dict("records")
-                    ),
-                ]
-            )
-        )
+    keys = ["dataset", "technique", "status", "reason"]
+    listed = [f"  {d} / {t} / seed{'s' * (len(g) > 1)} {', '.join(map(str, sorted(g['seed'])))}: {s}: {r}"
+              for (d, t, s, r), g in bad.groupby(keys, sort=False)]  # fmt: skip
+    if listed:
+        blocks.append("\n".join(["not in the tables (failed or skipped):", *listed]))
     if not tables:
         blocks.insert(0, "no successful cells")
     return Summary(pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(), "\n\n".join(blocks))

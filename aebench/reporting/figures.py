@@ -11,6 +11,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -63,6 +64,10 @@ def metrics(stats: pd.DataFrame, colours: dict, title: str) -> plt.Figure:
             err = [[r["mean"] - r["ci_low"]], [r["ci_high"] - r["mean"]]] if r["n"] > 1 else None
             ax.errorbar(r["mean"], y, xerr=err, fmt="o", color=colour, capsize=3)
         ax.set_xscale("log" if log else "linear")
+        if log:
+            ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5) if high / low < 30 else (1,)))
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:g}"))
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         if np.isfinite([low, high]).all() and high > low:
             ax.set_xlim(low, high)
         ax.set_yticks(range(len(order)), order)
@@ -137,16 +142,16 @@ def reconstructions(samples: dict[str, dict[str, np.ndarray]], notes: dict[str, 
     first = next(iter(samples.values()))
     strips = [("original", strip(first["target"]), "gray")]
     for technique, s in samples.items():
-        label = technique + (f"\n({notes[technique]})" if technique in notes else "")
+        label = technique + (f" ({notes[technique]})" if technique in notes else "")
         error = np.abs(s["output"] - s["target"]).mean(axis=1, keepdims=True)
-        strips += [(label, strip(s["output"]), "gray"), ("error", strip(error * 2, fill=0.0), "Reds")]
+        strips += [(label, strip(s["output"]), "gray"), (f"{technique}: error", strip(error * 2, fill=0.0), "Reds")]
     fig, axes = plt.subplots(len(strips), 1, figsize=(8.5, 0.4 + 0.95 * len(strips)), squeeze=False,
                              layout="constrained")  # fmt: skip
     for ax, (name, image, cmap) in zip(axes[:, 0], strips):
         ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+        ax.set_title(name, loc="left", fontsize=8, pad=2)
     fig.suptitle(f"{title}: test images, reconstructions and their errors", fontsize=10)
     return fig
 

@@ -29,6 +29,9 @@ TIME = ("train_seconds", "images_per_second")
 CONDITIONS = {"device": "device", "precision": "precision", "threads": "threads per cell",
               "parallel_cells": "cells at once", "step_mode": "training step"}  # fmt: skip
 CONTENDERS = ("baseline", "compared")
+COLUMNS = ["table", "metric", "technique", "role", "n", "mean", "sd", "ci_low", "ci_high", "pi_low", "pi_high",
+           "flag", "pairs", "diff", "diff_low", "diff_high", "note", "caveat", "p", "p_holm", "significant", "tests",
+           "standing", "lead_p", "lead_tests"]  # fmt: skip
 
 
 def t_factor(n: int) -> float:
@@ -148,4 +151,4 @@ def standings(records: list[dict], ok: pd.DataFrame) -> None:
 def statistics(ok: pd.DataFrame, flags: pd.DataFrame) -> pd.DataFrame:
     """The statistics frame of every table of the finished rows (see the module docstring)."""
     records = [r for table, rows in ok.groupby("table", sort=False) for r in table_statistics(table, rows, flags)]
-    return pd.DataFrame(records)
+    return pd.DataFrame(records, columns=COLUMNS)

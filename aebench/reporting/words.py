@@ -23,11 +23,12 @@ def p_text(p: float) -> str:
     return "–" if math.isnan(p) else "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def test_words(r: dict) -> str:
-    """'shown (Holm p 0.012)', 'not shown (Holm p 0.620)', or 'not tested (why)'; a time caveat is added."""
+def test_words(r: dict, caveat: bool = True) -> str:
+    """'shown (Holm p 0.012)', 'not shown (Holm p 0.620)', or 'not tested (why)'; a time caveat is added where
+    ``caveat`` (a table states it once instead)."""
     if r["note"]:
         return f"not tested ({r['note']})"
-    caveat = f"; times {r['caveat']}" if r["caveat"] else ""
+    caveat = f"; times {r['caveat']}" if r["caveat"] and caveat else ""
     return f"{'shown' if r['significant'] else 'not shown'} (Holm p {p_text(r['p_holm'])}{caveat})"
 
 
@@ -42,13 +43,21 @@ def standing_words(mine: pd.DataFrame) -> str:
     return "no ranking (under two techniques may be ranked)"
 
 
-def best_line(stats: pd.DataFrame, metrics: tuple[str, ...] = QUALITY) -> str:
-    """'MAE: tie: baseline, feature_loss; MSE: **baseline** best; …' with the family it was tested in."""
-    parts = [f"{SPECS[m].label}: {standing_words(stats[stats['metric'] == m])}" for m in metrics
-             if (stats["metric"] == m).any()]  # fmt: skip
+def best_items(stats: pd.DataFrame, metrics: tuple[str, ...] = QUALITY) -> list[str]:
+    """'MAE: tie: baseline, feature_loss', 'MSE: **baseline** best', one per metric the table has."""
+    return [f"{SPECS[m].label}: {standing_words(stats[stats['metric'] == m])}" for m in metrics
+            if (stats["metric"] == m).any()]  # fmt: skip
+
+
+def best_rule(stats: pd.DataFrame) -> str:
     tests = int(stats["lead_tests"].max()) if len(stats) else 0
-    return (f"{'; '.join(parts)}. (Best: the best mean beats every other technique in a paired test, Holm over the "
-            f"table's {tests} comparisons with the leaders, p < {ALPHA}; else a tie.)")  # fmt: skip
+    return (f"best: the best mean beats each other technique in a paired test (Holm over the table's {tests} "
+            f"comparisons with the leaders, p < {ALPHA}); else a tie")  # fmt: skip
+
+
+def best_line(stats: pd.DataFrame, metrics: tuple[str, ...] = QUALITY) -> str:
+    """The best per metric in one line, with the rule it was tested by."""
+    return f"{'; '.join(best_items(stats, metrics))} ({best_rule(stats)})."
 
 
 def short_line(stats: pd.DataFrame) -> str:
@@ -96,7 +105,14 @@ def study_verdict(comp) -> str:
         if len(mine):
             low, high, unit = mine["diff"].min(), mine["diff"].max(), mine["unit"].iloc[0]
             span = f"{low:+.1f}" if f"{low:+.1f}" == f"{high:+.1f}" else f"{low:+.1f} to {high:+.1f}"
-            parts.append(f"{SPECS[metric].label} {span} {unit}")
+            side = (
+                " (ours higher for every technique)"
+                if low > 0
+                else " (ours lower for every technique)"
+                if high < 0
+                else ""
+            )
+            parts.append(f"{SPECS[metric].label} {span} {unit}{side}")
     word = "reproduces" if inside == total else "partly reproduces" if inside >= total / 2 else "does not reproduce"
     return (f"**The study's {comp.study.name} table {word}**: {inside} of its {total} values lie inside our 95 % "
             f"prediction interval for one new run; ours minus the study's: {', '.join(parts)}.")  # fmt: skip

@@ -117,7 +117,7 @@ def differences(run: StudyRun, dataset: str, rows: pd.DataFrame) -> list[str]:
     unrun = [t for t in missing if not (rows["technique"] == t).any()]
     for technique in (t for t in missing if t not in unrun):
         last = rows[rows["technique"] == technique].iloc[-1]
-        out.append(f"{technique}: no result here ({last['status']}: {last['reason']})")
+        out.append(f"{technique}: no result here ({last['status']}: {str(last['reason']).split(';')[0]})")
     out += [f"not run here: {', '.join(unrun)}"] if unrun else []
     return out
 
