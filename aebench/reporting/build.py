@@ -35,7 +35,8 @@ READING = [
     "Pixels in [0, 1], the output clamped, against the clean test images; MAE, MSE, PSNR (dB, peak 1) and SSIM are "
     "means over the test images; accuracy: one downstream classifier, trained once on the clean training images, "
     "applied to the reconstructions (on the clean images: its ceiling, one measurement).",
-    "Cells: mean ± sd over seeds. Bold and 'best' only where a paired test backs it (see each table); else a tie.",
+    "Cells: mean ± sd over seeds. Bold and 'best' only where a paired test backs it (see each table); else a tie. "
+    "Tests are paired because a technique's seeds share their batch order with the baseline's.",
     "The study's single published value is set against our 95 % prediction interval for one new run, "
     "mean ± t(n−1, 0.975)·sd·√(1 + 1/n), not the interval of our mean.",
     "Rows compare only within a table: one experiment, dataset and setting (length, image counts, size, latent, "

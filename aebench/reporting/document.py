@@ -4,6 +4,7 @@ LaTeX file (pandas ``Styler.to_latex``, booktabs; builds with pdflatex), each th
 from __future__ import annotations
 
 import re
+import textwrap
 import unicodedata
 from dataclasses import dataclass, field
 
@@ -13,6 +14,7 @@ import pandas as pd
 SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#", "^": r"\^{}",
            "_": r"\_", "%": r"\%", "~": r"\~{}", "<": r"\textless{}", ">": r"\textgreater{}", "`": ""}  # fmt: skip
 DECLARED = "±Δ−·√✓✗–—≤≥×"  # characters the LaTeX template declares
+WIDTH = 130  # characters of a verbatim line on the landscape page
 
 
 @dataclass
@@ -42,7 +44,10 @@ def tex(text: object) -> str:
 
 def verbatim(text: str) -> str:
     """Text for a verbatim block: ASCII only, and no line that could close the block."""
-    return "".join(c if ord(c) < 128 else ascii_of(c) for c in text).replace(r"\end{verbatim}", r"\end {verbatim}")
+    text = "".join(c if ord(c) < 128 else ascii_of(c) for c in text).replace(r"\end{verbatim}", r"\end {verbatim}")
+    return "\n".join(
+        part for line in text.splitlines() for part in textwrap.wrap(line, WIDTH, drop_whitespace=False) or [""]
+    )
 
 
 def to_latex(frame: pd.DataFrame) -> str:
