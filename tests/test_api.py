@@ -47,6 +47,8 @@ def test_a_notebook_runs_loads_and_reports_through_the_api(
     again = aebench.run(path, sets=SETS, device="cpu", data_root=tmp_path / "no-data")  # resumes: nothing reruns
     assert (out / "results.jsonl").read_text().count("\n") == 4 and len(again) == 4
 
+    stats = aebench.statistics(out)
+    assert set(stats["technique"]) == set(rows["technique"]) and (stats["n"] == 2).all()
     readme = aebench.report(results=[out], out=tmp_path / "report")
     assert readme == tmp_path / "report" / "README.md" and "python -m aebench report --results results/tiny" in (
         readme.read_text()

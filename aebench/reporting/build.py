@@ -16,13 +16,11 @@ from aebench.errors import UserError
 from aebench.files import read_text, safe_folder, write_text
 from aebench.reporting import figures, words
 from aebench.reporting.document import Block, latex, markdown
-from aebench.reporting.flags import sanity_flags
 from aebench.reporting.manifest import claim, finish
-from aebench.reporting.rows import SETTING, axes_of, curves, load, read_samples, setting_words, skipped
-from aebench.reporting.stats import ALPHA, statistics
+from aebench.reporting.rows import SETTING, axes_of, curves, read_samples, setting_words, skipped
+from aebench.reporting.stats import ALPHA, analyse
 from aebench.reporting.study import STUDY, Comparison, comparison
 from aebench.results.schema import METRIC_DEFINITIONS, QUALITY, SPECS
-from aebench.results.summary import finished
 
 NOTES_FILE, NOTES_BYTES, NOTES_LIMIT = "NOTES.md", 2**20, 20_000
 SHOWN = (*QUALITY, "train_seconds")
@@ -109,7 +107,9 @@ def intervals_table(comp: Comparison) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def study_blocks(comp: Comparison, stats: pd.DataFrame, first: bool) -> list[Block]:
+def study_blocks(comp: Comparison, stats: pd.DataFrame, first: bool, said: tuple[str, ...] = ()) -> list[Block]:
+    """The verdict, claims, reproduction table, best (``first``: on the first screen) and the box of differences
+    (less those ``said`` on the first screen already)."""
     n = int(comp.frame["n"].max())
     blocks = [Block("p", words.study_verdict(comp))]
     blocks += [Block("p", "The study's claim: " + words.claim_verdict(c, s)) for c, s in comp.claims]
@@ -118,11 +118,13 @@ def study_blocks(comp: Comparison, stats: pd.DataFrame, first: bool) -> list[Blo
         shown = stats[stats["metric"].isin(SHOWN)]
         blocks += [Block("p", f"**Best here** ({n} seeds; {words.best_rule(shown)}):"),
                    Block("ul", items=words.best_items(shown))]  # fmt: skip
-    blocks += [Block("p", "**Set differently from the study:**"), Block("box", items=comp.differences)]
+    box = [line for line in comp.differences if line not in said]
+    also = " (and as on the [first screen](README.md))" if len(box) < len(comp.differences) else ""
+    blocks += [Block("p", f"**Set differently from the study{also}:**"), Block("box", items=box)]
     return blocks
 
 
-def page(table: str, rows, stats: pd.DataFrame, flags: pd.DataFrame, comp, figs, notes, first: bool) -> list[Block]:
+def page(table: str, rows, stats: pd.DataFrame, flags: pd.DataFrame, comp, figs, notes, firsts: list) -> list[Block]:
     """One table's page: its setting, results, differences from the baseline, flags, study, figures, notes."""
     setting = setting_words(rows.iloc[0].to_dict(), [*SETTING[2:], *axes_of(rows)])
     shown = stats[stats["metric"].isin(SHOWN)]
@@ -132,8 +134,11 @@ def page(table: str, rows, stats: pd.DataFrame, flags: pd.DataFrame, comp, figs,
               Block("table", frame=differences_table(shown), note=times(shown))]  # fmt: skip
     blocks += [Block("h", "Flags", 2), Block("ul", items=words.flag_lines(flags))] if len(flags) else []
     if comp is not None:
+        first = any(comp is c for c in firsts)
         shown = [Block("p", "Its verdict, table and settings: on the [first screen](README.md).")] if first else []
-        blocks += [Block("h", f"Beside the study ({comp.study.name})", 2), *(shown or study_blocks(comp, stats, False))]
+        said = next((tuple(c.differences) for c in firsts if c.study.name == comp.study.name), ())
+        blocks += [Block("h", f"Beside the study ({comp.study.name})", 2),
+                   *(shown or study_blocks(comp, stats, False, said))]  # fmt: skip
         blocks.append(Block("table", frame=intervals_table(comp)))
     blocks += [Block("h", "Figures", 2), *figs]
     bad = rows[rows["status"] != "ok"]
@@ -190,14 +195,11 @@ def write_report(folders: list[Path], out: Path, command: str, force: bool = Fal
     """Regenerate ``out/`` from the results folders; returns the path of ``out/README.md``. ``force``: write even
     where ``out`` holds another results' report (see ``manifest.py``)."""
     folders = [Path(f) for f in folders]
-    frame = load(folders)
+    frame, ok, flags, stats = analyse(folders)
     if frame.empty:
         raise UserError(f"{', '.join(map(str, folders))}: results.jsonl has no rows yet (run an experiment first)")
     previous = claim(out, folders, force)
     safe_folder(out, out / "tables")
-    ok = finished(frame[frame["table"].notna()])
-    flags = sanity_flags(ok)
-    stats = statistics(ok, flags)
     points = curves(ok)
     colours = figures.palette(list(dict.fromkeys(ok["technique"])))
     tables = list(dict.fromkeys(ok["table"]))
@@ -213,7 +215,7 @@ def write_report(folders: list[Path], out: Path, command: str, force: bool = Fal
         notes = [n for f in dict.fromkeys(rows["results_folder"]) if f not in shown_notes and (n := run_notes(f))]
         shown_notes.update(rows["results_folder"])
         blocks = page(table, rows, stats[stats["table"] == table], flags[flags["table"] == table], comps.get(table),
-                      figs, notes, table in firsts)  # fmt: skip
+                      figs, notes, [comps[t] for t in firsts])  # fmt: skip
         write_text(out / f"{stem}.md", markdown(blocks))
         written += [out / f"{stem}.md", *files]
         pages.append((table, stem, blocks))

@@ -10,10 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from aebench.reporting import words
-from aebench.reporting.flags import sanity_flags
-from aebench.reporting.rows import SETTING, load, setting_words
-from aebench.reporting.stats import statistics
-from aebench.results.summary import finished
+from aebench.reporting.rows import SETTING, setting_words
+from aebench.reporting.stats import analyse
 
 
 @dataclass
@@ -26,10 +24,7 @@ class Summary:
 
 def run_summary(folder: Path, current: Mapping[tuple, str]) -> Summary:
     """The summary of the rows of ``current`` (cell key -> config hash: the run's cells) in ``folder``."""
-    frame = load([folder], current)
-    ok = finished(frame[frame["table"].notna()])
-    flags = sanity_flags(ok)
-    stats = statistics(ok, flags)
+    frame, ok, flags, stats = analyse([folder], current)
     tables, blocks = [], []
     for table, mine in stats.groupby("table", sort=False):
         first = ok[ok["table"] == table].iloc[0]

@@ -20,8 +20,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from aebench.reporting.flags import MIN_SEEDS, barring
+from aebench.reporting.flags import MIN_SEEDS, barring, sanity_flags
+from aebench.reporting.rows import load
 from aebench.results.schema import QUALITY, SPECS
+from aebench.results.summary import finished
 
 ALPHA = 0.05
 METRICS = (*QUALITY, "train_seconds")
@@ -152,3 +154,12 @@ def statistics(ok: pd.DataFrame, flags: pd.DataFrame) -> pd.DataFrame:
     """The statistics frame of every table of the finished rows (see the module docstring)."""
     records = [r for table, rows in ok.groupby("table", sort=False) for r in table_statistics(table, rows, flags)]
     return pd.DataFrame(records, columns=COLUMNS)
+
+
+def analyse(folders, current=None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The rows of results folders loaded once (see ``rows.load``), their finished rows in a table, their flags
+    and their statistics frame: what the report, the run's summary and the API read."""
+    frame = load(folders, current)
+    ok = finished(frame[frame["table"].notna()])
+    flags = sanity_flags(ok)
+    return frame, ok, flags, statistics(ok, flags)

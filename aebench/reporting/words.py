@@ -105,13 +105,8 @@ def study_verdict(comp) -> str:
         if len(mine):
             low, high, unit = mine["diff"].min(), mine["diff"].max(), mine["unit"].iloc[0]
             span = f"{low:+.1f}" if f"{low:+.1f}" == f"{high:+.1f}" else f"{low:+.1f} to {high:+.1f}"
-            side = (
-                " (ours higher for every technique)"
-                if low > 0
-                else " (ours lower for every technique)"
-                if high < 0
-                else ""
-            )
+            every = " for every technique" if len(mine) > 1 else ""
+            side = f" (ours higher{every})" if low > 0 else f" (ours lower{every})" if high < 0 else ""
             parts.append(f"{SPECS[metric].label} {span} {unit}{side}")
     word = "reproduces" if inside == total else "partly reproduces" if inside >= total / 2 else "does not reproduce"
     return (f"**The study's {comp.study.name} table {word}**: {inside} of its {total} values lie inside our 95 % "
