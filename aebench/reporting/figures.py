@@ -129,6 +129,7 @@ def learning_curves(points: pd.DataFrame, study: pd.DataFrame, colours: dict, ti
         ax.set_yscale("log")
         ax.set_title(technique, fontsize=9)
         ax.set_xlabel("epoch", fontsize=8)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.legend(fontsize=7)
     for ax in list(axes.flat)[len(order) :]:
         ax.set_visible(False)
