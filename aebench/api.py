@@ -116,9 +116,18 @@ def report(results: Iterable[str | Path] | None = None, out: str | Path = "repor
     (default: every ``results/*/``), as ``aebench report`` does; returns the path of ``out/README.md``.
     ``force``: write even where ``out`` holds the report of other results (it refuses otherwise)."""
     from aebench.reporting.make import make_report
-    from aebench.techniques import default_facts
 
-    return make_report(results, out, force, default_facts())
+    return make_report(results, out, force)
+
+
+def statistics(results: str | Path | Iterable[str | Path]) -> pd.DataFrame:
+    """The report's statistics frame of results folders: one row per (table, metric, technique) with n, mean, sd,
+    the 95 % confidence and prediction intervals, the paired difference from the baseline, its p and Holm p, and
+    the standing ('best', 'tie'); the numbers every table, figure and sentence of the report shows."""
+    from aebench.reporting.stats import analyse
+
+    paths = [Path(results)] if isinstance(results, (str, Path)) else [Path(f) for f in results]
+    return analyse(paths)[3]
 
 
 def load_results(folders: str | Path | Iterable[str | Path]) -> pd.DataFrame:

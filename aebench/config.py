@@ -16,6 +16,7 @@ import types
 import typing
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any, Literal, Union
 
 import yaml
@@ -412,6 +413,28 @@ def point_text(pairs: Iterable[tuple[str, Any]]) -> str:
 def value_text(value: Any) -> str:
     """A setting's value as one would type it: ``32``, ``gaussian``, ``[16, 24]``, ``true``."""
     return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+RECIPE_SECTIONS = ("train", "data", "model", "classifier", "params")  # a cell's settings, as its row records them
+
+
+def dotted(plain: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested plain data as flat dotted keys: ``{"train": {"lr": 1e-3}}`` -> ``{"train.lr": 1e-3}`` (a row's
+    ``settings``)."""
+    out: dict[str, Any] = {}
+    for key, value in plain.items():
+        if isinstance(value, dict):
+            out.update(dotted(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def classifier_text(spec: dict[str, Any]) -> str:
+    """A plain ``classifier`` section in words, as rows name it: 'cnn, 10 epochs, lr 0.002, batch 128'."""
+    epochs = f"{spec['epochs']} epoch{'s' * (spec['epochs'] != 1)}"
+    text = f"{spec['model']}, {epochs}, lr {spec['lr']}, batch {spec['batch_size']}"
+    return text + (f", weights {PurePath(str(spec['weights'])).name}" if spec.get("weights") else "")
 
 
 def dump_cell(cell: CellConfig) -> str:

@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from aebench.reporting.groups import groups, rows_of
+from aebench.reporting.flags import sanity_flags
 from aebench.reporting.rows import load
+from aebench.reporting.stats import statistics
 from aebench.results.schema import EXTRA_FIELDS, ROW_FIELDS, cell_folder
 from aebench.results.store import append_row
 
@@ -101,12 +102,21 @@ def write_results(folder: Path, rows: list[dict[str, Any]], cells: bool = True) 
     return folder
 
 
-def frame_of(rows: list[dict[str, Any]], tmp: Path) -> pd.DataFrame:
+def frame_of(rows: list[dict[str, Any]], tmp: Path, cells: bool = False) -> pd.DataFrame:
     """The report's frame of these rows (written to a folder, read back as the report reads them)."""
-    return load([write_results(tmp, rows, cells=False)]).frame
+    return load([write_results(tmp, rows, cells=cells)])
 
 
-def only_group(frame: pd.DataFrame) -> pd.DataFrame:
-    """The rows of the frame's single comparison group."""
-    (group,) = groups(frame)
-    return rows_of(frame, group)
+def stats_of(rows: list[dict[str, Any]], tmp: Path, cells: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The statistics frame and the flags of these rows, as the report computes them."""
+    frame = frame_of(rows, tmp, cells)
+    ok = frame[(frame["status"] == "ok") & frame["table"].notna()]
+    flags = sanity_flags(ok)
+    return statistics(ok, flags), flags
+
+
+def record(stats: pd.DataFrame, technique: str, metric: str = "mse") -> dict[str, Any]:
+    """The statistics frame's row of one technique and metric (the frame's only table)."""
+    found = stats[(stats["technique"] == technique) & (stats["metric"] == metric)]
+    assert len(found) == 1, found
+    return found.iloc[0].to_dict()

@@ -40,13 +40,15 @@ def test_a_notebook_runs_loads_and_reports_through_the_api(
     argv = ["-q", "run", str(path), "--out", str(cli_out), "--device", "cpu", "--data-root", str(tmp_path / "none")]
     assert main([*argv, *sets]) == 0
     assert written(out) == written(cli_out) and {"summary.csv", "summary.md"} <= written(out)
-    assert "minus baseline" in (out / "summary.md").read_text()  # the paired tests are in the file too
+    assert "Δ" in (out / "summary.md").read_text()  # the paired tests are in the file too
 
     loaded = aebench.load_results(out)
     assert sorted(loaded["config_hash"]) == sorted(rows["config_hash"])
     again = aebench.run(path, sets=SETS, device="cpu", data_root=tmp_path / "no-data")  # resumes: nothing reruns
     assert (out / "results.jsonl").read_text().count("\n") == 4 and len(again) == 4
 
+    stats = aebench.statistics(out)
+    assert set(stats["technique"]) == set(rows["technique"]) and (stats["n"] == 2).all()
     readme = aebench.report(results=[out], out=tmp_path / "report")
     assert readme == tmp_path / "report" / "README.md" and "python -m aebench report --results results/tiny" in (
         readme.read_text()

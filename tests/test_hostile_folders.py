@@ -114,8 +114,8 @@ def test_run_refuses_a_results_folder_holding_a_link_and_writes_nothing_outside(
 
 REPORT_INPUT_LINKS: dict[str, tuple[Plant, str]] = {
     "NOTES.md -> victim": (lambda res, o: relink(res / "NOTES.md", VICTIM(o)), "NOTES.md"),
-    "snapshots.gif -> victim": (lambda res, o: relink(first_cell(res) / "snapshots.gif", VICTIM(o)), "snapshots.gif"),
-    "a cell's config.yaml -> victim": (lambda res, o: relink(first_cell(res) / "config.yaml", VICTIM(o)), "config"),
+    "a cell's samples.npz -> victim": (lambda res, o: relink(first_cell(res) / "samples.npz", VICTIM(o)), "samples"),
+    "a cell's history.json -> victim": (lambda res, o: relink(first_cell(res) / "history.json", VICTIM(o)), "history"),
     "cells/<dataset>/ -> a folder outside": (
         lambda res, o: relink(res / "cells" / "digits", o / "digits"),
         "cells/digits",

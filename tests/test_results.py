@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
-import statistics
+import statistics as statistics_module
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +15,12 @@ from helpers import cell_dir
 from aebench.errors import SkipCell
 from aebench.execution.runner import run_experiment
 from aebench.experiment import load_experiment
-from aebench.results.schema import RESULTS_FILE, ROW_FIELDS, SPECS
+from aebench.reporting.flags import sanity_flags
+from aebench.reporting.rows import load
+from aebench.reporting.stats import statistics
+from aebench.results.schema import RESULTS_FILE, ROW_FIELDS
 from aebench.results.store import append_row, finished_keys, load_results, read_rows
-from aebench.results.summary import summary_table
+from aebench.results.summary import finished
 from aebench.techniques import TECHNIQUES, TechniqueInfo
 
 
@@ -90,7 +93,7 @@ def test_load_results_keeps_the_latest_row_per_cell(tmp_path: Path) -> None:
     assert len(frame) == 1 and frame.loc[0, "status"] == "ok" and list(frame.columns[: len(ROW_FIELDS)]) == ROW_FIELDS
 
 
-def test_summary_table_reports_mean_and_sd_over_seeds(tmp_path: Path) -> None:
+def test_the_statistics_frame_takes_mean_and_sd_over_finished_seeds(tmp_path: Path) -> None:
     for seed, mae in enumerate([0.1, 0.3]):
         append_row(
             tmp_path,
@@ -107,13 +110,11 @@ def test_summary_table_reports_mean_and_sd_over_seeds(tmp_path: Path) -> None:
             ),
         )
     append_row(tmp_path, row(seed=9, status="failed"))  # failures never enter the means
-    table = summary_table(load_results([tmp_path]))
-    assert len(table) == 1 and table.loc[0, "seeds"] == 2
-    digits = SPECS["mae"].digits
-    assert (
-        table.loc[0, "mae"] == f"{0.2:.{digits}f} ± {statistics.stdev([0.1, 0.3]):.{digits}f}"
-    )  # sample sd over seeds
-    assert table.loc[0, "psnr"] == "20.00 ± 0.00"
+    ok = finished(load([tmp_path]))
+    stats = statistics(ok, sanity_flags(ok)).set_index("metric")
+    assert stats.loc["mae", "n"] == 2 and stats.loc["mae", "mean"] == pytest.approx(0.2)
+    assert stats.loc["mae", "sd"] == pytest.approx(statistics_module.stdev([0.1, 0.3]))  # sample sd over seeds
+    assert stats.loc["psnr", "sd"] == 0.0
 
 
 # --------------------------------------------------------------------------- through the runner

@@ -177,8 +177,8 @@ def test_rows_plan_summary_and_api_carry_the_point(tmp_path: Path, capsys: pytes
     for row in stored:  # one cell folder per value, named by the hash
         folder = cell_folder(tmp_path / "out", "digits", "pca", row["seed"], row["config_hash"])
         assert yaml.safe_load((folder / "config.yaml").read_text())["axes"] == row["axes"]
-    assert "sweep model.latent=4" in summary.text() and "sweep model.latent=8" in summary.text()  # one table per value
-    assert list(summary.table["model.latent"]) == ["4", "8"]
+    assert "model.latent 4" in summary.text() and "model.latent 8" in summary.text()  # one table per value
+    assert [int(v) for v in summary.table["axis model.latent"]] == [4, 8]
     assert main(["run", str(path), "--out", str(tmp_path / "out"), "--dry-run"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if "pca" in line]
     assert [line.split()[0] for line in lines] == ["done"] * 4
@@ -189,8 +189,8 @@ def test_the_summary_lists_an_unfinished_cell_once_per_point(tmp_path: Path) -> 
     config = sweep(["baseline"], {"train.lr": [1e20, 1e21]})  # both diverge
     text = run_summarized(config, tmp_path, device="cpu", executor="local").text()
     assert [line.split(": failed")[0] for line in text.splitlines() if "failed:" in line] == [
-        "  digits (train.lr=1e+20) / baseline / seed 0",
-        "  digits (train.lr=1e+21) / baseline / seed 0",
+        "  digits (train.lr 1e+20) / baseline / seed 0",
+        "  digits (train.lr 1e+21) / baseline / seed 0",
     ]
 
 

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from aebench.experiment import ExperimentConfig
 from aebench.files import write_text
-from aebench.techniques import default_facts
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,7 +41,7 @@ def summarize(config: ExperimentConfig, out: Path) -> RunSummary:
     current = {cell_of(c.to_dict()): c.config_hash for c in config.cells()}
     frame = load_results([out], current)
     rows = with_axis_columns(frame[frame["experiment"] == config.name].reset_index(drop=True), config)
-    summary = run_summary(out, current, default_facts())
+    summary = run_summary(out, current)
     return RunSummary(rows, summary.table, summary.text)
 
 

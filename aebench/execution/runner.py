@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from aebench.about import PACKAGE_DIR, __version__
-from aebench.config import CellConfig, dump_cell, point_text
+from aebench.config import RECIPE_SECTIONS, CellConfig, classifier_text, dotted, dump_cell, point_text, to_plain
 from aebench.data import DatasetCache, ImageData, get_dataset
 from aebench.errors import CellFailure, MachineFault, SkipCell
 from aebench.evaluation.classifier import ClassifierCache
@@ -141,6 +141,8 @@ def base_row(cell: CellConfig, device: torch.device, commit: str) -> dict[str, A
         "latent": cell.model.latent,
         "metric_version": METRIC_VERSION,
         "axes": cell.axes,
+        "classifier": classifier_text(to_plain(cell.classifier)),
+        "settings": dotted({name: to_plain(getattr(cell, name)) for name in RECIPE_SECTIONS}),
         **get_technique(cell.technique).facts(cell.params),
     }
 

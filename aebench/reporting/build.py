@@ -1,273 +1,243 @@
-"""``aebench report``: every table and figure regenerated from results folders; never retrains, needs no data.
+"""``aebench report``: the rows loaded once, one statistics frame, and from it every table, figure and sentence.
 
-Output (deterministic for the same results and command): ``README.md``, ``report.tex`` (booktabs, builds with
-pdflatex), ``tables/*.csv`` (the numbers behind every table), ``figures/*.png|pdf`` (+ training-snapshot GIFs)
-and the manifest that says which results they came from (``manifest.py``).
+Output (deterministic for the same results and command): ``README.md`` (the first screen: per dataset of the study
+its reproduction and the best technique, then links), one page per table (``<stem>.md``), ``report.tex`` (all of
+it; builds with pdflatex), ``tables/*.csv`` (the statistics frame, the study comparison, the flags, the unfinished
+cells), ``figures/*.png|pdf`` and the manifest that says which results they came from (``manifest.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from aebench.errors import UserError
 from aebench.files import read_text, safe_folder, write_text
-from aebench.reporting.cellfiles import Cell, group_cells, reason, skipped
-from aebench.reporting.conditions import text_of, time_caveat
-from aebench.reporting.curves import curves
-from aebench.reporting.document import Contents, Section, latex, markdown
-from aebench.reporting.figures import Drawn, palette, save, style
-from aebench.reporting.findings import findings
-from aebench.reporting.groups import Group, earlier_rows, groups, rows_of
-from aebench.reporting.images import first_seed_cells, latents, reconstructions, samples_of, snapshots
+from aebench.reporting import figures, words
+from aebench.reporting.document import Block, latex, markdown
 from aebench.reporting.manifest import claim, finish
-from aebench.reporting.plots import (
-    View,
-    accuracy_vs_mse,
-    metric_bars,
-    paired_differences,
-    time_to_quality,
-    training_curves,
+from aebench.reporting.rows import SETTING, axes_of, curves, read_samples, setting_words, skipped
+from aebench.reporting.stats import ALPHA, analyse
+from aebench.reporting.study import STUDY, Comparison, comparison
+from aebench.results.schema import METRIC_DEFINITIONS, QUALITY, SPECS
+
+NOTES_FILE, NOTES_BYTES, NOTES_LIMIT = "NOTES.md", 2**20, 20_000
+SHOWN = (*QUALITY, "train_seconds")
+CONVENTION = (
+    "Δ = technique − baseline, per seed on the seeds both ran; the seeds share their batch order, so the test is "
+    "paired (a t-test of the per-seed differences). Holm adjusts over every test of this table ({tests}); "
+    f"shown: Holm p < {ALPHA}."
 )
-from aebench.reporting.rows import Loaded, load
-from aebench.reporting.sanity import CEILING_SHARE, CHANCE_SHARE, LOSSLESS_MSE, MIN_SEEDS, SPREAD_FLOOR, sanity_flags
-from aebench.reporting.statistics import baseline_of, seed_statistics
-from aebench.reporting.study import study_comparison
-from aebench.reporting.tables import problems_table, results_table, statistics_table
-from aebench.results.schema import METRIC_DEFINITIONS
-from aebench.results.settings import cell_config, plural
-from aebench.results.summary import finished
-
-NOTES_FILE = "NOTES.md"  # beside results.jsonl: how the run was made (command, machine, total time), by its author
-NOTES_LIMIT = 20_000  # characters shown from one notes file
-NOTES_BYTES = 2**20  # a larger notes file is skipped
-
-
-def run_notes(folders: list[Path]) -> list[str]:
-    """The ``NOTES.md`` of each results folder that has one (plain text, read as such; nothing is executed; a link,
-    a non-regular or an oversized file is skipped with a warning)."""
-    notes = []
-    for folder in folders:
-        path = Path(folder) / NOTES_FILE
-        try:
-            notes.append(read_text(path, NOTES_BYTES)[:NOTES_LIMIT].strip())
-        except FileNotFoundError:
-            continue
-        except (UserError, OSError) as exc:
-            skipped(path, reason(path, exc))
-    return notes
+READING = [
+    "Pixels in [0, 1], the output clamped, against the clean test images; MAE, MSE, PSNR (dB, peak 1) and SSIM are "
+    "means over the test images; accuracy: one downstream classifier, trained once on the clean training images, "
+    "applied to the reconstructions (on the clean images: its ceiling, one measurement).",
+    "Cells: mean ± sd over seeds. Bold and 'best' only where a paired test backs it (see each table); else a tie. "
+    "Tests are paired because a technique's seeds share their batch order with the baseline's.",
+    "The study's single published value is set against our 95 % prediction interval for one new run, "
+    "mean ± t(n−1, 0.975)·sd·√(1 + 1/n), not the interval of our mean.",
+    "Rows compare only within a table: one experiment, dataset and setting (length, image counts, size, latent, "
+    "corruption, classifier, metric version, any sweep axis); two recipes of a technique are never averaged.",
+]
 
 
-def distinct(frame: pd.DataFrame, column: str) -> str:
-    """The column's distinct values, sorted; whole numbers printed as integers."""
-    values = frame[column].dropna() if column in frame else pd.Series(dtype=object)
-    texts = {text_of(v) for v in values}
-    return ", ".join(sorted(texts, key=lambda t: (len(t), t))) or "unknown"
-
-
-def compute(frame: pd.DataFrame) -> str:
-    """Total training and evaluation seconds of the ok rows (classifier training and data loading not included)."""
-    ok = frame[frame["status"] == "ok"]
-    train, evaluation = ok["train_seconds"].sum(), ok["eval_seconds"].sum()
-    return (
-        f"{train + evaluation:.0f} s over {len(ok)} cells ({train:.0f} s training, {evaluation:.0f} s evaluation; "
-        "classifier training and data loading not included)"
-    )
-
-
-SUPERSEDED = {
-    "config": "of an earlier config of a cell and setting, replaced by its latest config",
-    "recipe": "of another recipe of a technique than its latest row's, left out so recipes are never averaged",
-}
-
-
-def superseded_note(loaded: Loaded) -> list[tuple[str, str]]:
-    counts = {why: sum(r["left_out"] == why for r in loaded.superseded) for why in SUPERSEDED}
-    parts = [f"{plural(n, 'finished row')} {SUPERSEDED[why]}" for why, n in counts.items() if n]
-    if not parts:
-        return []
-    return [("earlier rows not shown", "; ".join(parts) + " (each results table counts its own)")]
-
-
-def filled_note(loaded: Loaded) -> list[tuple[str, str]]:
-    if not loaded.filled:
-        return []
-    facts = ", ".join(f"{name} ({n} rows)" for name, n in sorted(loaded.filled.items()))
-    return [("technique facts", f"{facts} taken from the technique registry at report time (the rows predate them)")]
-
-
-def stamp(loaded: Loaded, folders: list[Path], command: str) -> list[tuple[str, str]]:
-    """What produced these results: versions, commits, devices, dates, and the command that made this report."""
-    frame = loaded.frame
-    finished_at = sorted(str(v) for v in frame["finished_at"].dropna()) if "finished_at" in frame else []
-    return [
-        ("aebench version", distinct(frame, "aebench_version")),
-        ("git commit", distinct(frame, "git_commit")),
-        ("torch", distinct(frame, "torch_version")),
-        ("device", distinct(frame, "device")),
-        ("precision", distinct(frame, "precision")),
-        ("compute", compute(frame)),
-        ("training images", distinct(frame, "n_train")),
-        ("test images", distinct(frame, "n_test")),
-        ("results dated", f"{finished_at[0]} to {finished_at[-1]}" if finished_at else "unknown"),
-        *filled_note(loaded),
-        *superseded_note(loaded),
-        ("results folders", ", ".join(str(f) for f in folders)),
-        ("report command", command),
-    ]
-
-
-def section(
-    group: Group, frame: pd.DataFrame, cells: list[Cell], points: pd.DataFrame, superseded: list[dict] | None = None
-) -> Section | None:
-    """A group's flags, tables and findings (figures come later); ``superseded``: the rows earlier configs left."""
-    rows = rows_of(frame, group)
-    flags = sanity_flags(finished(rows), samples_of(first_seed_cells(cells, group)))
-    table = results_table(group, rows, flags, earlier_rows(superseded or [], group))
-    if table is None:
+def run_notes(folder: str) -> str | None:
+    path = Path(folder) / NOTES_FILE
+    try:
+        return read_text(path, NOTES_BYTES)[:NOTES_LIMIT].strip()
+    except FileNotFoundError:
         return None
-    stats = seed_statistics(rows, flags)
-    return Section(
-        group,
-        table,
-        statistics_table(group, stats, baseline_of(finished(rows)), time_caveat(finished(rows))),
-        findings(group, rows, stats, points, flags),
-        flags,
+    except (UserError, OSError) as exc:
+        skipped(path, exc)
+        return None
+
+
+def results_table(stats: pd.DataFrame) -> pd.DataFrame:
+    """Technique × metric, mean ± sd, bold where the standing is 'best'; seeds and flags."""
+    table = {}
+    for technique, mine in stats.groupby("technique", sort=False):
+        cells = {"Technique": technique}
+        for r in mine.to_dict("records"):
+            text = words.mean_sd(r["metric"], r["mean"], r["sd"])
+            cells[SPECS[r["metric"]].label] = f"**{text}**" if r["standing"] == "best" else text
+        cells["Seeds"] = str(int(mine["n"].max()))
+        cells["Flags"] = "; ".join(dict.fromkeys(f for f in mine["flag"] if f)) or ""
+        table[technique] = cells
+    return pd.DataFrame(list(table.values()))
+
+
+def differences_table(stats: pd.DataFrame) -> pd.DataFrame:
+    rows = [{"Technique": r["technique"], "Metric": SPECS[r["metric"]].label,
+             "Δ": f"{r['diff']:+.{SPECS[r['metric']].digits}f}",
+             "95 % CI": f"[{r['diff_low']:+.{SPECS[r['metric']].digits}f}, {r['diff_high']:+.{SPECS[r['metric']].digits}f}]",
+             "p": words.p_text(r["p"]), "Holm p": words.p_text(r["p_holm"]), "Difference": words.test_words(r, caveat=False)}
+            for r in stats.to_dict("records") if r["note"] != "the baseline" and r["pairs"] > 0]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def times(stats: pd.DataFrame) -> str:
+    """The table's train-time caveat, said once under it ('' where its times compare)."""
+    caveats = stats.loc[stats["caveat"] != "", "caveat"]
+    return f"Train times are {caveats.iloc[0]}: no time difference is ranked." if len(caveats) else ""
+
+
+def reproduction_table(comp: Comparison) -> pd.DataFrame:
+    """The first screen's table: per technique, for MAE, MSE and accuracy the study's value, ours and the gap."""
+    out = {}
+    for r in comp.frame.to_dict("records"):
+        label = SPECS[r["metric"]].label
+        cells = out.setdefault(r["technique"], {"Technique": r["technique"]})
+        mark = {True: " ✓", False: " ✗"}.get(r["inside"], "")
+        cells[f"{label}: study"] = f"{r['study']:.6g}"
+        cells[f"{label}: ours"] = words.mean_sd(r["metric"], r["mean"], r["sd"])
+        cells[f"{label}: Δ"] = f"{r['diff']:+.1f} {r['unit']}{mark}"
+    return pd.DataFrame(list(out.values())).fillna("")
+
+
+REPRO_NOTE = ("Δ: ours − the study's, in % of its value (MAE, MSE) or in percentage points (accuracy). ✓ / ✗: the "
+              "study's value inside / outside our 95 % prediction interval for one new run (n = {n} seeds).")  # fmt: skip
+
+
+def intervals_table(comp: Comparison) -> pd.DataFrame:
+    rows = [{"Technique": r["technique"], "Metric": SPECS[r["metric"]].label, "Study": f"{r['study']:.6g}",
+             "Ours: 95 % prediction interval": "–" if r["inside"] is None else
+             f"[{words.number(r['metric'], r['pi_low'])}, {words.number(r['metric'], r['pi_high'])}]",
+             "Inside": {True: "yes", False: "no"}.get(r["inside"], "–")} for r in comp.frame.to_dict("records")]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def study_blocks(comp: Comparison, stats: pd.DataFrame, first: bool, said: tuple[str, ...] = ()) -> list[Block]:
+    """The verdict, claims, reproduction table, best (``first``: on the first screen) and the box of differences
+    (less those ``said`` on the first screen already)."""
+    n = int(comp.frame["n"].max())
+    blocks = [Block("p", words.study_verdict(comp))]
+    blocks += [Block("p", "The study's claim: " + words.claim_verdict(c, s)) for c, s in comp.claims]
+    blocks.append(Block("table", frame=reproduction_table(comp), note=REPRO_NOTE.format(n=n)))
+    if first:
+        shown = stats[stats["metric"].isin(SHOWN)]
+        blocks += [Block("p", f"**Best here** ({n} seeds; {words.best_rule(shown)}):"),
+                   Block("ul", items=words.best_items(shown))]  # fmt: skip
+    box = [line for line in comp.differences if line not in said]
+    also = " (and as on the [first screen](README.md))" if len(box) < len(comp.differences) else ""
+    blocks += [Block("p", f"**Set differently from the study{also}:**"), Block("box", items=box)]
+    return blocks
+
+
+def page(table: str, rows, stats: pd.DataFrame, flags: pd.DataFrame, comp, figs, notes, firsts: list) -> list[Block]:
+    """One table's page: its setting, results, differences from the baseline, flags, study, figures, notes."""
+    setting = setting_words(rows.iloc[0].to_dict(), [*SETTING[2:], *axes_of(rows)])
+    shown = stats[stats["metric"].isin(SHOWN)]
+    blocks = [Block("h", table, 1), Block("p", f"[← the report](README.md) · _{setting}_"),
+              Block("table", frame=results_table(shown)), Block("p", "Best: " + words.best_line(shown)),
+              Block("h", "Differences from the baseline", 2), Block("p", CONVENTION.format(tests=int(stats["tests"].max()))),
+              Block("table", frame=differences_table(shown), note=times(shown))]  # fmt: skip
+    blocks += [Block("h", "Flags", 2), Block("ul", items=words.flag_lines(flags))] if len(flags) else []
+    if comp is not None:
+        first = any(comp is c for c in firsts)
+        shown = [Block("p", "Its verdict, table and settings: on the [first screen](README.md).")] if first else []
+        said = next((tuple(c.differences) for c in firsts if c.study.name == comp.study.name), ())
+        blocks += [Block("h", f"Beside the study ({comp.study.name})", 2),
+                   *(shown or study_blocks(comp, stats, False, said))]  # fmt: skip
+        blocks.append(Block("table", frame=intervals_table(comp)))
+    blocks += [Block("h", "Figures", 2), *figs]
+    bad = rows[rows["status"] != "ok"]
+    if len(bad):
+        listing = [f"{t} (seeds {', '.join(map(str, sorted(g['seed'])))}): {s}: {r}"
+                   for (t, s, r), g in bad.groupby(["technique", "status", "reason"], sort=False)]  # fmt: skip
+        blocks += [Block("h", "Not in the tables", 2), Block("ul", items=listing)]
+    return blocks + [b for text in notes for b in (Block("h", "How the results were made", 2), Block("pre", text))]
+
+
+def draw(out: Path, table: str, stem: str, ok, stats, flags, points, comp, colours) -> tuple[list[Block], list[Path]]:
+    """The table's figures, saved; their blocks and files."""
+    made = [("metrics", figures.metrics(stats[stats["metric"].isin(SHOWN)], colours, table), "mean and 95 % CI")]
+    if comp is not None:
+        made.append(("study", figures.beside_study(comp.frame, colours, table), "the study's value on our interval"))
+    mine = points[points["table"] == table]
+    if len(mine) or (comp is not None and len(comp.curves)):
+        study = comp.curves if comp is not None else pd.DataFrame(columns=["technique", "epoch", "test_mse"])
+        made.append(("curves", figures.learning_curves(mine, study, colours, table), "test MSE per epoch"))
+    seed = min(ok["seed"]) if ok.groupby("technique")["seed"].min().nunique() == 1 else None
+    firsts = ok.sort_values("seed").groupby("technique", sort=False).first().reset_index()
+    samples = {r["technique"]: s for r in firsts.to_dict("records") if (s := read_samples(r)) is not None}
+    if samples:
+        mine = flags[flags["seed"].isna() | (flags["seed"] == seed)]
+        notes = {t: "; ".join(mine.loc[mine["technique"] == t, "label"]) for t in mine["technique"].dropna()}
+        made.append(("reconstructions", figures.reconstructions(samples, notes, table), f"seed {seed}"))
+    blocks, files = [], []
+    for name, fig, caption in made:
+        files += figures.save(fig, out, f"{name}_{stem}")
+        blocks.append(Block("figure", stem=f"figures/{name}_{stem}", caption=f"{table}: {caption}"))
+    return blocks, files
+
+
+def stamp(frame: pd.DataFrame, command: str) -> list[str]:
+    ok = frame[frame["status"] == "ok"]
+
+    def distinct(c: str) -> str:
+        return ", ".join(sorted({str(v) for v in frame[c].dropna()})) or "not recorded"
+
+    dated = sorted(str(v) for v in frame["finished_at"].dropna())
+    versions = ", ".join(
+        f"{v}: {METRIC_DEFINITIONS[v]}" for v in sorted({int(x) for x in ok["metric_version"].dropna()})
     )
+    return [f"aebench {distinct('aebench_version')}, commits {distinct('git_commit')}, torch {distinct('torch_version')}",
+            f"devices {distinct('device')}, precision {distinct('precision')}",
+            f"compute: {ok['train_seconds'].sum() + ok['eval_seconds'].sum():.0f} s training and evaluation over "
+            f"{len(ok)} cells", f"results dated {dated[0] if dated else '?'} to {dated[-1] if dated else '?'}",
+            f"finished rows not shown (earlier configs, other recipes): {frame.attrs.get('superseded', 0)}",
+            f"metric versions: {versions or 'not recorded (SSIM compares within a table only)'}",
+            f"regenerate: `{command}`"]  # fmt: skip
 
 
-def drawn(s: Section, frame: pd.DataFrame, cells: list[Cell], points: pd.DataFrame, colours: dict) -> list[Drawn]:
-    """The section's figures, drawn (not yet saved), in the order the report shows them."""
-    ok = finished(rows_of(frame, s.group))
-    order = list(s.table.numbers["technique"].iloc[:-1])  # the table's order, less the clean-images row
-    view = View(s.group, ok, s.flags, colours, order, seed_statistics(rows_of(frame, s.group), s.flags))
-    mine = [c for c in cells if c.group == s.group]
-    firsts = first_seed_cells(cells, s.group)
-    with style():
-        figures = [
-            metric_bars(view),
-            accuracy_vs_mse(view),
-            paired_differences(view),
-            training_curves(view, mine),
-            time_to_quality(view, points),
-            reconstructions(s.group, firsts, s.flags, order) if firsts else None,
-            latents(s.group, firsts) if firsts else None,
-        ]
-    return [f for f in figures if f is not None]
-
-
-def technique_configs(cells: list[Cell], group: Group) -> dict[str, dict]:
-    """Technique -> the resolved config of one of its cells in the group (settings its seeds share)."""
-    return {c.technique: cell_config(c.folder) for c in cells if c.group == group}
-
-
-def definitions(sections: list[Section]) -> list[str]:
-    """How every number was computed, true for these rows (the metric definitions per version present)."""
-    by_version: dict[int | None, list[str]] = {}
-    for s in sections:
-        by_version.setdefault(s.group.setting.metric_version, []).append(s.group.label)
-    lines = [
-        "Pixel scale: every metric is computed on pixels in [0, 1], the model output clamped to [0, 1], against the "
-        "clean test images (each table states how many: the full test split or a seeded subset). MAE, MSE, PSNR "
-        "and SSIM are means over test images; PSNR in dB for a peak of 1, capped at 100 dB. Accuracy: the "
-        "downstream classifier, trained once on the clean training images, applied to the reconstructions; its "
-        "accuracy on the original images is the ceiling row (one classifier serves every technique and seed, so it "
-        "is one measurement, counted once). Train time: wall-clock seconds of training only "
-        "(images/s is left out for a fit without training epochs)."
-    ]
-    for version, labels in by_version.items():
-        where = ", ".join(labels)
-        if version in METRIC_DEFINITIONS:
-            lines.append(f"Metric version {version} ({where}): {METRIC_DEFINITIONS[version]}.")
-        else:
-            lines.append(
-                f"Metric version not recorded ({where}): the rows predate metric versions, so their SSIM "
-                "definition is not known from the rows (see how the results were produced, below); SSIM is "
-                "comparable within a table only."
-            )
-    lines += [
-        "Cells show mean ± sd over seeds (sd omitted for one seed). Bold: the best per column among the techniques "
-        "that may be ranked on it; a reference (a yardstick such as a linear floor) and a flagged technique never "
-        "are. Rows compare only within a table: one experiment, dataset and setting (length, image counts, size, "
-        "latent, corruption, classifier, metric version); a technique's own recipe (learning rate, loss, its "
-        "options) is not a setting. Nor are the measuring conditions (device, precision, torch threads per cell, "
-        "cells run at once): a table whose rows mix a device or precision says so under it, and a time comparison "
-        "of rows timed under different conditions, or rows that do not record them, is marked not like-for-like "
-        "(or not known to be), and ranks nothing: no train time or images/s in bold, no winner at equal time.",
-        "Sanity flags, computed from the rows and the saved test images: ignores its input (MSE no better than "
-        f"outputting the mean test image, or reconstructions varying under {SPREAD_FLOOR} times as much as the "
-        f"images); accuracy near chance (keeping under {CHANCE_SHARE:.0%} of the classifier's margin over chance); "
-        f"weak classifier (clean accuracy below {CEILING_SHARE:.0%} of the way from chance to perfect: accuracy "
-        "ranks nothing); lossless reference (a latent at least the data's rank, or an MSE below "
-        f"{LOSSLESS_MSE:g}); too few seeds (under {MIN_SEEDS}, no test). Differences from the baseline are tested "
-        "per metric over the unflagged techniques and Holm-adjusted for their number.",
-    ]
-    return lines
-
-
-def empty_pairs(frame: pd.DataFrame, found: list[Group]) -> list[str]:
-    covered = {(g.experiment, g.dataset) for g in found}
-    pairs = dict.fromkeys(zip(frame["experiment"], frame["dataset"]))
-    return [f"{dataset} ({experiment})" for experiment, dataset in pairs if (experiment, dataset) not in covered]
-
-
-def write_report(
-    folders: list[Path],
-    out: Path,
-    command: str,
-    facts: Mapping[str, Mapping[str, Any]] | None = None,
-    force: bool = False,
-) -> Path:
-    """Regenerate ``out/`` from the results folders; returns the path of ``out/README.md``.
-
-    ``facts``: technique -> its registry facts (role, own_loss, ...), for rows written before rows carried
-    them. ``force``: write even where ``out`` holds another results' report (see ``manifest.py``)."""
+def write_report(folders: list[Path], out: Path, command: str, force: bool = False) -> Path:
+    """Regenerate ``out/`` from the results folders; returns the path of ``out/README.md``. ``force``: write even
+    where ``out`` holds another results' report (see ``manifest.py``)."""
     folders = [Path(f) for f in folders]
-    loaded = load(folders, facts)
-    frame = loaded.frame
+    frame, ok, flags, stats = analyse(folders)
     if frame.empty:
         raise UserError(f"{', '.join(map(str, folders))}: results.jsonl has no rows yet (run an experiment first)")
     previous = claim(out, folders, force)
     safe_folder(out, out / "tables")
-    found = groups(frame)
-    cells = group_cells(frame, found)
-    points = curves(cells)
-    sections = [s for g in found if (s := section(g, frame, cells, points, loaded.superseded))]
-    problems = problems_table(frame)
-    comparisons = [
-        c
-        for s in sections
-        if (c := study_comparison(s.group, rows_of(frame, s.group), technique_configs(cells, s.group), s.flags))
-    ]
-    tables = [t for s in sections for t in (s.table, s.statistics) if t] + [t for t in (problems,) if t]
-    tables += [t for c in comparisons for t in c.tables()]
+    points = curves(ok)
+    colours = figures.palette(list(dict.fromkeys(ok["technique"])))
+    tables = list(dict.fromkeys(ok["table"]))
+    comps = {t: c for t in tables if (c := comparison(t, stats[stats["table"] == t], frame[frame["table"] == t]))}
+    written, pages, shown_notes = [], [], set()
+    names = dict.fromkeys(c.study.name for c in comps.values())
+    firsts = {next(t for t, c in comps.items() if c.study.name == name) for name in names}
     for table in tables:
-        write_text(out / "tables" / f"{table.name}.csv", table.numbers.to_csv(index=False))
-    techniques = list(dict.fromkeys(t for s in sections for t in s.table.numbers["technique"].iloc[:-1]))
-    colours = palette(techniques)
-    gifs = []
-    for s in sections:
-        s.figures = [save(d, out) for d in drawn(s, frame, cells, points, colours)]
-        gifs += snapshots(first_seed_cells(cells, s.group), out)
-    contents = Contents(
-        sections,
-        empty_pairs(frame, found),
-        problems,
-        comparisons,
-        gifs,
-        stamp(loaded, folders, command),
-        command,
-        run_notes(folders),
-        definitions(sections),
-    )
-    write_text(out / "report.tex", latex(contents))
-    readme = out / "README.md"
-    write_text(readme, markdown(contents))
-    written = [readme, out / "report.tex", *(out / "tables" / f"{t.name}.csv" for t in tables)]
-    written += [out / f"{f.stem}.{ext}" for s in sections for f in s.figures for ext in ("png", "pdf")]
-    written += [out / g.stem for g in gifs]
+        rows, mine = frame[frame["table"] == table], ok[ok["table"] == table]
+        stem = str(rows["stem"].iloc[0])
+        figs, files = draw(out, table, stem, mine, stats[stats["table"] == table], flags[flags["table"] == table],
+                           points, comps.get(table), colours)  # fmt: skip
+        notes = [n for f in dict.fromkeys(rows["results_folder"]) if f not in shown_notes and (n := run_notes(f))]
+        shown_notes.update(rows["results_folder"])
+        blocks = page(table, rows, stats[stats["table"] == table], flags[flags["table"] == table], comps.get(table),
+                      figs, notes, [comps[t] for t in firsts])  # fmt: skip
+        write_text(out / f"{stem}.md", markdown(blocks))
+        written += [out / f"{stem}.md", *files]
+        pages.append((table, stem, blocks))
+    head = [
+        Block("h", "aebench report", 1),
+        Block("p", f"_Generated by `{command}` from raw results; do not edit by hand._"),
+    ]
+    for table in (t for t in comps if t in firsts):
+        dataset = comps[table].study.name
+        head += [Block("h", f"{dataset}: does the study reproduce, and which technique is best?", 2),
+                 Block("p", f"Table [{table}]({pages[tables.index(table)][1]}.md) beside {STUDY}."),
+                 *study_blocks(comps[table], stats[stats["table"] == table], True)]  # fmt: skip
+    links = [f"[{t}]({s}.md): {words.short_line(stats[stats['table'] == t])}" for t, s, _ in pages]
+    head += [Block("h", "Every table", 2), Block("ul", items=links), Block("h", "How to read the numbers", 2),
+             Block("ul", items=READING), Block("h", "Provenance", 2), Block("ul", items=stamp(frame, command))]  # fmt: skip
+    write_text(out / "README.md", markdown(head))
+    write_text(out / "report.tex", latex(head + [b for _, _, blocks in pages for b in blocks]))
+    csvs = {"statistics": stats, "flags": flags.drop(columns="metrics"), "unfinished": frame[frame["status"] != "ok"][
+        ["table", "experiment", "dataset", "technique", "seed", "status", "reason"]]}  # fmt: skip
+    csvs["study"] = pd.concat([c.frame.assign(table=t) for t, c in comps.items()]) if comps else pd.DataFrame()
+    for name, data in csvs.items():
+        write_text(out / "tables" / f"{name}.csv", data.to_csv(index=False, float_format="%.10g"))
+    written += [out / "README.md", out / "report.tex", *(out / "tables" / f"{n}.csv" for n in csvs)]
     finish(out, previous, folders, written)
-    return readme
+    return out / "README.md"

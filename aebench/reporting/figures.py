@@ -1,118 +1,166 @@
-"""Report figures (matplotlib's Agg backend, seaborn's style): one set per comparison group, saved as PNG and PDF
-without dates so reruns match. Flagged techniques are drawn apart (grey, hatched or hollow) and never set a
-scale; a value off the scale is printed instead. ``text_overlaps`` checks that no two labels collide."""
+"""The report's figures (matplotlib's Agg backend, seaborn's style), drawn from the statistics frame, the curves and
+the saved test images, saved as PNG and PDF without dates so reruns match. Axes show the differences that matter:
+each panel spans its data (accuracy is never drawn from 0), times and MSE curves are on log axes; flagged techniques
+are grey."""
 
 from __future__ import annotations
 
-import itertools
-from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.axis
 import matplotlib.pyplot as plt
+import matplotlib.ticker
+import numpy as np
+import pandas as pd
 import seaborn as sns
-from matplotlib.text import Text
 
 from aebench.files import atomic_write, safe_folder
+from aebench.results.schema import SPECS
 
-PNG_META = {"Software": None}
-PDF_META = {"Creator": None, "Producer": None, "CreationDate": None}
-FLAGGED = "#a0a0a0"  # every flagged technique's colour
-PNG_DPI = 120
-
-
-@dataclass(frozen=True)
-class Figure:
-    """A saved figure: its path relative to the report folder (without suffix) and a caption."""
-
-    stem: str
-    caption: str
+FLAGGED = "#a0a0a0"
+PNG_DPI = 110
+PNG_META, PDF_META = {"Software": None}, {"Creator": None, "Producer": None, "CreationDate": None}
 
 
-@dataclass(frozen=True)
-class Drawn:
-    """A figure drawn but not yet saved: the matplotlib figure, its file name and its caption."""
-
-    fig: plt.Figure
-    name: str
-    caption: str
-
-
-def save(drawn: Drawn, out: Path) -> Figure:
-    """Write ``figures/<name>.png`` and ``.pdf`` (atomically, never through a link) and close the figure."""
+def save(fig: plt.Figure, out: Path, name: str) -> list[Path]:
+    """Write ``figures/<name>.png`` and ``.pdf`` atomically (never through a link) and close the figure."""
     folder = safe_folder(out, out / "figures")
-    fig = drawn.fig
     try:
-        atomic_write(
-            folder / f"{drawn.name}.png", lambda tmp: fig.savefig(tmp, format="png", dpi=PNG_DPI, metadata=PNG_META)
-        )
-        atomic_write(folder / f"{drawn.name}.pdf", lambda tmp: fig.savefig(tmp, format="pdf", metadata=PDF_META))
+        atomic_write(folder / f"{name}.png", lambda t: fig.savefig(t, format="png", dpi=PNG_DPI, metadata=PNG_META))
+        atomic_write(folder / f"{name}.pdf", lambda t: fig.savefig(t, format="pdf", metadata=PDF_META))
     finally:
         plt.close(fig)
-    return Figure(f"figures/{drawn.name}", drawn.caption)
+    return [folder / f"{name}.png", folder / f"{name}.pdf"]
 
 
 def palette(techniques: list[str]) -> dict[str, tuple]:
-    """One fixed colour per technique, shared by every figure of the report (tab10 without its grey, which
-    marks flagged techniques; husl beyond nine)."""
+    """One colour per technique across the report (tab10 without its grey, which marks flagged ones)."""
     tab = [c for i, c in enumerate(sns.color_palette("tab10", 10)) if i != 7]
-    colours = tab if len(techniques) <= len(tab) else sns.color_palette("husl", len(techniques))
-    return dict(zip(techniques, colours))
+    return dict(zip(techniques, tab if len(techniques) <= len(tab) else sns.color_palette("husl", len(techniques))))
 
 
-def style() -> object:
-    """The context every figure is drawn in."""
-    return sns.axes_style("whitegrid")
+def metrics(stats: pd.DataFrame, colours: dict, title: str) -> plt.Figure:
+    """Mean and 95 % CI per technique, one panel per metric; train time on a log axis."""
+    shown = list(dict.fromkeys(stats["metric"]))
+    order = list(dict.fromkeys(stats["technique"]))
+    with sns.axes_style("whitegrid"):
+        fig, axes = plt.subplots(2, 3, figsize=(11, 1.6 + 0.5 * len(order)), sharey=True, layout="constrained")
+    for ax, metric in zip(axes.flat, shown):
+        mine = stats[stats["metric"] == metric].set_index("technique").reindex(order)
+        sound = mine[mine["flag"] == ""] if (mine["flag"] == "").any() else mine
+        log = metric == "train_seconds"
+        lows = [v for v in [*sound["ci_low"], *sound["mean"]] if not log or v > 0]
+        low, high = np.nanmin(lows or [np.nan]), np.nanmax([*sound["ci_high"], *sound["mean"]])
+        pad = (high / low) ** 0.08 if log else (high - low) * 0.08 or abs(high) * 0.05 or 1.0
+        low, high = (low / pad, high * pad) if log else (low - pad, high + pad)
+        for y, (technique, r) in enumerate(mine.iterrows()):
+            colour = FLAGGED if r["flag"] else colours[technique]
+            if not low <= r["mean"] <= high:  # a flagged technique off the sound ones' scale: its value at the edge
+                edge, side = (low, "left") if r["mean"] < low else (high, "right")
+                ax.text(edge, y, f" {r['mean']:.3g} ", ha=side, va="center", fontsize=7, color=FLAGGED)
+                continue
+            err = [[r["mean"] - r["ci_low"]], [r["ci_high"] - r["mean"]]] if r["n"] > 1 else None
+            ax.errorbar(r["mean"], y, xerr=err, fmt="o", color=colour, capsize=3)
+        ax.set_xscale("log" if log else "linear")
+        if log:
+            ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5) if high / low < 30 else (1,)))
+            ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:g}"))
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        if np.isfinite([low, high]).all() and high > low:
+            ax.set_xlim(low, high)
+        ax.set_yticks(range(len(order)), order)
+        ax.set_ylim(len(order) - 0.5, -0.5)
+        ax.set_title(SPECS[metric].title(), fontsize=9)
+    for ax in list(axes.flat)[len(shown) :]:
+        ax.set_visible(False)
+    fig.suptitle(f"{title}: mean and 95 % CI over seeds (grey: flagged)", fontsize=10)
+    return fig
 
 
-def tick_labels(axis: matplotlib.axis.Axis) -> list[Text]:
-    """The tick labels an axis draws: those of the ticks inside its view interval."""
-    low, high = sorted(axis.get_view_interval())
-    slack = (high - low) * 1e-9
-    return [
-        label for loc, label in zip(axis.get_ticklocs(), axis.get_ticklabels()) if low - slack <= loc <= high + slack
-    ]
+def beside_study(frame: pd.DataFrame, colours: dict, title: str) -> plt.Figure:
+    """Per metric of the study: our 95 % prediction interval for one new run (bar), our mean (dot), the study's
+    published value (black cross)."""
+    shown = [m for m in ("mae", "mse", "accuracy") if (frame["metric"] == m).any()]
+    order = list(dict.fromkeys(frame["technique"]))
+    with sns.axes_style("whitegrid"):
+        fig, axes = plt.subplots(1, len(shown), figsize=(4 * len(shown), 1.4 + 0.45 * len(order)), sharey=True,
+                                 layout="constrained", squeeze=False)  # fmt: skip
+    for ax, metric in zip(axes[0], shown):
+        mine = frame[frame["metric"] == metric].set_index("technique")
+        for y, technique in enumerate(order):
+            if technique not in mine.index:
+                continue
+            r = mine.loc[technique]
+            colour = colours.get(technique, "black")
+            ax.plot([r["pi_low"], r["pi_high"]], [y, y], color=colour, lw=5, alpha=0.35, solid_capstyle="butt")
+            ax.plot(r["mean"], y, "o", color=colour)
+            ax.plot(r["study"], y, "X", color="black", ms=8)
+        ax.set_yticks(range(len(order)), order)
+        ax.set_ylim(len(order) - 0.5, -0.5)
+        ax.set_title(SPECS[metric].title(), fontsize=9)
+    handles = [plt.Line2D([], [], color="grey", lw=5, alpha=0.35), plt.Line2D([], [], marker="o", ls="", color="grey"),
+               plt.Line2D([], [], marker="X", ls="", color="black")]  # fmt: skip
+    fig.legend(handles, ["our 95 % prediction interval", "our mean", "the study (one run)"], loc="outside lower center",
+               ncols=3, frameon=False, fontsize=8)  # fmt: skip
+    fig.suptitle(f"{title} beside the study", fontsize=10)
+    return fig
 
 
-def drawn_texts(fig: plt.Figure) -> list[Text]:
-    """Every non-empty text the figure draws: titles, axis and tick labels, offsets, legends, annotations."""
-    fig.canvas.draw()
-    texts: list[Text] = list(fig.texts)
-    for ax in fig.axes:
-        if not ax.get_visible():
-            continue
-        if ax.axison:
-            texts += [ax.title, ax._left_title, ax._right_title, ax.xaxis.label, ax.yaxis.label]
-            texts += [ax.xaxis.get_offset_text(), ax.yaxis.get_offset_text()]
-            texts += [*tick_labels(ax.xaxis), *tick_labels(ax.yaxis)]
-        texts += list(ax.texts)
-        if ax.get_legend():
-            texts += [*ax.get_legend().get_texts(), ax.get_legend().get_title()]
-    for legend in fig.legends:
-        texts += [*legend.get_texts(), legend.get_title()]
-    unique = list({id(t): t for t in texts}.values())
-    return [t for t in unique if t.get_visible() and t.get_text().strip()]
+def learning_curves(points: pd.DataFrame, study: pd.DataFrame, colours: dict, title: str) -> plt.Figure:
+    """Test MSE after each epoch (log axis): each seed thin, the mean thick, the study's run dashed black."""
+    order = list(dict.fromkeys([*points["technique"], *study["technique"]]))
+    cols = min(3, len(order))
+    rows = -(-len(order) // cols)
+    with sns.axes_style("whitegrid"):
+        fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 0.8 + 2.6 * rows), sharey=True, squeeze=False,
+                                 layout="constrained")  # fmt: skip
+    for ax, technique in zip(axes.flat, order):
+        mine = points[points["technique"] == technique]
+        for _, seed in mine.groupby("seed"):
+            ax.plot(seed["epoch"], seed["test_mse"], color=colours.get(technique, "grey"), lw=0.7, alpha=0.5)
+        if len(mine):
+            mean = mine.groupby("epoch")["test_mse"].mean()
+            ax.plot(mean.index, mean.values, color=colours.get(technique, "grey"), lw=2, label="ours")
+        theirs = study[study["technique"] == technique]
+        if len(theirs):
+            ax.plot(theirs["epoch"], theirs["test_mse"], "k--", lw=1.2, label="the study")
+        ax.set_yscale("log")
+        ax.set_title(technique, fontsize=9)
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(order) :]:
+        ax.set_visible(False)
+    fig.suptitle(f"{title}: test MSE after each epoch (log scale)", fontsize=10)
+    return fig
 
 
-def text_overlaps(fig: plt.Figure, slack: float = 1.0) -> list[str]:
-    """Pairs of drawn texts whose boxes overlap, and texts reaching outside the figure (as readable strings)."""
-    renderer = fig.canvas.get_renderer()
-    boxes = [(t.get_text(), t.get_window_extent(renderer).expanded(1, 1)) for t in drawn_texts(fig)]
-    frame = fig.bbox
-    problems = [
-        f"{text!r} reaches outside the figure"
-        for text, box in boxes
-        if box.x0 < frame.x0 - slack
-        or box.x1 > frame.x1 + slack
-        or box.y0 < frame.y0 - slack
-        or box.y1 > frame.y1 + slack
-    ]
-    for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2):
-        width = min(box_a.x1, box_b.x1) - max(box_a.x0, box_b.x0)
-        height = min(box_a.y1, box_b.y1) - max(box_a.y0, box_b.y0)
-        if width > slack and height > slack:
-            problems.append(f"{a!r} overlaps {b!r}")
-    return problems
+def reconstructions(samples: dict[str, dict[str, np.ndarray]], notes: dict[str, str], title: str) -> plt.Figure:
+    """The same test images: the originals, then per technique its reconstruction and its error map |output − target|
+    (mean over channels, 0 white to 0.5 dark red); ``notes`` label a technique's row (a flag)."""
+    first = next(iter(samples.values()))
+    strips = [("original", strip(first["target"]), "gray")]
+    for technique, s in samples.items():
+        label = technique + (f" ({notes[technique]})" if technique in notes else "")
+        error = np.abs(s["output"] - s["target"]).mean(axis=1, keepdims=True)
+        strips += [(label, strip(s["output"]), "gray"), (f"{technique}: error", strip(error * 2, fill=0.0), "Reds")]
+    fig, axes = plt.subplots(len(strips), 1, figsize=(8.5, 0.4 + 0.95 * len(strips)), squeeze=False,
+                             layout="constrained")  # fmt: skip
+    for ax, (name, image, cmap) in zip(axes[:, 0], strips):
+        ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(name, loc="left", fontsize=8, pad=2)
+    fig.suptitle(f"{title}: test images, reconstructions and their errors", fontsize=10)
+    return fig
+
+
+def strip(images: np.ndarray, fill: float = 1.0) -> np.ndarray:
+    """(N, C, H, W) in [0, 1] -> one (H, N*(W+1), C) strip with one-pixel gaps of ``fill``."""
+    n, c, h, w = images.shape
+    out = np.full((h, n * (w + 1) - 1, c), fill, dtype=np.float32)
+    for i, image in enumerate(images):
+        out[:, i * (w + 1) : i * (w + 1) + w] = image.transpose(1, 2, 0)
+    return out.clip(0, 1)

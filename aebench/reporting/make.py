@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 from aebench.errors import UserError
 from aebench.files import writable_folder
@@ -22,11 +21,10 @@ def make_report(
     results: Iterable[str | Path] | None = None,
     out: str | Path = "report",
     force: bool = False,
-    facts: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Path:
     """Regenerate the report in ``out`` from the results folders (default: every ``results/*/``) without
     retraining; returns the path of ``out/README.md``. Its header shows the command that regenerates it.
-    ``force`` and ``facts`` (the technique registry's, for rows that predate them): see ``write_report``."""
+    ``force``: see ``write_report``."""
     from aebench.reporting.build import write_report
 
     folders = (
@@ -40,4 +38,4 @@ def make_report(
     out = Path(out)
     writable_folder(out, "--out")
     command = f"python -m aebench report --results {' '.join(map(relative, folders))} --out {relative(out)}"
-    return write_report(folders, out, command=command, facts=facts, force=force)
+    return write_report(folders, out, command=command, force=force)

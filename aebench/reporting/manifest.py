@@ -1,7 +1,8 @@
 """What a report folder's owner wrote: ``.aebench-report.json`` lists the results folders a report was made
 from and every file it wrote. A new report replaces its own files only: it refuses a folder holding another
 results' report (or report files no manifest accounts for) unless forced, and removes only the files its
-previous manifest lists that it no longer writes."""
+previous manifest lists that it no longer writes. It records its manifest before writing anything and clears the
+temporary files of an interrupted write first, so a report killed midway (kill -9) never stops its own rerun."""
 
 from __future__ import annotations
 
@@ -43,7 +44,20 @@ def read_manifest(out: Path) -> Manifest | None:
 
 
 def claim(out: Path, folders: list[Path], force: bool) -> Manifest | None:
-    """Check that ``out`` may take a report of ``folders``; returns the previous manifest (None: none)."""
+    """Check that ``out`` may take a report of ``folders``, record the manifest of the report about to be written
+    (the files listed so far kept) and clear interrupted writes; returns the previous manifest (None: none)."""
+    previous = check(out, folders, force)
+    files = previous.files if previous else ()
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / MANIFEST, json.dumps({"results": [relative(f, out) for f in folders], "files": files}, indent=1))
+    for folder in (out, out / "tables", out / "figures"):
+        for tmp in folder.glob("*.tmp") if folder.is_dir() and not folder.is_symlink() else ():
+            if tmp.is_file() and not tmp.is_symlink():
+                tmp.unlink()  # atomic_write's '<name>.<random>.tmp' of a killed report
+    return previous
+
+
+def check(out: Path, folders: list[Path], force: bool) -> Manifest | None:
     for name in (MANIFEST, *REPORT_NAMES):
         inside(out, out / name)  # a link where the report writes is refused first, whatever else is there
     previous = read_manifest(out)

@@ -1,119 +1,194 @@
-"""The rows a report shows: every results folder's rows with their cell folder, setting and technique facts,
-one row per cell and setting (a folder that ran one technique at two settings shows both, in two tables), and per
-technique and table the seeds of one recipe (a rerun with other options never averages with the others).
+"""The rows a report reads, loaded once into one frame, and the cell files its figures read.
+
+Per cell and config its latest finished row (else its latest); per cell and setting the latest config; per technique
+and table the seeds of one recipe (``recipe_hash`` of its latest finished row), so two recipes never average. A row's
+table is its setting: the columns of ``SETTING`` and any sweep axis (a row's ``axes`` mapping, one column each).
+A damaged, linked or oversized cell file is skipped with a warning, never fatal.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import logging
+import re
+import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from aebench.reporting.cellfiles import read_history
-from aebench.results.schema import ROW_FIELDS, cell_folder
-from aebench.results.settings import cell_config, setting_of
+from aebench.errors import UserError
+from aebench.files import UnsafePath, inside, read_bytes, read_npz
+from aebench.results.schema import EXTRA_FIELDS, ROW_FIELDS, cell_folder
 from aebench.results.store import cell_of, current_rows, read_rows
 
-FACT_FIELDS = ("role", "own_loss", "needs_weights")  # what a technique says about itself (its registry entry)
-ROLES = ("baseline", "compared", "reference")
+SETTING = ["experiment", "dataset", "epochs", "budget_seconds", "n_train", "n_test", "image_size", "channels",
+           "latent", "corruption", "classifier", "metric_version"]  # fmt: skip
+WORDS = {"n_train": "training images", "n_test": "test images", "image_size": "px", "budget_seconds": "s budget"}
+HISTORY_LIMIT = 16 * 2**20
+SAMPLES = ("input", "target", "output")  # (N, C, H, W) in [0, 1]
+log = logging.getLogger(__name__)
 
 
-@dataclass
-class Loaded:
-    """The rows to report and what the reader should know about how they were chosen and completed."""
-
-    frame: pd.DataFrame
-    filled: dict[str, int] = field(default_factory=dict)  # fact -> rows that took it from the registry
-    superseded: list[dict[str, Any]] = field(
-        default_factory=list
-    )  # rows not shown; "left_out" says why: "config" or "recipe"
+def skipped(path: Path, exc: Exception | str) -> None:
+    why = (
+        str(exc).removeprefix(f"{path}: ")
+        if isinstance(exc, (UserError, str))
+        else f"unreadable ({type(exc).__name__})"
+    )
+    log.warning("%s: %s; skipped in the report", path, why)
 
 
-def fill_facts(row: dict[str, Any], facts: Mapping[str, Mapping[str, Any]], filled: dict[str, int]) -> None:
-    """Complete a row written before technique facts were recorded from ``facts`` (the registry), counting it. A
-    fact the row records, null included (a feature loss on a trained feature net needs no weights), stays."""
-    known = facts.get(row["technique"], {})
-    for name in FACT_FIELDS:
-        if name not in row and known.get(name) is not None:
-            row[name] = known[name]
-            filled[name] = filled.get(name, 0) + 1
-    if row.get("role") not in ROLES:
-        row["role"] = "unknown"
+def axes_of(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame if c.startswith("axis ")]
 
 
-def fit_only(row: dict[str, Any], folder: Path) -> bool:
-    """Whether the cell took no training epoch (a closed-form fit): its images/s is then no training rate."""
-    trained = row.get("epochs_trained")
-    if isinstance(trained, (int, float)):
-        return trained == 0
-    return row.get("status") == "ok" and not read_history(folder / "history.json")
+def text(value: object) -> str:
+    """A recorded value in words: 'unknown' where not recorded, whole numbers as '60,000'."""
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "unknown" if value is None else str(value)
+    if np.isnan(number):
+        return "unknown"
+    return f"{int(number):,}" if number.is_integer() and abs(number) < 1e15 else f"{number:g}"
 
 
-def training_rates(ok: pd.DataFrame) -> pd.DataFrame:
-    """``ok`` with the images/s of fit-only cells left out: a fit's rate is no training throughput."""
-    return ok.assign(images_per_second=ok["images_per_second"].where(~ok["fit_only"].astype(bool)))
+def setting_words(row: Mapping, keys: list[str]) -> str:
+    """'15 epochs · 60,000 training images · latent 1,000', the given setting columns of one row in words."""
+    out = []
+    for key in keys:
+        word = WORDS.get(key, key.replace("_", " ").removeprefix("axis "))
+        value = text(row.get(key))
+        if key in ("epochs", "channels"):
+            word = word.removesuffix("s") if value == "1" else word
+        if key != "budget_seconds" or value != "unknown":
+            out.append(f"{value} {word}" if key in WORDS or key in ("epochs", "channels") else f"{word} {value}")
+    return " · ".join(out)
 
 
-def latest_recipe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows of one technique in one table, all of them unless they record two or more recipes
-    (``recipe_hash``); then only those of the recipe of its latest ``ok`` row (else of its latest row), latest by
-    ``finished_at``, then by the order read. A row recording no recipe (written before it was recorded) mixes
-    with any one recipe, as before; beside two it cannot be placed and is left out too."""
-    recorded = [r for r in rows if r.get("recipe_hash") is not None]
-    if len({r["recipe_hash"] for r in recorded}) < 2:
-        return rows
-    order = {id(r): i for i, r in enumerate(recorded)}
-    ok = [r for r in recorded if r.get("status") == "ok"]
-    latest = max(ok or recorded, key=lambda r: (str(r.get("finished_at") or ""), order[id(r)]))
-    return [r for r in rows if r.get("recipe_hash") == latest["recipe_hash"]]
+def label_tables(frame: pd.DataFrame) -> pd.DataFrame:
+    """Columns ``table`` (a label: the dataset, with the experiment and what differs where needed) and ``stem``."""
+    keys = [*SETTING, *axes_of(frame)]
+    ok = frame[frame["status"] == "ok"]
+    settings = ok[keys].map(text).drop_duplicates()
+    labels, stems = {}, set()
+    for _, s in settings.iterrows():
+        siblings = settings[(settings["dataset"] == s["dataset"]) & (settings["experiment"] == s["experiment"])]
+        differ = [k for k in keys[2:] if siblings[k].nunique() > 1]
+        several = settings.loc[settings["dataset"] == s["dataset"], "experiment"].nunique() > 1
+        tags = [s["experiment"]] * several + [setting_words(s.to_dict(), differ)] * bool(differ)
+        label = f"{s['dataset']} ({', '.join(tags)})" if tags else s["dataset"]
+        stem = re.sub(r"[^0-9A-Za-z._]+", "-", f"{s['experiment']}_{s['dataset']}_{'_'.join(tags[1:])}").strip("-_")
+        while stem in stems:
+            stem += "-"
+        stems.add(stem)
+        labels[tuple(s)] = (label, stem)
+    found = [labels.get(tuple(r), admitted(r, labels)) for r in frame[keys].map(text).itertuples(index=False)]
+    return frame.assign(table=[f[0] for f in found], stem=[f[1] for f in found])
 
 
-def one_recipe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``rows`` less, per technique and table (experiment, dataset, setting), the rows of recipes other than its
-    latest one (``latest_recipe``): seeds of two recipes are never averaged as one technique."""
-    by_technique: dict[tuple, list[dict[str, Any]]] = {}
-    for row in rows:
-        key = (row["experiment"], row["dataset"], row["technique"], row["setting_key"])
-        by_technique.setdefault(key, []).append(row)
-    kept = {id(r) for same in by_technique.values() for r in latest_recipe(same)}
-    return [r for r in rows if id(r) in kept]
+def admitted(row: tuple, labels: dict) -> tuple[str | None, str | None]:
+    """The table of a row that did not finish: the one whose setting agrees with every field the row records."""
+    agree = [v for k, v in labels.items() if all(a in ("unknown", b) for a, b in zip(row, k))]
+    return agree[0] if agree else (None, None)
 
 
-def left_out(rows: list[dict[str, Any]], shown: list[dict[str, Any]], why: str) -> list[dict[str, Any]]:
-    """The finished rows of ``rows`` not in ``shown``, each marked with why (``config``: an earlier config of its cell; ``recipe``: another recipe)."""
-    kept = {id(r) for r in shown}
-    return [{**r, "left_out": why} for r in rows if id(r) not in kept and r.get("status") == "ok"]
+def one_recipe(rows: list[dict]) -> list[dict]:
+    """Per table and technique, the rows of the recipe of its latest finished row (else its latest row)."""
+    latest: dict[tuple, dict] = {}
+    for row in sorted(rows, key=lambda r: (r["status"] == "ok", str(r.get("finished_at") or ""))):
+        latest[(row["setting_key"], row["technique"])] = row
+    return [r for r in rows if r.get("recipe_hash") == latest[(r["setting_key"], r["technique"])].get("recipe_hash")]
 
 
-def load(
-    folders: list[Path],
-    facts: Mapping[str, Mapping[str, Any]] | None = None,
-    current: Mapping[tuple, str] | None = None,
-) -> Loaded:
-    """All rows of ``folders``: per cell and config hash its latest finished row (else its latest), then per cell
-    and setting the row of the latest config, then per technique and table the rows of its latest recipe (the
-    finished rows left out are ``superseded``). ``current`` (cell key -> config hash) keeps only those cells at
-    those configs: a run's own cells."""
-    filled: dict[str, int] = {}
+def load(folders: list[Path], current: Mapping[tuple, str] | None = None) -> pd.DataFrame:
+    """Every folder's rows as one frame, one row per cell and setting (see the module docstring); ``current`` (cell
+    key -> config hash) keeps only those cells at those configs: a run's own cells. ``frame.attrs['superseded']``:
+    the finished rows left out (earlier configs and other recipes)."""
+    samples_at.cache_clear()  # cell files are read afresh by each report
     rows = []
     for folder in map(Path, folders):
         for row in read_rows(folder):
-            if current is not None and current.get(cell_of(row)) != row["config_hash"]:
-                continue
-            cell = cell_folder(folder, row["dataset"], row["technique"], row["seed"], row["config_hash"])
-            setting = setting_of(row, cell_config(cell))
-            fill_facts(row, facts or {}, filled)
-            rows.append(
-                {**row, "setting": setting, "setting_key": repr(setting), "cell_dir": cell, "results_folder": folder}
-            )
+            if current is None or current.get(cell_of(row)) == row["config_hash"]:
+                axes = {f"axis {k}": v for k, v in (row.get("axes") or {}).items()}
+                cell = cell_folder(folder, row["dataset"], row["technique"], row["seed"], row["config_hash"])
+                rows.append({**row, **axes, "results_folder": str(folder), "cell_dir": str(cell)})
+    keys = [*SETTING, *dict.fromkeys(k for r in rows for k in r if k.startswith("axis "))]
+    for row in rows:
+        row["setting_key"] = repr([row.get(k) for k in keys])
     per_config = current_rows(rows, key=lambda r: (*cell_of(r), r["config_hash"]))
-    latest = current_rows(per_config, key=lambda r: (*cell_of(r), r["setting_key"]))
-    chosen = one_recipe(latest)
-    for row in chosen:
-        row["fit_only"] = fit_only(row, row["cell_dir"])
-    columns = list(dict.fromkeys([*ROW_FIELDS, *(k for r in chosen for k in r)]))
-    superseded = left_out(per_config, latest, "config") + left_out(latest, chosen, "recipe")
-    return Loaded(pd.DataFrame(chosen, columns=columns), filled, superseded)
+    chosen = one_recipe(current_rows(per_config, key=lambda r: (*cell_of(r), r["setting_key"])))
+    columns = list(dict.fromkeys([*ROW_FIELDS, *EXTRA_FIELDS, *SETTING, "settings", *(k for r in chosen for k in r)]))
+    frame = label_tables(pd.DataFrame(chosen, columns=columns))
+    frame.attrs["superseded"] = sum(r["status"] == "ok" for r in per_config) - int((frame["status"] == "ok").sum())
+    return frame
+
+
+def cell_path(row: Mapping, name: str) -> Path | None:
+    """A cell file of a row, None where the cell folder lies behind a link (warned)."""
+    folder = Path(row["cell_dir"])
+    try:
+        inside(Path(row["results_folder"]), folder)
+    except UnsafePath as exc:
+        skipped(folder, exc)
+        return None
+    return folder / name
+
+
+def read_history(row: Mapping) -> list[dict]:
+    """The cell's per-epoch records (``epoch``, ``seconds``, ``test_mse``), [] where absent or damaged."""
+    path = cell_path(row, "history.json")
+    try:
+        records = json.loads(read_bytes(path, HISTORY_LIMIT).decode("utf-8")) if path else []
+    except FileNotFoundError:
+        return []
+    except (UserError, OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        skipped(path, exc)
+        return []
+    if not isinstance(records, list) or not all(
+        isinstance(r, dict) and isinstance(r.get("epoch"), int) for r in records
+    ):
+        skipped(path, "not a list of epoch records")
+        return []
+    return records
+
+
+def read_samples(row: Mapping) -> dict[str, np.ndarray] | None:
+    """The cell's saved test images (input, target, output: (N, C, H, W) in [0, 1]), None where absent or damaged."""
+    path = cell_path(row, "samples.npz")
+    return samples_at(str(path)) if path else None
+
+
+@functools.lru_cache(maxsize=256)
+def samples_at(name: str) -> dict[str, np.ndarray] | None:
+    """Read once per report (the flags and the figures both look)."""
+    path = Path(name)
+    try:
+        arrays = read_npz(path, list(SAMPLES))
+    except FileNotFoundError:
+        return None
+    except (UserError, KeyError, OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        skipped(path, exc)
+        return None
+    if any(a.dtype.kind not in "biuf" or a.ndim != 4 for a in arrays.values()):
+        skipped(path, "not 4-D numeric arrays")
+        return None
+    return arrays
+
+
+def curves(ok: pd.DataFrame) -> pd.DataFrame:
+    """Test MSE per epoch of every finished cell: table, technique, seed, epoch, seconds (cumulative training seconds,
+    the time before the first epoch included, so the last point is the row's train_seconds), test_mse."""
+    points = []
+    for row in ok.to_dict("records"):
+        history = read_history(row)
+        elapsed = float(row["train_seconds"]) - sum(float(h.get("seconds") or 0) for h in history)
+        for h in history:
+            elapsed += float(h.get("seconds") or 0)
+            if isinstance(h.get("test_mse"), (int, float)):
+                keys = {k: row[k] for k in ("table", "technique", "seed")}
+                points.append({**keys, "epoch": h["epoch"], "seconds": elapsed, "test_mse": float(h["test_mse"])})
+    return pd.DataFrame(points, columns=["table", "technique", "seed", "epoch", "seconds", "test_mse"])

@@ -87,6 +87,8 @@ EXTRA_FIELDS = [
     "dataset_source",  # an image folder's folder:PATH as the experiment names it (dataset: the folder's name)
     "measured",  # what the technique measured while training, e.g. {"first_step_pixel": ...}; null for most
     "axes",  # the cell's sweep point: {axis key: value}, e.g. {"model.latent": 32} (AXES_FIELD); {} without one
+    "classifier",  # the downstream classifier in words: 'cnn, 10 epochs, lr 0.002, batch 128'
+    "settings",  # the cell's settings as flat dotted keys: {"train.lr": 0.001, "data.augment": true, ...}
 ]  # written, not required
 
 
@@ -99,7 +101,7 @@ NUMBER_FIELDS = (
 )  # fmt: skip
 TEXT_FIELDS = (
     "reason", "device", "precision", "torch_version", "git_commit", "corruption", "aebench_version", "finished_at",
-    "role", "needs_weights", "recipe_hash", "dataset_source",
+    "role", "needs_weights", "recipe_hash", "dataset_source", "classifier",
 )  # fmt: skip
 FLAG_FIELDS = ("own_loss",)
 AXES_FIELD = "axes"

@@ -19,7 +19,6 @@ from aebench.techniques.registry import (
     TechniqueInfo,
     Weights,
     build_recipe,
-    default_facts,
     get_technique,
     register_technique,
 )
@@ -29,7 +28,6 @@ __all__ = [
     "TechniqueInfo",
     "Weights",
     "build_recipe",
-    "default_facts",
     "get_technique",
     "register_technique",
 ]

@@ -86,11 +86,6 @@ def register_technique(
     return wrap
 
 
-def default_facts() -> dict[str, dict[str, object]]:
-    """Each registered technique's row facts at its default parameters (for rows written before they were)."""
-    return {name: info.facts(info.params()) for name, info in TECHNIQUES.items()}
-
-
 def get_technique(name: str, where: str = "technique") -> TechniqueInfo:
     """The registered technique, or a UserError listing the known names."""
     if name not in TECHNIQUES:

@@ -1,0 +1,165 @@
+"""The one statistics frame every table, figure, sentence, console line and API answer reads.
+
+One row per (table, metric, technique), computed over seeds here and nowhere else:
+- ``n, mean, sd``; ``ci_low/ci_high``: the 95 % Student-t interval of the mean; ``pi_low/pi_high``: the 95 %
+  prediction interval for one new run, mean ± t(n-1, 0.975)·sd·√(1 + 1/n) (the yardstick for a single published run);
+- ``diff, diff_low, diff_high, pairs, p``: Δ = technique − baseline on the seeds both ran (seeds share their batch
+  order, so the test is paired: a one-sample t-test of the per-seed differences); ``p_holm``: Holm-adjusted over
+  every test of the table (one family per table, ``tests`` of them); ``significant``: p_holm < ALPHA;
+- ``note``: why a difference is not tested; ``caveat``: why a time difference is not like-for-like;
+- ``flag``: the flags barring a claim on it; ``standing``: 'best' where the best mean among the claimable
+  techniques beats each other one in a paired test (Holm over the table's comparisons with the leaders, ``lead_p``),
+  'tie' for the leader and every technique no test separates from it, '' otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from aebench.reporting.flags import MIN_SEEDS, barring, sanity_flags
+from aebench.reporting.rows import load
+from aebench.results.schema import QUALITY, SPECS
+from aebench.results.summary import finished
+
+ALPHA = 0.05
+METRICS = (*QUALITY, "train_seconds")
+TIME = ("train_seconds", "images_per_second")
+CONDITIONS = {"device": "device", "precision": "precision", "threads": "threads per cell",
+              "parallel_cells": "cells at once", "step_mode": "training step"}  # fmt: skip
+CONTENDERS = ("baseline", "compared")
+COLUMNS = ["table", "metric", "technique", "role", "n", "mean", "sd", "ci_low", "ci_high", "pi_low", "pi_high",
+           "flag", "pairs", "diff", "diff_low", "diff_high", "note", "caveat", "p", "p_holm", "significant", "tests",
+           "standing", "lead_p", "lead_tests"]  # fmt: skip
+
+
+def t_factor(n: int) -> float:
+    return float(stats.t.ppf(1 - ALPHA / 2, n - 1)) if n > 1 else math.nan
+
+
+def estimate(values) -> dict[str, float]:
+    """n, mean, sd, the 95 % confidence interval of the mean and the 95 % prediction interval of one new value."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    n, mean = len(x), float(x.mean()) if len(x) else math.nan
+    sd = float(x.std(ddof=1)) if n > 1 else math.nan
+    ci, pi = t_factor(n) * sd / math.sqrt(max(n, 1)), t_factor(n) * sd * math.sqrt(1 + 1 / max(n, 1))
+    return {"n": n, "mean": mean, "sd": sd, "ci_low": mean - ci, "ci_high": mean + ci, "pi_low": mean - pi,
+            "pi_high": mean + pi}  # fmt: skip
+
+
+def paired(a: pd.Series, b: pd.Series) -> tuple[dict[str, float], float, str]:
+    """a − b on the seeds both have: the estimate of the differences, the paired t-test's p, and why untested."""
+    both = pd.concat([a, b], axis=1, join="inner").dropna()
+    diff = (both.iloc[:, 0] - both.iloc[:, 1]).to_numpy(dtype=float)
+    e = estimate(diff)
+    if len(diff) < MIN_SEEDS:
+        return e, math.nan, f"{len(diff)} paired seed{'s' * (len(diff) != 1)}; a test needs {MIN_SEEDS}"
+    if np.ptp(diff) <= 1e-12 * np.abs(diff).max():
+        return (e, 1.0, "") if not diff.any() else (e, math.nan, "no spread: the same difference on every seed")
+    return e, float(stats.ttest_1samp(diff, 0.0).pvalue), ""
+
+
+def holm(p: list[float]) -> list[float]:
+    """Holm's step-down adjustment (same order; each at most 1)."""
+    out, running = [0.0] * len(p), 0.0
+    for rank, i in enumerate(sorted(range(len(p)), key=lambda i: p[i])):
+        running = max(running, min(1.0, (len(p) - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+def time_caveat(ok: pd.DataFrame) -> str:
+    """Why train times of these rows are not like-for-like ('' where every recorded condition agrees)."""
+    if ok["technique"].nunique() < 2:
+        return ""
+    cols = {name: ok[c] if c in ok else pd.Series([None] * len(ok)) for c, name in CONDITIONS.items()}
+    differ = [name for name, v in cols.items() if v.dropna().astype(str).nunique() > 1]
+    missing = [name for name, v in cols.items() if v.isna().any() and name not in differ]
+    if differ:
+        return f"not like-for-like (rows differ in {', '.join(differ)})"
+    return f"not known to be like-for-like (not recorded: {', '.join(missing)})" if missing else ""
+
+
+def per_seed(ok: pd.DataFrame, technique: str, metric: str) -> pd.Series:
+    return ok[ok["technique"] == technique].groupby("seed")[metric].last().astype(float)
+
+
+def table_statistics(table: str, ok: pd.DataFrame, flags: pd.DataFrame) -> list[dict]:
+    roles = dict(ok.groupby("technique", sort=False)["role"].first())
+    baseline = next((t for t, r in roles.items() if r == "baseline"), None)
+    caveat = time_caveat(ok)
+    records = []
+    for metric in (m for m in METRICS if ok[m].notna().any()):
+        base = per_seed(ok, baseline, metric) if baseline else None
+        for technique, role in roles.items():
+            values = per_seed(ok, technique, metric)
+            record = {"table": table, "metric": metric, "technique": technique, "role": role, **estimate(values)}
+            record["flag"] = barring(flags, table, technique, metric)
+            d, p, note = paired(values, base) if base is not None and technique != baseline else ({}, math.nan, "")
+            flagged = record["flag"] or barring(flags, table, baseline or "", metric)
+            note = ("the baseline" if technique == baseline else "no baseline" if base is None
+                    else f"flagged: {flagged}" if flagged else note)  # fmt: skip
+            record.update(
+                pairs=d.get("n", 0),
+                diff=d.get("mean", math.nan),
+                diff_low=d.get("ci_low", math.nan),
+                diff_high=d.get("ci_high", math.nan),
+                note=note,
+                caveat=caveat if metric in TIME else "",
+            )
+            record["p"] = math.nan if record["note"] else p
+            records.append(record)
+    tested = [r for r in records if not r["note"]]
+    for r, adjusted in zip(tested, holm([r["p"] for r in tested])):
+        r.update(p_holm=adjusted, significant=adjusted < ALPHA)
+    for r in records:
+        r.setdefault("p_holm", math.nan)
+        r.setdefault("significant", False)
+        r["tests"] = len(tested)
+    standings(records, ok)
+    return records
+
+
+def standings(records: list[dict], ok: pd.DataFrame) -> None:
+    """'best' / 'tie' per metric among the claimable techniques (contenders, unflagged, with enough seeds, and for
+    time only where times are like-for-like): the leader against each other one, paired, Holm over the table."""
+    comparisons = []
+    for metric in dict.fromkeys(r["metric"] for r in records):
+        claimable = [r for r in records if r["metric"] == metric and r["role"] in CONTENDERS and not r["flag"]
+                     and r["n"] >= MIN_SEEDS and not (metric in TIME and r["caveat"])]  # fmt: skip
+        if len(claimable) < 2:
+            continue
+        lower = SPECS[metric].lower_is_better
+        leader = min(claimable, key=lambda r: r["mean"] if lower else -r["mean"])
+        for other in claimable:
+            if other is not leader:
+                _, p, _ = paired(per_seed(ok, leader["technique"], metric), per_seed(ok, other["technique"], metric))
+                comparisons.append((leader, other, 1.0 if math.isnan(p) else p))
+    adjusted = holm([p for _, _, p in comparisons])
+    for (leader, other, _), p in zip(comparisons, adjusted):
+        other["lead_p"] = p
+        leader["standing"] = "tie" if p >= ALPHA or leader.get("standing") == "tie" else "best"
+        other["standing"] = "tie" if p >= ALPHA else ""
+    for r in records:
+        r.setdefault("standing", "")
+        r.setdefault("lead_p", math.nan)
+        r["lead_tests"] = len(comparisons)
+
+
+def statistics(ok: pd.DataFrame, flags: pd.DataFrame) -> pd.DataFrame:
+    """The statistics frame of every table of the finished rows (see the module docstring)."""
+    records = [r for table, rows in ok.groupby("table", sort=False) for r in table_statistics(table, rows, flags)]
+    return pd.DataFrame(records, columns=COLUMNS)
+
+
+def analyse(folders, current=None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The rows of results folders loaded once (see ``rows.load``), their finished rows in a table, their flags
+    and their statistics frame: what the report, the run's summary and the API read."""
+    frame = load(folders, current)
+    ok = finished(frame[frame["table"].notna()])
+    flags = sanity_flags(ok)
+    return frame, ok, flags, statistics(ok, flags)

@@ -1,0 +1,146 @@
+"""The reference study beside a run: its published values set against our prediction intervals, its headline claims
+read off the statistics frame's standings, its learning curves, and every setting our rows set otherwise.
+
+The generic report knows no paper: it asks ``comparison(stats, ok)`` for each table and shows what comes back.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from aebench.reporting.stats import estimate
+from aebench.reporting.study.anchors import (
+    ANCHORS,
+    CLAIMS,
+    CLEAN_ACCURACY,
+    CURVES,
+    SETTING_EFFECTS,
+    STUDY,
+    STUDY_LR,
+    STUDY_PRECISION,
+    STUDY_RUNS,
+    STUDY_SETTINGS,
+    TECHNIQUE_SETTINGS,
+    Claim,
+    StudyRun,
+)
+from aebench.results.summary import finished
+
+COMPARED = ("mae", "mse", "accuracy")  # the study's quality columns
+CLEAN = "clean images"  # the classifier's ceiling row
+
+
+@dataclass
+class Comparison:
+    """One table beside the study: ``frame`` (technique, metric, study, n, mean, sd, pi_low, pi_high, diff, unit,
+    inside), the claims (claim, standings per metric), the differences box, the study's curves."""
+
+    table: str
+    study: StudyRun
+    frame: pd.DataFrame
+    claims: list[tuple[Claim, dict[str, pd.DataFrame]]]
+    differences: list[str] = field(default_factory=list)
+    curves: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def gap(mean: float, published: float, metric: str) -> tuple[float, str]:
+    """Ours − the study's: in percent of the study's value for errors, in percentage points for accuracy."""
+    return ((mean - published) * 100, "pp") if metric == "accuracy" else ((mean / published - 1) * 100, "%")
+
+
+def reproduction(dataset: str, stats: pd.DataFrame, ok: pd.DataFrame) -> pd.DataFrame:
+    """Per technique of the study and metric: the published value, ours (the statistics frame's), and whether the
+    published value lies in our 95 % prediction interval for one new run."""
+    records = []
+    mine = stats.set_index(["technique", "metric"])
+    clean = estimate(ok.groupby("seed")["accuracy_clean"].first()) if "accuracy_clean" in ok else {}
+    clean = {**clean, "n": 1, "sd": math.nan, "pi_low": math.nan, "pi_high": math.nan}  # one classifier: one value
+    rows = [(t, m, ANCHORS[(dataset, t)], mine.loc[(t, m)]) for t in dict.fromkeys(stats["technique"]) for m in COMPARED
+            if (dataset, t) in ANCHORS and (t, m) in mine.index]  # fmt: skip
+    for technique, metric, anchor, ours in [*rows, (CLEAN, "accuracy", None, clean)]:
+        published = CLEAN_ACCURACY[dataset] if anchor is None else getattr(anchor, metric)
+        if published is None:
+            continue
+        diff, unit = gap(ours["mean"], published, metric)
+        inside = None if math.isnan(ours["pi_low"]) else bool(ours["pi_low"] <= published <= ours["pi_high"])
+        records.append({"technique": technique, "metric": metric, "study": published, "n": ours["n"],
+                        "mean": ours["mean"], "sd": ours["sd"], "pi_low": ours["pi_low"], "pi_high": ours["pi_high"],
+                        "diff": diff, "unit": unit, "inside": inside})  # fmt: skip
+    return pd.DataFrame(records)
+
+
+def study_settings(dataset: str, technique: str) -> dict[str, Any]:
+    lr = {"train.lr": STUDY_LR[(dataset, technique)]} if (dataset, technique) in STUDY_LR else {}
+    return {**STUDY_SETTINGS, **TECHNIQUE_SETTINGS.get(technique, {}), **lr}
+
+
+def same(ours: Any, theirs: Any) -> bool:
+    if isinstance(theirs, (int, float)) and isinstance(ours, (int, float)):
+        return math.isclose(float(ours), float(theirs))
+    return bool(ours == theirs) if not isinstance(ours, list) else list(ours) == list(theirs)
+
+
+def differences(run: StudyRun, dataset: str, rows: pd.DataFrame) -> list[str]:
+    """Everything our rows set otherwise than the study, once each, naming the techniques where not all."""
+    ok, out = finished(rows), []
+    for column, theirs, words in (("epochs", run.epochs, "epochs"), ("n_train", run.n_train, "training images"),
+                                  ("n_test", run.n_test, "test images")):  # fmt: skip
+        ours = sorted({int(v) for v in ok[column].dropna()})
+        if ours != [theirs]:
+            out.append(f"{words}: {', '.join(f'{v:,}' for v in ours)} (the study: {theirs:,})")
+    out.append(
+        f"seeds: {ok['seed'].nunique()} (the study: {run.seeds}; its value is one draw with a spread we cannot see)"
+    )
+    devices = ", ".join(sorted({str(d) for d in ok["device"].dropna()})) or "not recorded"
+    precision = ", ".join(sorted({str(d) for d in ok["precision"].dropna()})) or "not recorded"
+    out.append(f"hardware: {devices}, precision {precision} (the study: {run.hardware}, {STUDY_PRECISION}); "
+               "train times are not compared")  # fmt: skip
+    found: dict[tuple[str, str], list[str]] = {}
+    techniques = [t for t in dict.fromkeys(ok["technique"]) if (dataset, t) in ANCHORS]
+    for technique in techniques:
+        settings = next((s for s in ok.loc[ok["technique"] == technique, "settings"] if isinstance(s, dict)), None)
+        if settings is None:
+            found.setdefault(("settings", "not recorded in the rows"), []).append(technique)
+            continue
+        for key, theirs in study_settings(dataset, technique).items():
+            if key in settings and not same(settings[key], theirs):
+                found.setdefault((key, f"{settings[key]} (the study: {theirs})"), []).append(technique)
+    for (key, text), who in found.items():
+        whom = "" if who == techniques else f" for {', '.join(who)}"
+        effect = f"; {SETTING_EFFECTS[key]}" if key in SETTING_EFFECTS else ""
+        out.append(f"{key}: {text}{whom}{effect}")
+    missing = [t for (d, t) in ANCHORS if d == dataset and t not in techniques]
+    unrun = [t for t in missing if not (rows["technique"] == t).any()]
+    for technique in (t for t in missing if t not in unrun):
+        last = rows[rows["technique"] == technique].iloc[-1]
+        out.append(f"{technique}: no result here ({last['status']}: {str(last['reason']).split(';')[0]})")
+    out += [f"not run here: {', '.join(unrun)}"] if unrun else []
+    return out
+
+
+def study_curves(dataset: str, techniques: list[str]) -> pd.DataFrame:
+    rows = [{"technique": t, "epoch": e + 1, "test_mse": v} for t in techniques for e, v in
+            enumerate(CURVES.get((dataset, t), ()))]  # fmt: skip
+    return pd.DataFrame(rows, columns=["technique", "epoch", "test_mse"])
+
+
+def comparison(table: str, stats: pd.DataFrame, rows: pd.DataFrame) -> Comparison | None:
+    """The table beside the study (``stats``: its statistics; ``rows``: all its rows, unfinished ones included), or
+    None where its dataset is not one the study ran."""
+    ok = finished(rows)
+    dataset = str(ok["dataset"].iloc[0])
+    run = STUDY_RUNS.get(dataset)
+    frame = reproduction(dataset, stats, ok) if run else pd.DataFrame()
+    if run is None or frame.empty or not (frame["technique"] != CLEAN).any():
+        return None
+    claims = [(c, {m: stats[stats["metric"] == m] for m in (*c.metrics, c.equal_metric) if m})
+              for c in CLAIMS if c.dataset == dataset]  # fmt: skip
+    present = [t for t in dict.fromkeys(stats["technique"]) if (dataset, t) in ANCHORS]
+    return Comparison(table, run, frame, claims, differences(run, dataset, rows), study_curves(dataset, present))
+
+
+__all__ = ["STUDY", "Comparison", "comparison"]

@@ -1,0 +1,113 @@
+"""Every verdict sentence of the report, written from the statistics frame (and the study's comparison frame):
+nothing here computes a statistic. A technique is 'best' only where the frame's standing says a test backs it."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from aebench.reporting.stats import ALPHA
+from aebench.results.schema import QUALITY, SPECS
+
+
+def number(metric: str, x: float) -> str:
+    return "–" if x is None or math.isnan(x) else f"{x:.{SPECS[metric].digits}f}"
+
+
+def mean_sd(metric: str, mean: float, sd: float) -> str:
+    return number(metric, mean) + ("" if math.isnan(sd) else f" ± {number(metric, sd)}")
+
+
+def p_text(p: float) -> str:
+    return "–" if math.isnan(p) else "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def test_words(r: dict, caveat: bool = True) -> str:
+    """'shown (Holm p 0.012)', 'not shown (Holm p 0.620)', or 'not tested (why)'; a time caveat is added where
+    ``caveat`` (a table states it once instead)."""
+    if r["note"]:
+        return f"not tested ({r['note']})"
+    caveat = f"; times {r['caveat']}" if r["caveat"] and caveat else ""
+    return f"{'shown' if r['significant'] else 'not shown'} (Holm p {p_text(r['p_holm'])}{caveat})"
+
+
+def standing_words(mine: pd.DataFrame) -> str:
+    """One metric: 'baseline best', 'tie: baseline, feature_loss', or why nothing is ranked."""
+    best = mine[mine["standing"] == "best"]
+    if len(best):
+        return f"**{best['technique'].iloc[0]}** best"
+    tied = mine[mine["standing"] == "tie"].sort_values("mean", ascending=SPECS[mine["metric"].iloc[0]].lower_is_better)
+    if len(tied):
+        return f"tie: {', '.join(tied['technique'])}"
+    return "no ranking (under two techniques may be ranked)"
+
+
+def best_items(stats: pd.DataFrame, metrics: tuple[str, ...] = QUALITY) -> list[str]:
+    """'MAE: tie: baseline, feature_loss', 'MSE: **baseline** best', one per metric the table has."""
+    return [f"{SPECS[m].label}: {standing_words(stats[stats['metric'] == m])}" for m in metrics
+            if (stats["metric"] == m).any()]  # fmt: skip
+
+
+def best_rule(stats: pd.DataFrame) -> str:
+    tests = int(stats["lead_tests"].max()) if len(stats) else 0
+    return (f"best: the best mean beats each other technique in a paired test (Holm over the table's {tests} "
+            f"comparisons with the leaders, p < {ALPHA}); else a tie")  # fmt: skip
+
+
+def best_line(stats: pd.DataFrame, metrics: tuple[str, ...] = QUALITY) -> str:
+    """The best per metric in one line, with the rule it was tested by."""
+    return f"{'; '.join(best_items(stats, metrics))} ({best_rule(stats)})."
+
+
+def short_line(stats: pd.DataFrame) -> str:
+    """A table in a few words: where a technique is best (a test backs it), else ties or no ranking."""
+    best = stats[(stats["standing"] == "best") & stats["metric"].isin(QUALITY)]
+    if len(best):
+        return "; ".join(f"**{t}** best on {SPECS[m].label}" for t, m in zip(best["technique"], best["metric"]))
+    return "ties on every measure" if (stats["standing"] == "tie").any() else "nothing ranked (under two techniques)"
+
+
+def flag_lines(flags: pd.DataFrame) -> list[str]:
+    return [f"**{label}**: {reason}" for label, reason in zip(flags["label"], flags["reason"])]
+
+
+def claim_verdict(claim, standings: dict[str, pd.DataFrame]) -> str:
+    """A headline claim of the study against our standings: holds (tests back it), does not hold (another technique
+    is best, backed by a test), or not shown (a tie, or nothing ranked)."""
+    lines, holds = [], True
+    for metric in claim.metrics:
+        mine = standings[metric]
+        best = mine.loc[mine["standing"] == "best", "technique"]
+        tied = set(mine.loc[mine["standing"] == "tie", "technique"])
+        if len(best) and best.iloc[0] != claim.best:
+            return f'"{claim.words}": **does not hold**: {best.iloc[0]} is best on {SPECS[metric].label}.'
+        holds &= bool(len(best))
+        if not len(best):
+            lines.append(f"{SPECS[metric].label} " + (f"a tie ({', '.join(sorted(tied))})" if tied else "not ranked"))
+    if claim.equal_metric:
+        means = standings[claim.equal_metric].set_index("technique")["mean"]
+        ratio = means.get(claim.best, math.nan) / means.get(claim.equal_to, math.nan)
+        if not abs(ratio - 1) <= 0.10:
+            return f'"{claim.words}": **does not hold**: {SPECS[claim.equal_metric].label} ratio {ratio:.2f}.'
+    if holds:
+        return f'"{claim.words}": **holds** (each backed by a paired test).'
+    return f'"{claim.words}": **not shown**: {"; ".join(lines)}.'
+
+
+def study_verdict(comp) -> str:
+    """One sentence: does the study's table reproduce (its values inside our prediction intervals), and how far off."""
+    frame = comp.frame[comp.frame["inside"].notna()]
+    inside, total = int(frame["inside"].sum()), len(frame)
+    parts = []
+    for metric in ("mae", "mse", "accuracy"):
+        mine = frame[frame["metric"] == metric]
+        if len(mine):
+            low, high, unit = mine["diff"].min(), mine["diff"].max(), mine["unit"].iloc[0]
+            span = f"{low:+.1f}" if f"{low:+.1f}" == f"{high:+.1f}" else f"{low:+.1f} to {high:+.1f}"
+            every = " for every technique" if len(mine) > 1 else ""
+            side = f" (ours higher{every})" if low > 0 else f" (ours lower{every})" if high < 0 else ""
+            parts.append(f"{SPECS[metric].label} {span} {unit}{side}")
+    word = "reproduces" if inside == total else "partly reproduces" if inside >= total / 2 else "does not reproduce"
+    return (f"**The study's {comp.study.name} table {word}**: {inside} of its {total} values lie inside our 95 % "
+            f"prediction interval for one new run; ours minus the study's: {', '.join(parts)}.")  # fmt: skip
