@@ -36,4 +36,4 @@ bench-offline:  ## the study's protocol on the offline Fashion-MNIST (latent 100
 REPORT_FOLDERS = $(sort $(patsubst %/,%,$(dir $(wildcard report/results/*/results.jsonl))))
 REPORT_RESULTS = $(strip $(filter report/results/mnist%,$(REPORT_FOLDERS)) $(filter-out report/results/mnist%,$(REPORT_FOLDERS)))
 report:  ## regenerate the committed report/ from report/results/*/ (MNIST first, then by name)
-	$(PYTHON) -m aebench report --results $(REPORT_RESULTS) --out report
+	$(PYTHON) -m aebench report --results $(REPORT_RESULTS) --out report --force

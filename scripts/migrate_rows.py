@@ -25,11 +25,17 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from aebench.config import RECIPE_SECTIONS, classifier_text, digest, dotted
+from aebench.config import RECIPE_SECTIONS, SECTIONS, classifier_text, digest, dotted, to_plain
 from aebench.results.schema import EXTRA_FIELDS, ROW_FIELDS, cell_folder
 from aebench.techniques import TECHNIQUES
 
 KNOWN = {"mnist": (784, 10), "fashion-mnist": (784, 10)}  # native pixels, classes
+
+
+def defaults(technique: str) -> dict:
+    """Every setting of a cell of ``technique`` at its default, as flat dotted keys."""
+    sections = {name: cls() for name, cls in SECTIONS.items()}
+    return dotted(to_plain({**sections, "params": TECHNIQUES[technique].params()}))
 
 
 def spread(samples: Path) -> tuple[float | None, float | None]:
@@ -65,6 +71,8 @@ def migrate(folder: Path) -> None:
         sections = {k: v for k, v in config.items() if k in RECIPE_SECTIONS}
         row.setdefault("classifier", classifier_text(config["classifier"]) if "classifier" in config else None)
         row.setdefault("settings", dotted(sections) if sections else None)
+        if row["settings"] is not None:  # options added after the row was written, at their defaults
+            row["settings"] = {**defaults(row["technique"]), **row["settings"]}
         row.setdefault("recipe_hash", digest({k: v for k, v in config.items() if k != "seed"}) if config else None)
         for name, value in {name: info.facts(info.params()) for name, info in TECHNIQUES.items()}.get(
             row["technique"], {}

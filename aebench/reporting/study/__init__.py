@@ -23,6 +23,7 @@ from aebench.reporting.study.anchors import (
     STUDY_LR,
     STUDY_PRECISION,
     STUDY_RUNS,
+    STUDY_SETTING_WORDS,
     STUDY_SETTINGS,
     TECHNIQUE_SETTINGS,
     Claim,
@@ -45,6 +46,7 @@ class Comparison:
     claims: list[tuple[Claim, dict[str, pd.DataFrame]]]
     differences: list[str] = field(default_factory=list)
     curves: pd.DataFrame = field(default_factory=pd.DataFrame)
+    closeness: tuple[int, ...] = ()  # smaller = more like the study: the first screen shows the closest table
 
 
 def gap(mean: float, published: float, metric: str) -> tuple[float, str]:
@@ -99,17 +101,8 @@ def differences(run: StudyRun, dataset: str, rows: pd.DataFrame) -> list[str]:
     precision = ", ".join(sorted({str(d) for d in ok["precision"].dropna()})) or "not recorded"
     out.append(f"hardware: {devices}, precision {precision} (the study: {run.hardware}, {STUDY_PRECISION}); "
                "train times are not compared")  # fmt: skip
-    found: dict[tuple[str, str], list[str]] = {}
     techniques = [t for t in dict.fromkeys(ok["technique"]) if (dataset, t) in ANCHORS]
-    for technique in techniques:
-        settings = next((s for s in ok.loc[ok["technique"] == technique, "settings"] if isinstance(s, dict)), None)
-        if settings is None:
-            found.setdefault(("settings", "not recorded in the rows"), []).append(technique)
-            continue
-        for key, theirs in study_settings(dataset, technique).items():
-            if key in settings and not same(settings[key], theirs):
-                found.setdefault((key, f"{settings[key]} (the study: {theirs})"), []).append(technique)
-    for (key, text), who in found.items():
+    for (key, text), who in setting_differences(dataset, ok).items():
         whom = "" if who == techniques else f" for {', '.join(who)}"
         effect = f"; {SETTING_EFFECTS[key]}" if key in SETTING_EFFECTS else ""
         out.append(f"{key}: {text}{whom}{effect}")
@@ -120,6 +113,21 @@ def differences(run: StudyRun, dataset: str, rows: pd.DataFrame) -> list[str]:
         out.append(f"{technique}: no result here ({last['status']}: {str(last['reason']).split(';')[0]})")
     out += [f"not run here: {', '.join(unrun)}"] if unrun else []
     return out
+
+
+def setting_differences(dataset: str, ok: pd.DataFrame) -> dict[tuple[str, str], list[str]]:
+    """(setting key, ours and the study's in words) -> the techniques whose rows set it otherwise than the study."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for technique in (t for t in dict.fromkeys(ok["technique"]) if (dataset, t) in ANCHORS):
+        settings = next((s for s in ok.loc[ok["technique"] == technique, "settings"] if isinstance(s, dict)), None)
+        if settings is None:
+            found.setdefault(("settings", "not recorded in the rows"), []).append(technique)
+            continue
+        for key, theirs in study_settings(dataset, technique).items():
+            if key in settings and not same(settings[key], theirs):
+                said = STUDY_SETTING_WORDS.get(key, theirs)
+                found.setdefault((key, f"{settings[key]} (the study: {said})"), []).append(technique)
+    return found
 
 
 def study_curves(dataset: str, techniques: list[str]) -> pd.DataFrame:
@@ -140,7 +148,11 @@ def comparison(table: str, stats: pd.DataFrame, rows: pd.DataFrame) -> Compariso
     claims = [(c, {m: stats[stats["metric"] == m] for m in (*c.metrics, c.equal_metric) if m})
               for c in CLAIMS if c.dataset == dataset]  # fmt: skip
     present = [t for t in dict.fromkeys(stats["technique"]) if (dataset, t) in ANCHORS]
-    return Comparison(table, run, frame, claims, differences(run, dataset, rows), study_curves(dataset, present))
+    shared = [(ok["epochs"] == run.epochs).all(), (ok["n_train"] == run.n_train).all(),
+              (ok["n_test"] == run.n_test).all(), (ok["latent"] == STUDY_SETTINGS["model.latent"]).all()]  # fmt: skip
+    closeness = (shared.count(False), len({key for key, _ in setting_differences(dataset, ok)}), -len(present))
+    return Comparison(table, run, frame, claims, differences(run, dataset, rows), study_curves(dataset, present),
+                      closeness)  # fmt: skip
 
 
 __all__ = ["STUDY", "Comparison", "comparison"]

@@ -70,18 +70,31 @@ STUDY_RUNS: dict[str, StudyRun] = {
     "cifar10": StudyRun("CIFAR-10", 15, 50_000, 10_000, 1, "a Colab GPU"),
 }
 
-# the study's settings, as the rows' ``settings`` keys (a cell's resolved config, flat); a run that differs is told so.
-# Values aebench's options cannot express are given in words, so they always differ (see ../shared/ANCHORS.md).
+# the study's settings, as the rows' ``settings`` keys (a cell's resolved config, flat) and values; a run that differs
+# is told so, the study's value in words where ``STUDY_SETTING_WORDS`` has them (see ../shared/ANCHORS.md).
 STUDY_SETTINGS: dict[str, Any] = {
     "data.image_size": 32,
     "data.channels": 3,
     "data.normalize": "imagenet",
-    "data.augment": "8 dihedral orientations, logit-space brightness and contrast (p 0.75 each)",
+    "data.augment": True,
+    "data.augment_style": "dihedral",
     "train.batch_size": 128,
-    "train.optimizer": "adamw (betas 0.9, 0.99; decoupled weight decay 1e-2 on every parameter)",
-    "train.schedule": "two one-cycle runs: 5 epochs at 3e-3, then 10 at the technique's LR, optimiser state kept",
+    "train.drop_last": True,
+    "train.optimizer": "adamw",
+    "train.betas": [0.9, 0.99],
+    "train.weight_decay": 0.01,
+    "train.schedule": "one_cycle",
+    "train.cycles": [{"epochs": 5, "lr": 0.003}, {"epochs": 10, "lr": None}],
+    "train.clamp": True,
     "model.latent": 1000,
+    "model.layers": "study",
     "classifier.model": "resnet34",
+}
+STUDY_SETTING_WORDS: dict[str, str] = {
+    "data.augment_style": "dihedral: 8 orientations, logit-space brightness and contrast (p 0.75 each)",
+    "train.optimizer": "adamw, decoupled weight decay on every parameter",
+    "train.cycles": "two one-cycle runs: 5 epochs at 3e-3, then 10 at the technique's LR, optimiser state kept",
+    "model.layers": "study: BN after the second pool, decoder biases, BN after each pixel-shuffle block",
 }
 TECHNIQUE_SETTINGS: dict[str, dict[str, Any]] = {  # per technique, on top of STUDY_SETTINGS
     "feature_loss": {
@@ -92,6 +105,8 @@ TECHNIQUE_SETTINGS: dict[str, dict[str, Any]] = {  # per technique, on top of ST
         "params.term_scale": "none",
     },
     "progressive_resizing": {"params.sizes": [16]},
+    "pixel_shuffle": {"params.icnr": False},
+    "resnet_pretrained": {"params.train_bn": False, "params.lr_groups": "study"},
 }
 # the second cycle's peak LR, per (dataset, technique); the pretrained encoder's slice(1e-6, 1e-2) is not one number
 STUDY_LR: dict[tuple[str, str], float] = {
