@@ -61,7 +61,6 @@ def run_summarized(
 ) -> RunSummary:
     """``run`` for a loaded experiment, returning its summary (rows, table, paired tests): what the CLI prints."""
     from aebench.execution import cost as costs
-    from aebench.execution.run_summary import summarize
     from aebench.execution.runner import run_experiment
 
     folder = results_folder(config, out)
@@ -73,8 +72,9 @@ def run_summarized(
 
         tracker = make_tracker(list(track), folder, config.name)
     settings = costs.DEFAULT_COST if cost is True else cost or None
-    run_experiment(config, folder, root, device, make_executor(executor), tracker, retry_skipped, settings)
-    return summarize(config, folder)
+    return run_experiment(
+        config, folder, root, device, make_executor(executor), tracker, retry_skipped, settings
+    ).summary
 
 
 def data_folder(data_root: str | Path | None) -> Path:

@@ -28,7 +28,7 @@ from aebench.execution.cost import CostSettings, record_cost
 from aebench.execution.lock import results_lock
 from aebench.execution.planning import plan
 from aebench.execution.preflight import preflight
-from aebench.execution.run_summary import summarize, write_summary
+from aebench.execution.run_summary import RunSummary, summarize, write_summary
 from aebench.execution.snapshots import Snapshots, save_latents
 from aebench.experiment import ExperimentConfig
 from aebench.files import fault_text, is_machine_fault, results_folder_checks, safe_folder, write_npz, write_text
@@ -311,6 +311,14 @@ class LocalExecutor:
             torch.set_num_threads(default)
 
 
+@dataclass
+class Ran:
+    """What ``run_experiment`` did: the rows written now, and the experiment's summary over all its rows."""
+
+    written: list[dict[str, Any]]
+    summary: RunSummary
+
+
 def run_experiment(
     config: ExperimentConfig,
     out: Path,
@@ -320,10 +328,11 @@ def run_experiment(
     tracker: Tracker | None = None,
     retry_skipped: bool = False,
     cost: CostSettings | None = None,
-) -> list[dict[str, Any]]:
+) -> Ran:
     """Run every cell not already finished in ``out/results.jsonl`` (``retry_skipped``: cells recorded skipped
     run again too), then write the summary files (``write_summary``) and, with ``cost``, the controlled cost
-    measurement (``out/cost.json``, see ``record_cost_or_warn``); returns the rows written now.
+    measurement (``out/cost.json``, see ``record_cost_or_warn``); returns the rows written now and the summary
+    (computed once).
 
     The folder must hold no symbolic link (nothing is written outside it) and is locked for the run (a second run
     on it is a UserError naming the holder), and every dataset and cell setting is checked before any training
@@ -348,10 +357,11 @@ def run_experiment(
                         tracker.log_cell(result)
                     except Exception as exc:  # the row is written; a tracker outage must not stop the sweep
                         log.warning("tracking %s failed: %s", describe(result.row), exc)
-        write_summary(summarize(config, out), out)
+        summary = summarize(config, out)
+        write_summary(summary, out)
         if cost is not None:
             record_cost_or_warn(config, out, data_root, resolve_device(device), cost)
-    return written
+    return Ran(written, summary)
 
 
 def record_cost_or_warn(
