@@ -107,9 +107,7 @@ def test_a_cell_whose_worker_dies_twice_is_recorded_failed(local_ray: None, tmp_
 def test_ctrl_c_cancels_the_running_cells_and_keeps_the_finished_rows(local_ray: None, tmp_path: Path) -> None:
     config = load_experiment(tiny_sweep(tmp_path, "cancel", seeds=[0, 1, 2], train={**TINY["train"], "epochs": 30}))
     with pytest.raises(KeyboardInterrupt):
-        run_experiment(
-            config, tmp_path / "out", Path("/nonexistent"), "cpu", RayExecutor(max_parallel=2), Interrupt()
-        )
+        run_experiment(config, tmp_path / "out", Path("/nonexistent"), "cpu", RayExecutor(max_parallel=2), Interrupt())
     assert len(read_rows(tmp_path / "out")) == 1
     deadline = time.monotonic() + 10
     while running_cells() and time.monotonic() < deadline:
