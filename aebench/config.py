@@ -226,7 +226,7 @@ class CellConfig:
     model: ModelConfig
     classifier: ClassifierConfig
     params: Any
-    axes: dict[str, Any] = field(default_factory=dict, metadata={"added": True})  # the cell's sweep point
+    axes: dict[str, Any] = field(default_factory=dict, hash=False, metadata={"added": True})  # its sweep point
     dataset_source: Union[str, None] = field(default=None, metadata={"added": True})  # an image folder's folder:PATH
 
     def to_dict(self) -> dict[str, Any]:

@@ -271,3 +271,8 @@ def test_a_killed_sweep_resumes_mid_cell_and_retrains_nothing(tmp_path: Path) ->
     metrics = ["mae", "mse", "psnr", "ssim", "accuracy", "epochs_trained", "config_hash", "axes"]
     assert [{m: r[m] for m in metrics} for r in read_rows(out)] == [{m: r[m] for m in metrics} for r in whole]
     assert (out / RESULTS_FILE).read_text().count("\n") == 2  # nothing retrained
+
+
+def test_a_swept_cell_is_hashable_and_equal_only_at_its_point() -> None:
+    at_8, at_4 = sweep(["baseline"], {"model.latent": [8, 4]}).cells()
+    assert len({at_8, at_4, at_8}) == 2  # cells key caches (the bench's step cache): a point's dict must not break it
