@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from aebench.reporting.cost import COST
 from aebench.reporting.stats import estimate
 from aebench.reporting.study.anchors import (
     ANCHORS,
@@ -37,7 +38,8 @@ CLEAN = "clean images"  # the classifier's ceiling row
 @dataclass
 class Comparison:
     """One table beside the study: ``frame`` (technique, metric, study, n, mean, sd, pi_low, pi_high, diff, unit,
-    inside), the claims (claim, standings per metric), the differences box, the study's curves."""
+    inside), the claims (claim, standings per metric), the differences box, the study's curves, and ``cost``: its
+    time ratios beside our controlled ones (``study_cost``)."""
 
     table: str
     study: StudyRun
@@ -45,6 +47,7 @@ class Comparison:
     claims: list[tuple[Claim, dict[str, pd.DataFrame]]]
     differences: list[str] = field(default_factory=list)
     curves: pd.DataFrame = field(default_factory=pd.DataFrame)
+    cost: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def gap(mean: float, published: float, metric: str) -> tuple[float, str]:
@@ -84,7 +87,7 @@ def same(ours: Any, theirs: Any) -> bool:
     return bool(ours == theirs) if not isinstance(ours, list) else list(ours) == list(theirs)
 
 
-def differences(run: StudyRun, dataset: str, rows: pd.DataFrame) -> list[str]:
+def differences(run: StudyRun, dataset: str, rows: pd.DataFrame, ratios: bool = False) -> list[str]:
     """Everything our rows set otherwise than the study, once each, naming the techniques where not all."""
     ok, out = finished(rows), []
     for column, theirs, words in (("epochs", run.epochs, "epochs"), ("n_train", run.n_train, "training images"),
@@ -98,7 +101,7 @@ def differences(run: StudyRun, dataset: str, rows: pd.DataFrame) -> list[str]:
     devices = ", ".join(sorted({str(d) for d in ok["device"].dropna()})) or "not recorded"
     precision = ", ".join(sorted({str(d) for d in ok["precision"].dropna()})) or "not recorded"
     out.append(f"hardware: {devices}, precision {precision} (the study: {run.hardware}, {STUDY_PRECISION}); "
-               "train times are not compared")  # fmt: skip
+               f"train times are {'compared only as ratios to the baseline' if ratios else 'not compared'}")  # fmt: skip
     found: dict[tuple[str, str], list[str]] = {}
     techniques = [t for t in dict.fromkeys(ok["technique"]) if (dataset, t) in ANCHORS]
     for technique in techniques:
@@ -128,6 +131,25 @@ def study_curves(dataset: str, techniques: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["technique", "epoch", "test_mse"])
 
 
+def study_cost(dataset: str, stats: pd.DataFrame) -> pd.DataFrame:
+    """Per technique the study timed: its train time over its baseline's (its published times, one run each) beside
+    our controlled step ratio and its 95 % CI (NaN: not measured here); ``inside``: the study's ratio in our CI;
+    ``pace``: the study's baseline's training images per second. Each ratio is to a baseline on its own machine: the
+    only time comparison that holds across hardware. Empty where we measured none."""
+    base, run = stats.loc[stats["role"] == "baseline", "technique"], STUDY_RUNS[dataset]
+    unit = ANCHORS.get((dataset, base.iloc[0])) if len(base) else None
+    ours = stats[(stats["metric"] == COST) & (stats["role"] != "baseline")].set_index("technique")
+    records = []
+    for (d, technique), theirs in ANCHORS.items() if unit and unit.train_seconds and len(ours) else ():
+        if d == dataset and technique != base.iloc[0] and theirs.train_seconds:
+            study, r = theirs.train_seconds / unit.train_seconds, ours.reindex([technique]).iloc[0]
+            inside = None if math.isnan(r["mean"]) else bool(r["ci_low"] <= study <= r["ci_high"])
+            records.append({"technique": technique, "study": study, "ours": r["mean"], "ci_low": r["ci_low"],
+                            "ci_high": r["ci_high"], "inside": inside,
+                            "pace": run.epochs * run.n_train / unit.train_seconds})  # fmt: skip
+    return pd.DataFrame(records, columns=["technique", "study", "ours", "ci_low", "ci_high", "inside", "pace"])
+
+
 def comparison(table: str, stats: pd.DataFrame, rows: pd.DataFrame) -> Comparison | None:
     """The table beside the study (``stats``: its statistics; ``rows``: all its rows, unfinished ones included), or
     None where its dataset is not one the study ran."""
@@ -140,7 +162,9 @@ def comparison(table: str, stats: pd.DataFrame, rows: pd.DataFrame) -> Compariso
     claims = [(c, {m: stats[stats["metric"] == m] for m in (*c.metrics, c.equal_metric) if m})
               for c in CLAIMS if c.dataset == dataset]  # fmt: skip
     present = [t for t in dict.fromkeys(stats["technique"]) if (dataset, t) in ANCHORS]
-    return Comparison(table, run, frame, claims, differences(run, dataset, rows), study_curves(dataset, present))
+    cost = study_cost(dataset, stats)
+    box = differences(run, dataset, rows, len(cost) > 0)
+    return Comparison(table, run, frame, claims, box, study_curves(dataset, present), cost)
 
 
 __all__ = ["STUDY", "Comparison", "comparison"]
