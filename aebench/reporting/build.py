@@ -3,7 +3,7 @@
 Output (deterministic for the same results and command): ``README.md`` (the first screen: per dataset of the study
 its reproduction and the best technique, then links), one page per table (``<stem>.md``), ``report.tex`` (all of
 it; builds with pdflatex), ``tables/*.csv`` (the statistics frame, the study comparison, the flags, the unfinished
-cells), ``figures/*.png|pdf`` and the manifest that says which results they came from (``manifest.py``).
+cells, the equal-time read-off where a folder has a cost record), ``figures/*.png|pdf`` and the manifest that says which results they came from (``manifest.py``).
 """
 
 from __future__ import annotations
@@ -265,8 +265,9 @@ def write_report(folders: list[Path], out: Path, command: str, force: bool = Fal
     write_text(out / "report.tex", latex(head + [b for _, _, blocks in pages for b in blocks]))
     csvs = {"statistics": stats, "flags": flags.drop(columns="metrics"), "unfinished": frame[frame["status"] != "ok"][
         ["table", "experiment", "dataset", "technique", "seed", "status", "reason"]]}  # fmt: skip
-    csvs["equal_time"] = read_off(equivalent_curves(points, stats), stats)
     csvs["study"] = pd.concat([c.frame.assign(table=t) for t, c in comps.items()]) if comps else pd.DataFrame()
+    if len(ranked := read_off(equivalent_curves(points, stats), stats)):
+        csvs["equal_time"] = ranked
     for name, data in csvs.items():
         write_text(out / "tables" / f"{name}.csv", data.to_csv(index=False, float_format="%.10g"))
     written += [out / "README.md", out / "report.tex", *(out / "tables" / f"{n}.csv" for n in csvs)]
