@@ -236,7 +236,10 @@ def write_report(folders: list[Path], out: Path, command: str, force: bool = Fal
     comps = {t: c for t in tables if (c := comparison(t, stats[stats["table"] == t], frame[frame["table"] == t]))}
     written, pages, shown_notes = [], [], set()
     names = dict.fromkeys(c.study.name for c in comps.values())
-    firsts = {next(t for t, c in comps.items() if c.study.name == name) for name in names}
+    firsts = {
+        max((t for t, c in comps.items() if c.study.name == name), key=lambda t: comps[t].frame["technique"].nunique())
+        for name in names
+    }  # per study, the table of most of its techniques (the first of ties)
     for table in tables:
         rows, mine = frame[frame["table"] == table], ok[ok["table"] == table]
         stem = str(rows["stem"].iloc[0])
