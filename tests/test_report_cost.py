@@ -153,3 +153,8 @@ def test_the_study_comparison_sets_its_time_ratios_beside_our_controlled_ones(tm
     assert math.isnan(cost.loc["resnet_scratch", "ours"]) and cost.loc["resnet_scratch", "inside"] is None
     assert cost.loc["progressive_resizing", "study"] == pytest.approx(1484 / 1483)
     assert cost["pace"].iloc[0] == pytest.approx(15 * 60_000 / 1483)
+
+
+def test_a_folder_named_with_a_trailing_slash_keeps_its_cost_record(costed: Path) -> None:
+    stats = analyse([f"{costed}/"])[3]
+    assert cost_rows(stats, "dear")[COST]["mean"] == 3.0

@@ -37,18 +37,15 @@ def cost_records(table: str, ok: pd.DataFrame, cost: pd.DataFrame) -> list[dict]
     mine = cost[cost["folder"].astype(str).isin(folders) & (cost["dataset"] == dataset)]
     base = mine[(mine["kind"] == "step") & mine["technique"].map(roles).eq("baseline")]
     base_step = float(base["seconds_per_step"].iloc[0]) if len(base) else math.nan
-    records = []
+    records = []  # what a record leaves out is NaN in the frame
     for entry in mine[mine["technique"].isin(roles)].drop_duplicates(["technique", "kind"]).to_dict("records"):
         technique, role = entry["technique"], roles[entry["technique"]]
-        common = {"table": table, "technique": technique, "role": role, "sd": math.nan, "pi_low": math.nan,
-                  "pi_high": math.nan, "flag": "", "pairs": 0, "note": "", "caveat": "", "p": math.nan,
-                  "p_holm": math.nan, "tests": 0, "lead_p": math.nan, "lead_tests": 0, "machine": entry["machine"]}  # fmt: skip
+        common = {"table": table, "technique": technique, "role": role, "flag": "", "pairs": 0, "note": "",
+                  "caveat": "", "tests": 0, "lead_tests": 0, "machine": entry["machine"], "significant": False}  # fmt: skip
         if entry["kind"] != "step":
-            seconds = float(entry["seconds"])
-            records.append({**common, "metric": KIND_METRIC[entry["kind"]], "n": 1, "mean": seconds,
-                            "ci_low": math.nan, "ci_high": math.nan, "diff": math.nan, "diff_low": math.nan,
-                            "diff_high": math.nan, "significant": False, "standing": "", "seconds": seconds,
-                            "note": f"once, on {int(entry['images']):,} training images"})  # fmt: skip
+            note = f"once, on {int(entry['images']):,} training images"
+            records.append({**common, "metric": KIND_METRIC[entry["kind"]], "n": 1, "mean": float(entry["seconds"]),
+                            "seconds": float(entry["seconds"]), "standing": "", "note": note})  # fmt: skip
             continue
         ratio, low, high = (float(entry[k]) for k in ("ratio", "ci_low", "ci_high"))
         excludes = role != "baseline" and not low <= 1 <= high

@@ -17,6 +17,7 @@ One row per (table, metric, technique), computed over seeds here and nowhere els
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -169,4 +170,4 @@ def analyse(folders, current=None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
     frame = load(folders, current)
     ok = finished(frame[frame["table"].notna()])
     flags = sanity_flags(ok)
-    return frame, ok, flags, statistics(ok, flags, load_cost(folders))
+    return frame, ok, flags, statistics(ok, flags, load_cost(Path(f) for f in folders))  # named as load() names them

@@ -168,8 +168,8 @@ def study_cost_verdict(comp) -> str:
     cost = comp.cost[comp.cost["inside"].notna()]
     inside = list(cost.loc[cost["inside"].astype(bool), "technique"])
     far = cost.iloc[(cost["ours"] / cost["study"]).map(lambda x: abs(math.log(x))).argmax()]
+    names = f" ({', '.join(inside)})" if inside else ""
     return (f"**Cost beside the study** (the only like-for-like time comparison across hardware: each side's time "
             f"over its own baseline's, on its own machine): of the {len(cost)} techniques measured here, the study's "
-            f"time ratio lies inside our controlled ratio's 95 % CI for {len(inside)}"
-            f"{f' ({chr(44).join(inside)})' if inside else ''}; the farthest apart: {far['technique']}, "
-            f"{far['ours']:.2f}× here, {far['study']:.2f}× in the study.")  # fmt: skip
+            f"time ratio lies inside our controlled ratio's 95 % CI for {len(inside)}{names}; the farthest apart: "
+            f"{far['technique']}, {far['ours']:.2f}× here, {far['study']:.2f}× in the study.")  # fmt: skip

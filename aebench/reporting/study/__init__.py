@@ -147,7 +147,9 @@ def study_cost(dataset: str, stats: pd.DataFrame) -> pd.DataFrame:
             records.append({"technique": technique, "study": study, "ours": r["mean"], "ci_low": r["ci_low"],
                             "ci_high": r["ci_high"], "inside": inside,
                             "pace": run.epochs * run.n_train / unit.train_seconds})  # fmt: skip
-    return pd.DataFrame(records, columns=["technique", "study", "ours", "ci_low", "ci_high", "inside", "pace"])
+    measured = any(r["inside"] is not None for r in records)
+    return pd.DataFrame(records if measured else [], columns=["technique", "study", "ours", "ci_low", "ci_high",
+                                                             "inside", "pace"])  # fmt: skip
 
 
 def comparison(table: str, stats: pd.DataFrame, rows: pd.DataFrame) -> Comparison | None:
