@@ -14,6 +14,7 @@ from helpers import REPO
 import aebench
 from aebench.cli import main
 from aebench.errors import UserError
+from aebench.reporting.stats import METRICS
 
 SETS = ["seeds=[0, 1]", "techniques=[baseline, pca]"]
 
@@ -48,7 +49,9 @@ def test_a_notebook_runs_loads_and_reports_through_the_api(
     assert (out / "results.jsonl").read_text().count("\n") == 4 and len(again) == 4
 
     stats = aebench.statistics(out)
-    assert set(stats["technique"]) == set(rows["technique"]) and (stats["n"] == 2).all()
+    seeded = stats[stats["metric"].isin(METRICS)]  # the rest: the run's controlled cost record (n: its pairs)
+    assert set(seeded["technique"]) == set(rows["technique"]) and (seeded["n"] == 2).all()
+    assert set(stats.loc[~stats["metric"].isin(METRICS), "metric"]) == {"cost_ratio", "fit_seconds"}
     readme = aebench.report(results=[out], out=tmp_path / "report")
     assert readme == tmp_path / "report" / "README.md" and "python -m aebench report --results results/tiny" in (
         readme.read_text()

@@ -222,3 +222,13 @@ def test_make_report_takes_every_committed_results_folder_mnist_first(tmp_path: 
     command = done.stdout.strip().splitlines()[-1]
     folders = command.split("--results ", 1)[1].split(" --out")[0].split()
     assert folders == [f"report/results/{n}" for n in ("mnist", "mnist-latent32", "cifar", "fashion")]
+
+
+def test_the_first_screen_takes_the_table_of_most_of_the_studys_techniques(tmp_path: Path) -> None:
+    """A baseline-only MNIST table listed first does not take the headline from the table of every technique."""
+    rows = [make_row(e, "mnist", t, s, config_hash=f"{e[0]}{t[:3]}{s}", threads=1, parallel_cells=1)
+            for e, techniques in (("a-small", ["baseline"]), ("b-full", ["baseline", "pixel_shuffle"]))
+            for t in techniques for s in (0, 1, 2)]  # fmt: skip
+    out = tmp_path / "report"
+    write_report([write_results(tmp_path / "results", rows, cells=False)], out, "test")
+    assert "Table [mnist (b-full)](b-full_mnist.md) beside" in (out / "README.md").read_text()

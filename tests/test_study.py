@@ -86,3 +86,19 @@ def test_no_comparison_outside_the_study_datasets(tmp_path: Path) -> None:
     rows = [make_row("exp", "digits", "baseline", s, config_hash=f"b{s}") for s in SEEDS]
     stats, _ = stats_of(rows, tmp_path)
     assert comparison("digits", stats, frame_of(rows, tmp_path / "frame")) is None
+
+
+def test_one_seed_cannot_judge_the_reproduction(tmp_path: Path) -> None:
+    rows = [r for r in mnist_rows({"baseline": [0.00085, 0.0009, 0.00095]}) if r["seed"] == 0]
+    comp = compare(rows, tmp_path)
+    assert comp.frame["inside"].isna().all()  # no prediction interval from one seed
+    assert "reproduces**" not in words.study_verdict(comp)  # neither "reproduces" nor "does not reproduce"
+
+
+def test_the_first_screen_takes_the_judged_table_closest_to_the_study(tmp_path: Path) -> None:
+    base = {"baseline": [0.00085, 0.0009, 0.00095]}
+    one_seed = compare([r for r in mnist_rows(base) if r["seed"] == 0], tmp_path / "a")
+    small_latent = compare(mnist_rows({**base, "pixel_shuffle": [0.001, 0.0011, 0.0012]}, latent=32), tmp_path / "b")
+    faithful = compare(mnist_rows(base, latent=1000), tmp_path / "c")
+    ranked = sorted([one_seed, small_latent, faithful], key=lambda c: c.closeness)
+    assert ranked == [faithful, small_latent, one_seed]

@@ -3,7 +3,8 @@
 Output (deterministic for the same results and command): ``README.md`` (the first screen: per dataset of the study
 its reproduction and the best technique, then links), one page per table (``<stem>.md``), ``report.tex`` (all of
 it; builds with pdflatex), ``tables/*.csv`` (the statistics frame, the study comparison, the flags, the unfinished
-cells), ``figures/*.png|pdf`` and the manifest that says which results they came from (``manifest.py``).
+cells, the equal-time read-off where a folder has a cost record), ``figures/*.png|pdf`` and the manifest that says
+which results they came from (``manifest.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pandas as pd
 from aebench.errors import UserError
 from aebench.files import read_text, safe_folder, write_text
 from aebench.reporting import figures, words
+from aebench.reporting.cost import COST, FIT, ONE_OFF, equivalent_curves, read_off
 from aebench.reporting.document import Block, latex, markdown
 from aebench.reporting.manifest import claim, finish
 from aebench.reporting.rows import SETTING, axes_of, curves, read_samples, setting_words, skipped
@@ -24,6 +26,7 @@ from aebench.results.schema import METRIC_DEFINITIONS, QUALITY, SPECS
 
 NOTES_FILE, NOTES_BYTES, NOTES_LIMIT = "NOTES.md", 2**20, 20_000
 SHOWN = (*QUALITY, "train_seconds")
+COSTS, COST_LABEL = (COST, FIT, ONE_OFF), "Cost vs baseline (controlled)"
 CONVENTION = (
     "Δ = technique − baseline, per seed on the seeds both ran; the seeds share their batch order, so the test is "
     "paired (a t-test of the per-seed differences). Holm adjusts over every test of this table ({tests}); "
@@ -54,13 +57,16 @@ def run_notes(folder: str) -> str | None:
 
 
 def results_table(stats: pd.DataFrame) -> pd.DataFrame:
-    """Technique × metric, mean ± sd, bold where the standing is 'best'; seeds and flags."""
-    table = {}
-    for technique, mine in stats.groupby("technique", sort=False):
+    """Technique × metric, mean ± sd, bold where the standing is 'best'; the controlled cost where measured; seeds
+    and flags."""
+    table, costs = {}, stats[stats["metric"].isin(COSTS)]
+    for technique, mine in stats[stats["metric"].isin(SHOWN)].groupby("technique", sort=False):
         cells = {"Technique": technique}
         for r in mine.to_dict("records"):
             text = words.mean_sd(r["metric"], r["mean"], r["sd"])
             cells[SPECS[r["metric"]].label] = f"**{text}**" if r["standing"] == "best" else text
+        if len(costs):
+            cells[COST_LABEL] = words.cost_words(costs[costs["technique"] == technique]) or "not measured"
         cells["Seeds"] = str(int(mine["n"].max()))
         cells["Flags"] = "; ".join(dict.fromkeys(f for f in mine["flag"] if f)) or ""
         table[technique] = cells
@@ -107,6 +113,19 @@ def intervals_table(comp: Comparison) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def cost_table(comp: Comparison) -> pd.DataFrame:
+    rows = [{"Technique": r["technique"], "The study: time ÷ its baseline's": f"{r['study']:.2f}×",
+             "Ours: controlled ratio [95 % CI]": words.ratio({**r, "mean": r["ours"]}),
+             "Study's inside ours": {True: "yes", False: "no"}.get(r["inside"], "–")}
+            for r in comp.cost.to_dict("records")]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+COST_NOTE = ("The study's: its published train times, one run each on {hardware} (its baseline trained about {pace:.0f} "
+             "images/s, a pace at which a costlier step can hide behind the data pipeline); ours: each step timed "
+             "against the baseline's, interleaved in one process (the table's cost column).")  # fmt: skip
+
+
 def study_blocks(comp: Comparison, stats: pd.DataFrame, first: bool, said: tuple[str, ...] = ()) -> list[Block]:
     """The verdict, claims, reproduction table, best (``first``: on the first screen) and the box of differences
     (less those ``said`` on the first screen already)."""
@@ -114,6 +133,9 @@ def study_blocks(comp: Comparison, stats: pd.DataFrame, first: bool, said: tuple
     blocks = [Block("p", words.study_verdict(comp))]
     blocks += [Block("p", "The study's claim: " + words.claim_verdict(c, s)) for c, s in comp.claims]
     blocks.append(Block("table", frame=reproduction_table(comp), note=REPRO_NOTE.format(n=n)))
+    if len(comp.cost):
+        note = COST_NOTE.format(hardware=comp.study.hardware, pace=comp.cost["pace"].iloc[0])
+        blocks += [Block("p", words.study_cost_verdict(comp)), Block("table", frame=cost_table(comp), note=note)]
     if first:
         shown = stats[stats["metric"].isin(SHOWN)]
         blocks += [Block("p", f"**Best here** ({n} seeds; {words.best_rule(shown)}):"),
@@ -128,8 +150,9 @@ def page(table: str, rows, stats: pd.DataFrame, flags: pd.DataFrame, comp, figs,
     """One table's page: its setting, results, differences from the baseline, flags, study, figures, notes."""
     setting = setting_words(rows.iloc[0].to_dict(), [*SETTING[2:], *axes_of(rows)])
     shown = stats[stats["metric"].isin(SHOWN)]
+    note = words.cost_note(stats) if stats["metric"].isin(COSTS).any() else ""
     blocks = [Block("h", table, 1), Block("p", f"[← the report](README.md) · _{setting}_"),
-              Block("table", frame=results_table(shown)), Block("p", "Best: " + words.best_line(shown)),
+              Block("table", frame=results_table(stats), note=note), Block("p", "Best: " + words.best_line(shown)),
               Block("h", "Differences from the baseline", 2), Block("p", CONVENTION.format(tests=int(stats["tests"].max()))),
               Block("table", frame=differences_table(shown), note=times(shown))]  # fmt: skip
     blocks += [Block("h", "Flags", 2), Block("ul", items=words.flag_lines(flags))] if len(flags) else []
@@ -150,7 +173,7 @@ def page(table: str, rows, stats: pd.DataFrame, flags: pd.DataFrame, comp, figs,
 
 
 def draw(out: Path, table: str, stem: str, ok, stats, flags, points, comp, colours) -> tuple[list[Block], list[Path]]:
-    """The table's figures, saved; their blocks and files."""
+    """The table's figures, saved (with the equal-time read-off after its figure); their blocks and files."""
     made = [("metrics", figures.metrics(stats[stats["metric"].isin(SHOWN)], colours, table), "mean and 95 % CI")]
     if comp is not None:
         made.append(("study", figures.beside_study(comp.frame, colours, table), "the study's value on our interval"))
@@ -158,6 +181,13 @@ def draw(out: Path, table: str, stem: str, ok, stats, flags, points, comp, colou
     if len(mine) or (comp is not None and len(comp.curves)):
         study = comp.curves if comp is not None else pd.DataFrame(columns=["technique", "epoch", "test_mse"])
         made.append(("curves", figures.learning_curves(mine, study, colours, table), "test MSE per epoch"))
+    equal = equivalent_curves(mine, stats)
+    if len(equal):
+        ranked = read_off(equal, stats)
+        horizon = ranked["horizon"].iloc[0] if len(ranked) else float("nan")
+        caption = "test MSE against baseline-equivalent time (epochs × controlled cost ratio)"
+        made.append(("cost", figures.equal_time(equal, horizon, colours, table), caption,
+                     words.read_off_line(ranked, stats)))  # fmt: skip
     seed = min(ok["seed"]) if ok.groupby("technique")["seed"].min().nunique() == 1 else None
     firsts = ok.sort_values("seed").groupby("technique", sort=False).first().reset_index()
     samples = {r["technique"]: s for r in firsts.to_dict("records") if (s := read_samples(r)) is not None}
@@ -166,9 +196,10 @@ def draw(out: Path, table: str, stem: str, ok, stats, flags, points, comp, colou
         notes = {t: "; ".join(mine.loc[mine["technique"] == t, "label"]) for t in mine["technique"].dropna()}
         made.append(("reconstructions", figures.reconstructions(samples, notes, table), f"seed {seed}"))
     blocks, files = [], []
-    for name, fig, caption in made:
+    for name, fig, caption, *after in made:
         files += figures.save(fig, out, f"{name}_{stem}")
-        blocks.append(Block("figure", stem=f"figures/{name}_{stem}", caption=f"{table}: {caption}"))
+        blocks += [Block("figure", stem=f"figures/{name}_{stem}", caption=f"{table}: {caption}")]
+        blocks += [Block("p", text) for text in after if text]
     return blocks, files
 
 
@@ -206,7 +237,7 @@ def write_report(folders: list[Path], out: Path, command: str, force: bool = Fal
     comps = {t: c for t in tables if (c := comparison(t, stats[stats["table"] == t], frame[frame["table"] == t]))}
     written, pages, shown_notes = [], [], set()
     names = dict.fromkeys(c.study.name for c in comps.values())
-    # per study, its first screen shows the table closest to it (its shared setting, then its protocol)
+    # per study, its first screen shows the table closest to it (judged at all, its shared setting, its protocol)
     firsts = {min((t for t, c in comps.items() if c.study.name == name), key=lambda t: comps[t].closeness)
               for name in names}  # fmt: skip
     for table in tables:
@@ -238,6 +269,8 @@ def write_report(folders: list[Path], out: Path, command: str, force: bool = Fal
     csvs = {"statistics": stats, "flags": flags.drop(columns="metrics"), "unfinished": frame[frame["status"] != "ok"][
         ["table", "experiment", "dataset", "technique", "seed", "status", "reason"]]}  # fmt: skip
     csvs["study"] = pd.concat([c.frame.assign(table=t) for t, c in comps.items()]) if comps else pd.DataFrame()
+    if len(ranked := read_off(equivalent_curves(points, stats), stats)):
+        csvs["equal_time"] = ranked
     for name, data in csvs.items():
         write_text(out / "tables" / f"{name}.csv", data.to_csv(index=False, float_format="%.10g"))
     written += [out / "README.md", out / "report.tex", *(out / "tables" / f"{n}.csv" for n in csvs)]

@@ -11,7 +11,7 @@ import pandas as pd
 
 from aebench.reporting import words
 from aebench.reporting.rows import SETTING, axes_of, setting_words
-from aebench.reporting.stats import analyse
+from aebench.reporting.stats import METRICS, analyse
 
 
 @dataclass
@@ -25,6 +25,7 @@ class Summary:
 def run_summary(folder: Path, current: Mapping[tuple, str]) -> Summary:
     """The summary of the rows of ``current`` (cell key -> config hash: the run's cells) in ``folder``."""
     frame, ok, flags, stats = analyse([folder], current)
+    stats = stats[stats["metric"].isin(METRICS)]  # the cost record (measured after the summary) is the report's
     keys = [*SETTING, *axes_of(ok)]  # a sweep's point: one column per axis
     tables, blocks = [], []
     for table, mine in stats.groupby("table", sort=False):

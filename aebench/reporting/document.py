@@ -13,7 +13,7 @@ import pandas as pd
 
 SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#", "^": r"\^{}",
            "_": r"\_", "%": r"\%", "~": r"\~{}", "<": r"\textless{}", ">": r"\textgreater{}", "`": ""}  # fmt: skip
-DECLARED = "±Δ−·√✓✗–—≤≥×"  # characters the LaTeX template declares
+DECLARED = "±Δ−·√✓✗–—≤≥×≈÷"  # characters the LaTeX template declares
 WIDTH = 130  # characters of a verbatim line on the landscape page
 
 

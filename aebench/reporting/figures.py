@@ -137,6 +137,27 @@ def learning_curves(points: pd.DataFrame, study: pd.DataFrame, colours: dict, ti
     return fig
 
 
+def equal_time(curves: pd.DataFrame, horizon: float, colours: dict, title: str) -> plt.Figure:
+    """Test MSE (mean over seeds) against baseline-equivalent time, one line per technique, log axes; a dotted
+    line at ``horizon``, the baseline's whole run (NaN: none)."""
+    with sns.axes_style("whitegrid"):
+        fig, ax = plt.subplots(figsize=(7, 3.6), layout="constrained")
+    for technique, mine in curves.groupby("technique", sort=False):
+        ax.plot(mine["equivalent"], mine["test_mse"], "o-", ms=3, lw=1.5, color=colours.get(technique, "grey"),
+                label=technique)  # fmt: skip
+    if np.isfinite(horizon):
+        ax.axvline(horizon, color="black", ls=":", lw=1, label="the baseline's whole run")
+    ax.set(xscale="log", yscale="log", ylabel="test MSE (lower is better)")
+    ax.set_xlabel("baseline-equivalent time (s): epochs × controlled cost ratio × the baseline's epoch", fontsize=8)
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1, 2, 5)))
+        axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda x, _: f"{x:g}"))
+        axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.legend(fontsize=7, loc="upper right")
+    fig.suptitle(f"{title}: test MSE at equal compute (mean over seeds)", fontsize=10)
+    return fig
+
+
 def reconstructions(samples: dict[str, dict[str, np.ndarray]], notes: dict[str, str], title: str) -> plt.Figure:
     """The same test images: the originals, then per technique its reconstruction and its error map |output − target|
     (mean over channels, 0 white to 0.5 dark red); ``notes`` label a technique's row (a flag)."""

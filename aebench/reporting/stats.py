@@ -9,19 +9,24 @@ One row per (table, metric, technique), computed over seeds here and nowhere els
 - ``note``: why a difference is not tested; ``caveat``: why a time difference is not like-for-like;
 - ``flag``: the flags barring a claim on it; ``standing``: 'best' where the best mean among the claimable
   techniques beats each other one in a paired test (Holm over the table's comparisons with the leaders, ``lead_p``),
-  'tie' for the leader and every technique no test separates from it, '' otherwise.
+  'tie' for the leader and every technique no test separates from it, '' otherwise;
+- where a folder has a cost record, its controlled cost in the same columns (``cost.py``: metrics ``cost_ratio``,
+  ``fit_seconds``, ``one_off_seconds``, with ``seconds`` and ``machine``).
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from aebench.reporting.cost import cost_records
 from aebench.reporting.flags import MIN_SEEDS, barring, sanity_flags
 from aebench.reporting.rows import load
+from aebench.results.cost import load_cost
 from aebench.results.schema import QUALITY, SPECS
 from aebench.results.summary import finished
 
@@ -33,7 +38,7 @@ CONDITIONS = {"device": "device", "precision": "precision", "threads": "threads 
 CONTENDERS = ("baseline", "compared")
 COLUMNS = ["table", "metric", "technique", "role", "n", "mean", "sd", "ci_low", "ci_high", "pi_low", "pi_high",
            "flag", "pairs", "diff", "diff_low", "diff_high", "note", "caveat", "p", "p_holm", "significant", "tests",
-           "standing", "lead_p", "lead_tests"]  # fmt: skip
+           "standing", "lead_p", "lead_tests", "seconds", "machine"]  # fmt: skip
 
 
 def t_factor(n: int) -> float:
@@ -150,9 +155,12 @@ def standings(records: list[dict], ok: pd.DataFrame) -> None:
         r["lead_tests"] = len(comparisons)
 
 
-def statistics(ok: pd.DataFrame, flags: pd.DataFrame) -> pd.DataFrame:
-    """The statistics frame of every table of the finished rows (see the module docstring)."""
-    records = [r for table, rows in ok.groupby("table", sort=False) for r in table_statistics(table, rows, flags)]
+def statistics(ok: pd.DataFrame, flags: pd.DataFrame, cost: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The statistics frame of every table of the finished rows (see the module docstring); ``cost``: the folders'
+    cost records (``load_cost``; None: none)."""
+    records = []
+    for table, rows in ok.groupby("table", sort=False):
+        records += table_statistics(table, rows, flags) + (cost_records(table, rows, cost) if cost is not None else [])
     return pd.DataFrame(records, columns=COLUMNS)
 
 
@@ -162,4 +170,4 @@ def analyse(folders, current=None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
     frame = load(folders, current)
     ok = finished(frame[frame["table"].notna()])
     flags = sanity_flags(ok)
-    return frame, ok, flags, statistics(ok, flags)
+    return frame, ok, flags, statistics(ok, flags, load_cost(Path(f) for f in folders))  # named as load() names them

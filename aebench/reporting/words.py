@@ -7,6 +7,7 @@ import math
 
 import pandas as pd
 
+from aebench.reporting.cost import COST, FIT
 from aebench.reporting.stats import ALPHA
 from aebench.results.schema import QUALITY, SPECS
 
@@ -68,6 +69,55 @@ def short_line(stats: pd.DataFrame) -> str:
     return "ties on every measure" if (stats["standing"] == "tie").any() else "nothing ranked (under two techniques)"
 
 
+def ratio(r: dict) -> str:
+    """'0.815× [0.777, 0.854]': a cost ratio with its 95 % CI."""
+    if math.isnan(r["mean"]):
+        return "not measured here"
+    return f"{r['mean']:#.3g}× [{r['ci_low']:#.3g}, {r['ci_high']:#.3g}]"
+
+
+def cost_words(mine: pd.DataFrame) -> str:
+    """A technique's controlled cost: its step's ratio to the baseline's with the CI, bold and 'cheaper'/'dearer'
+    only where the CI excludes 1 (else ≈ baseline); a fit's or a one-off's seconds apart, never as a ratio."""
+    out = []
+    for r in mine.to_dict("records"):
+        if r["metric"] != COST:
+            out.append(f"{'fit' if r['metric'] == FIT else 'one-off'} {r['mean']:.3g} s ({r['note']})")
+        elif r["role"] == "baseline":
+            out.insert(0, f"the unit (against itself {ratio(r)})")
+        else:
+            out.insert(0, f"**{ratio(r)} {r['standing']}**" if r["significant"] else f"≈ baseline ({ratio(r)})")
+    return "; ".join(out)
+
+
+def cost_note(stats: pd.DataFrame) -> str:
+    """Under a table with a cost column: how it was measured and on what machine, said once."""
+    machines = "; ".join(dict.fromkeys(stats["machine"].dropna()))
+    caveats = stats.loc[stats["caveat"] != "", "caveat"]
+    clock = f", {caveats.iloc[0]}" if len(caveats) else ""
+    return (f"Cost vs baseline (controlled): each technique's training step timed against the baseline's in one "
+            f"process, interleaved, on {machines}: the ratio of step times with its 95 % CI, bold (cheaper, dearer) "
+            f"only where the CI excludes 1; a fit or a one-off is its seconds once, not a ratio. Train time (s): the "
+            f"sweep's own clock{clock}.")  # fmt: skip
+
+
+def read_off_line(frame: pd.DataFrame, stats: pd.DataFrame) -> str:
+    """The equal-time read-off in one line: techniques ranked by test MSE at the baseline's total time."""
+    if not len(frame):
+        return ""
+    base = stats[(stats["metric"] == COST) & (stats["role"] == "baseline")].iloc[0]
+    ranks = [f"{r['rank']}. {r['technique']} {r['test_mse']:.6f} (epoch {r['epoch']} of {r['epochs']})"
+             for r in frame.to_dict("records")]  # fmt: skip
+    left = stats.loc[(stats["metric"] != COST) & ~stats["technique"].isin(stats.loc[stats["metric"] == COST,
+                     "technique"]), "technique"].drop_duplicates()  # fmt: skip
+    apart = f"; without a step ratio, not placed: {', '.join(left)}" if len(left) else ""
+    return (f"**At equal training time** ({frame['horizon'].iloc[0]:.0f} s of {frame['time'].iloc[0]}, the "
+            f"baseline's whole run: epochs × the controlled cost ratio × the baseline's controlled "
+            f"{base['seconds']:.1f} s per epoch; not the sweep's own clocks; fits and one-offs not counted), test MSE "
+            f"at each technique's last epoch finished by then, read off its whole run's curve (mean over seeds; an "
+            f"order of means, not a test): {', '.join(ranks)}{apart}.")  # fmt: skip
+
+
 def flag_lines(flags: pd.DataFrame) -> list[str]:
     return [f"**{label}**: {reason}" for label, reason in zip(flags["label"], flags["reason"])]
 
@@ -108,6 +158,22 @@ def study_verdict(comp) -> str:
             every = " for every technique" if len(mine) > 1 else ""
             side = f" (ours higher{every})" if low > 0 else f" (ours lower{every})" if high < 0 else ""
             parts.append(f"{SPECS[metric].label} {span} {unit}{side}")
+    if total == 0:
+        n = int(comp.frame["n"].max()) if len(comp.frame) else 0
+        return (f"**Whether the study's {comp.study.name} table reproduces cannot be judged yet**: {n} seed"
+                f"{'s' * (n != 1)} a technique, and a prediction interval for one new run needs 2 or more.")  # fmt: skip
     word = "reproduces" if inside == total else "partly reproduces" if inside >= total / 2 else "does not reproduce"
     return (f"**The study's {comp.study.name} table {word}**: {inside} of its {total} values lie inside our 95 % "
             f"prediction interval for one new run; ours minus the study's: {', '.join(parts)}.")  # fmt: skip
+
+
+def study_cost_verdict(comp) -> str:
+    """Our controlled cost ratios beside the study's time ratios, in one sentence."""
+    cost = comp.cost[comp.cost["inside"].notna()]
+    inside = list(cost.loc[cost["inside"].astype(bool), "technique"])
+    far = cost.iloc[(cost["ours"] / cost["study"]).map(lambda x: abs(math.log(x))).argmax()]
+    names = f" ({', '.join(inside)})" if inside else ""
+    return (f"**Cost beside the study** (the only like-for-like time comparison across hardware: each side's time "
+            f"over its own baseline's, on its own machine): of the {len(cost)} techniques measured here, the study's "
+            f"time ratio lies inside our controlled ratio's 95 % CI for {len(inside)}{names}; the farthest apart: "
+            f"{far['technique']}, {far['ours']:.2f}× here, {far['study']:.2f}× in the study.")  # fmt: skip

@@ -12,6 +12,7 @@ from typing import Any
 
 import pandas as pd
 
+from aebench.reporting.cost import COST
 from aebench.reporting.stats import estimate
 from aebench.reporting.study.anchors import (
     ANCHORS,
@@ -38,7 +39,8 @@ CLEAN = "clean images"  # the classifier's ceiling row
 @dataclass
 class Comparison:
     """One table beside the study: ``frame`` (technique, metric, study, n, mean, sd, pi_low, pi_high, diff, unit,
-    inside), the claims (claim, standings per metric), the differences box, the study's curves."""
+    inside), the claims (claim, standings per metric), the differences box, the study's curves, and ``cost``: its
+    time ratios beside our controlled ones (``study_cost``)."""
 
     table: str
     study: StudyRun
@@ -46,6 +48,7 @@ class Comparison:
     claims: list[tuple[Claim, dict[str, pd.DataFrame]]]
     differences: list[str] = field(default_factory=list)
     curves: pd.DataFrame = field(default_factory=pd.DataFrame)
+    cost: pd.DataFrame = field(default_factory=pd.DataFrame)
     closeness: tuple[int, ...] = ()  # smaller = more like the study: the first screen shows the closest table
 
 
@@ -86,7 +89,7 @@ def same(ours: Any, theirs: Any) -> bool:
     return bool(ours == theirs) if not isinstance(ours, list) else list(ours) == list(theirs)
 
 
-def differences(run: StudyRun, dataset: str, rows: pd.DataFrame) -> list[str]:
+def differences(run: StudyRun, dataset: str, rows: pd.DataFrame, ratios: bool = False) -> list[str]:
     """Everything our rows set otherwise than the study, once each, naming the techniques where not all."""
     ok, out = finished(rows), []
     for column, theirs, words in (("epochs", run.epochs, "epochs"), ("n_train", run.n_train, "training images"),
@@ -100,7 +103,7 @@ def differences(run: StudyRun, dataset: str, rows: pd.DataFrame) -> list[str]:
     devices = ", ".join(sorted({str(d) for d in ok["device"].dropna()})) or "not recorded"
     precision = ", ".join(sorted({str(d) for d in ok["precision"].dropna()})) or "not recorded"
     out.append(f"hardware: {devices}, precision {precision} (the study: {run.hardware}, {STUDY_PRECISION}); "
-               "train times are not compared")  # fmt: skip
+               f"train times are {'compared only as ratios to the baseline' if ratios else 'not compared'}")  # fmt: skip
     techniques = [t for t in dict.fromkeys(ok["technique"]) if (dataset, t) in ANCHORS]
     for (key, text), who in setting_differences(dataset, ok).items():
         whom = "" if who == techniques else f" for {', '.join(who)}"
@@ -136,6 +139,27 @@ def study_curves(dataset: str, techniques: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["technique", "epoch", "test_mse"])
 
 
+def study_cost(dataset: str, stats: pd.DataFrame) -> pd.DataFrame:
+    """Per technique the study timed: its train time over its baseline's (its published times, one run each) beside
+    our controlled step ratio and its 95 % CI (NaN: not measured here); ``inside``: the study's ratio in our CI;
+    ``pace``: the study's baseline's training images per second. Each ratio is to a baseline on its own machine: the
+    only time comparison that holds across hardware. Empty where we measured none."""
+    base, run = stats.loc[stats["role"] == "baseline", "technique"], STUDY_RUNS[dataset]
+    unit = ANCHORS.get((dataset, base.iloc[0])) if len(base) else None
+    ours = stats[(stats["metric"] == COST) & (stats["role"] != "baseline")].set_index("technique")
+    records = []
+    for (d, technique), theirs in ANCHORS.items() if unit and unit.train_seconds and len(ours) else ():
+        if d == dataset and technique != base.iloc[0] and theirs.train_seconds:
+            study, r = theirs.train_seconds / unit.train_seconds, ours.reindex([technique]).iloc[0]
+            inside = None if math.isnan(r["mean"]) else bool(r["ci_low"] <= study <= r["ci_high"])
+            records.append({"technique": technique, "study": study, "ours": r["mean"], "ci_low": r["ci_low"],
+                            "ci_high": r["ci_high"], "inside": inside,
+                            "pace": run.epochs * run.n_train / unit.train_seconds})  # fmt: skip
+    measured = any(r["inside"] is not None for r in records)
+    return pd.DataFrame(records if measured else [], columns=["technique", "study", "ours", "ci_low", "ci_high",
+                                                             "inside", "pace"])  # fmt: skip
+
+
 def comparison(table: str, stats: pd.DataFrame, rows: pd.DataFrame) -> Comparison | None:
     """The table beside the study (``stats``: its statistics; ``rows``: all its rows, unfinished ones included), or
     None where its dataset is not one the study ran."""
@@ -150,9 +174,12 @@ def comparison(table: str, stats: pd.DataFrame, rows: pd.DataFrame) -> Compariso
     present = [t for t in dict.fromkeys(stats["technique"]) if (dataset, t) in ANCHORS]
     shared = [(ok["epochs"] == run.epochs).all(), (ok["n_train"] == run.n_train).all(),
               (ok["n_test"] == run.n_test).all(), (ok["latent"] == STUDY_SETTINGS["model.latent"]).all()]  # fmt: skip
-    closeness = (shared.count(False), len({key for key, _ in setting_differences(dataset, ok)}), -len(present))
-    return Comparison(table, run, frame, claims, differences(run, dataset, rows), study_curves(dataset, present),
-                      closeness)  # fmt: skip
+    judged = frame["inside"].notna().any()  # some technique has the seeds for a prediction interval
+    closeness = (not judged, shared.count(False), len({key for key, _ in setting_differences(dataset, ok)}),
+                 -len(present))  # fmt: skip
+    cost = study_cost(dataset, stats)
+    box = differences(run, dataset, rows, len(cost) > 0)
+    return Comparison(table, run, frame, claims, box, study_curves(dataset, present), cost, closeness)
 
 
 __all__ = ["STUDY", "Comparison", "comparison"]
