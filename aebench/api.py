@@ -61,7 +61,7 @@ def run_summarized(
 ) -> RunSummary:
     """``run`` for a loaded experiment, returning its summary (rows, table, paired tests): what the CLI prints."""
     from aebench.execution import cost as costs
-    from aebench.execution.runner import run_experiment
+    from aebench.execution.runner import run_sweep
 
     folder = results_folder(config, out)
     check_device(device)
@@ -72,9 +72,7 @@ def run_summarized(
 
         tracker = make_tracker(list(track), folder, config.name)
     settings = costs.DEFAULT_COST if cost is True else cost or None
-    return run_experiment(
-        config, folder, root, device, make_executor(executor), tracker, retry_skipped, settings
-    ).summary
+    return run_sweep(config, folder, root, device, make_executor(executor), tracker, retry_skipped, settings).summary
 
 
 def data_folder(data_root: str | Path | None) -> Path:

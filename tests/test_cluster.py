@@ -53,14 +53,14 @@ def test_ray_and_local_executors_write_the_same_rows(local_ray: None, tmp_path: 
         overrides={"resnet_pretrained": {"weights": str(junk)}},
     )
     config = load_experiment(path)
-    local = run_experiment(config, tmp_path / "local", Path("/nonexistent"), "cpu", LocalExecutor()).written
-    remote = run_experiment(config, tmp_path / "ray", Path("/nonexistent"), "cpu", RayExecutor(max_parallel=2)).written
+    local = run_experiment(config, tmp_path / "local", Path("/nonexistent"), "cpu", LocalExecutor())
+    remote = run_experiment(config, tmp_path / "ray", Path("/nonexistent"), "cpu", RayExecutor(max_parallel=2))
     assert {r["status"] for r in local} == {"ok", "failed", "skipped"}
     assert len(remote) == len(config.cells()) == 6
     assert compared(remote, COMPARED) == compared(local, COMPARED)
     assert compared(read_rows(tmp_path / "ray"), COMPARED) == compared(read_rows(tmp_path / "local"), COMPARED)
     # resume is the driver's: finished cells are skipped, the failed ones retried, by either executor
-    again = run_experiment(config, tmp_path / "ray", Path("/nonexistent"), "cpu", RayExecutor(max_parallel=2)).written
+    again = run_experiment(config, tmp_path / "ray", Path("/nonexistent"), "cpu", RayExecutor(max_parallel=2))
     assert [(r["technique"], r["status"]) for r in again] == [("resnet_pretrained", "failed")] * 2
 
 
@@ -73,11 +73,7 @@ def test_a_killed_worker_is_retried_and_no_finished_cell_is_lost(
         rows, killed = killing(
             running_cells,
             1,
-            lambda: (
-                run_experiment(
-                    config, tmp_path / "out", Path("/nonexistent"), "cpu", RayExecutor(max_parallel=2)
-                ).written
-            ),
+            lambda: run_experiment(config, tmp_path / "out", Path("/nonexistent"), "cpu", RayExecutor(max_parallel=2)),
         )
     assert len(killed) == 1
     assert "worker lost" in caplog.text and "retrying once" in caplog.text
@@ -92,9 +88,7 @@ def test_a_cell_whose_worker_dies_twice_is_recorded_failed(local_ray: None, tmp_
     rows, killed = killing(
         running_cells,
         2,
-        lambda: (
-            run_experiment(config, tmp_path / "out", Path("/nonexistent"), "cpu", RayExecutor(max_parallel=1)).written
-        ),
+        lambda: run_experiment(config, tmp_path / "out", Path("/nonexistent"), "cpu", RayExecutor(max_parallel=1)),
     )
     assert len(killed) == 2
     (row,) = read_rows(tmp_path / "out")

@@ -56,12 +56,12 @@ def test_retry_skipped_reruns_what_was_skipped_and_nothing_else(
     spec = tmp_path / "exp.yaml"
     spec.write_text(json.dumps({**TINY, "techniques": ["pca", "flaky_weights"]}))
     config, out = load_experiment(spec), tmp_path / "out"
-    first = run_experiment(config, out, tmp_path, "cpu").written
+    first = run_experiment(config, out, tmp_path, "cpu")
     assert [(r["technique"], r["status"]) for r in first] == [("pca", "ok"), ("flaky_weights", "skipped")]
-    assert run_experiment(config, out, tmp_path, "cpu").written == []  # a skipped cell is done until asked otherwise
+    assert run_experiment(config, out, tmp_path, "cpu") == []  # a skipped cell is done until asked otherwise
     assert [p.done for p in plan(config, out, retry_skipped=True)] == [True, False]
     flaky["weights"] = True
-    again = run_experiment(config, out, tmp_path, "cpu", retry_skipped=True).written
+    again = run_experiment(config, out, tmp_path, "cpu", retry_skipped=True)
     assert [(r["technique"], r["status"]) for r in again] == [("flaky_weights", "ok")]
     assert main(["run", str(spec), "--out", str(out), "--retry-skipped", "--dry-run"]) == 0
     assert all(line.startswith("  done") for line in capsys.readouterr().out.splitlines() if "seed" in line)

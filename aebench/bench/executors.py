@@ -44,7 +44,7 @@ def wall_seconds(config: ExperimentConfig, executor: Executor, root: Path, threa
     torch.set_num_threads(threads or default)
     start = time.perf_counter()
     try:
-        rows = run_experiment(config, out, root / "data", "cpu", executor).written
+        rows = run_experiment(config, out, root / "data", "cpu", executor)
     finally:
         torch.set_num_threads(default)
     seconds = time.perf_counter() - start

@@ -319,7 +319,7 @@ class Ran:
     summary: RunSummary
 
 
-def run_experiment(
+def run_sweep(
     config: ExperimentConfig,
     out: Path,
     data_root: Path,
@@ -362,6 +362,20 @@ def run_experiment(
         if cost is not None:
             record_cost_or_warn(config, out, data_root, resolve_device(device), cost)
     return Ran(written, summary)
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    out: Path,
+    data_root: Path,
+    device: str,
+    executor: Executor | None = None,
+    tracker: Tracker | None = None,
+    retry_skipped: bool = False,
+    cost: CostSettings | None = None,
+) -> list[dict[str, Any]]:
+    """``run_sweep``'s rows written now (what the bench and the tests count)."""
+    return run_sweep(config, out, data_root, device, executor, tracker, retry_skipped, cost).written
 
 
 def record_cost_or_warn(
