@@ -8,6 +8,7 @@ cells), ``figures/*.png|pdf`` and the manifest that says which results they came
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +18,7 @@ from aebench.files import read_text, safe_folder, write_text
 from aebench.reporting import figures, words
 from aebench.reporting.document import Block, latex, markdown
 from aebench.reporting.manifest import claim, finish
-from aebench.reporting.rows import SETTING, axes_of, curves, read_samples, setting_words, skipped
+from aebench.reporting.rows import SETTING, axes_of, curves, read_samples, setting_words, skipped, text
 from aebench.reporting.stats import ALPHA, analyse
 from aebench.reporting.study import STUDY, Comparison, comparison
 from aebench.results.schema import METRIC_DEFINITIONS, QUALITY, SPECS
@@ -172,6 +173,41 @@ def draw(out: Path, table: str, stem: str, ok, stats, flags, points, comp, colou
     return blocks, files
 
 
+AXIS_NOTE = (
+    "Δ = technique − the reference ({ref}) at each point, per seed on the seeds both ran (paired t-test); Holm "
+    f"over the points of the axis, per technique and measure; bold (filled in the figure): Holm p < {ALPHA}."
+)
+
+
+def axis_table(series: pd.DataFrame) -> pd.DataFrame:
+    """Per technique and point: each measure's difference from the reference and its Holm p, bold where real."""
+    out = {}
+    for r in series[(series["ref_note"] != "the reference") & series["metric"].isin(QUALITY)].to_dict("records"):
+        point = text(r["point"])
+        cells = out.setdefault((r["technique"], point), {"Technique": r["technique"], r["axis"]: point})
+        diff = "–" if pd.isna(r["ref_diff"]) else f"{r['ref_diff']:+.{SPECS[r['metric']].digits}f}"
+        cell = f"{diff} ({'not tested' if r['ref_note'] else 'Holm p ' + words.p_text(r['ref_p_holm'])})"
+        cells[SPECS[r["metric"]].label] = f"**{cell}**" if r["ref_significant"] else cell
+    return pd.DataFrame(list(out.values()))
+
+
+def sweeps(out: Path, stats: pd.DataFrame, stems: dict, colours: dict) -> list[tuple[str, str, list[Block], list]]:
+    """One page per series along an axis: the lines in words, the figure, the differences from the reference."""
+    made = []
+    for series, mine in stats[stats["series"].notna()].groupby("series", sort=False):
+        stem = "axis_" + re.sub(r"[^0-9A-Za-z._]+", "-", series).strip("-_")
+        files = figures.save(figures.along_axis(mine, colours, series), out, stem)
+        ref = ", ".join(dict.fromkeys(mine.loc[mine["role"] == "reference", "technique"])) or "none"
+        points = [f"[{text(p)}]({stems[t]}.md)" for t, p in dict(zip(mine["table"], mine["point"])).items()]
+        blocks = [Block("h", f"{series}: along {mine['axis'].iloc[0]}", 1),
+                  Block("p", f"[← the report](README.md) · each point's table: {', '.join(points)}"),
+                  Block("ul", items=words.axis_lines(mine)),
+                  Block("figure", stem=f"figures/{stem}", caption=f"{series}: each measure against the axis"),
+                  Block("table", frame=axis_table(mine), note=AXIS_NOTE.format(ref=ref))]  # fmt: skip
+        made.append((f"[{series}: each measure against {mine['axis'].iloc[0]}]({stem}.md)", stem, blocks, files))
+    return made
+
+
 def stamp(frame: pd.DataFrame, command: str) -> list[str]:
     ok = frame[frame["status"] == "ok"]
 
@@ -228,11 +264,16 @@ def write_report(folders: list[Path], out: Path, command: str, force: bool = Fal
         head += [Block("h", f"{dataset}: does the study reproduce, and which technique is best?", 2),
                  Block("p", f"Table [{table}]({pages[tables.index(table)][1]}.md) beside {STUDY}."),
                  *study_blocks(comps[table], stats[stats["table"] == table], True)]  # fmt: skip
+    along = sweeps(out, stats, {t: s for t, s, _ in pages}, colours)
+    for _, stem, blocks, files in along:
+        write_text(out / f"{stem}.md", markdown(blocks))
+        written += [out / f"{stem}.md", *files]
     links = [f"[{t}]({s}.md): {words.short_line(stats[stats['table'] == t])}" for t, s, _ in pages]
+    head += [Block("h", "Along an axis", 2), Block("ul", items=[a[0] for a in along])] if along else []
     head += [Block("h", "Every table", 2), Block("ul", items=links), Block("h", "How to read the numbers", 2),
              Block("ul", items=READING), Block("h", "Provenance", 2), Block("ul", items=stamp(frame, command))]  # fmt: skip
     write_text(out / "README.md", markdown(head))
-    write_text(out / "report.tex", latex(head + [b for _, _, blocks in pages for b in blocks]))
+    write_text(out / "report.tex", latex(head + [b for _, _, blocks, *_ in [*along, *pages] for b in blocks]))
     csvs = {"statistics": stats, "flags": flags.drop(columns="metrics"), "unfinished": frame[frame["status"] != "ok"][
         ["table", "experiment", "dataset", "technique", "seed", "status", "reason"]]}  # fmt: skip
     csvs["study"] = pd.concat([c.frame.assign(table=t) for t, c in comps.items()]) if comps else pd.DataFrame()
