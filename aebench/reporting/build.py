@@ -113,8 +113,10 @@ def study_blocks(comp: Comparison, stats: pd.DataFrame, first: bool, said: tuple
     (less those ``said`` on the first screen already)."""
     n = int(comp.frame["n"].max())
     blocks = [Block("p", words.study_verdict(comp))]
-    blocks += [Block("p", "The study's claim: " + words.claim_verdict(c, s)) for c, s in comp.claims]
-    blocks.append(Block("table", frame=reproduction_table(comp), note=REPRO_NOTE.format(n=n)))
+    tag = f" ({comp.proxy})" * bool(comp.proxy)  # a proxy's label beside every published number
+    blocks += [Block("p", f"The study's claim{tag}: " + words.claim_verdict(c, s)) for c, s in comp.claims]
+    blocks.append(Block("table", frame=reproduction_table(comp), note=f"{comp.proxy}. " * bool(comp.proxy)
+                        + REPRO_NOTE.format(n=n)))  # fmt: skip
     if first:
         shown = stats[stats["metric"].isin(SHOWN)]
         blocks += [Block("p", f"**Best here** ({n} seeds; {words.best_rule(shown)}):"),
@@ -140,7 +142,7 @@ def page(table: str, rows, stats: pd.DataFrame, flags: pd.DataFrame, comp, figs,
         said = next((tuple(c.differences) for c in firsts if c.study.name == comp.study.name), ())
         blocks += [Block("h", f"Beside the study ({comp.study.name})", 2),
                    *(shown or study_blocks(comp, stats, False, said))]  # fmt: skip
-        blocks.append(Block("table", frame=intervals_table(comp)))
+        blocks.append(Block("table", frame=intervals_table(comp), note=comp.proxy))
     blocks += [Block("h", "Figures", 2), *figs]
     bad = rows[rows["status"] != "ok"]
     if len(bad):
@@ -153,12 +155,13 @@ def page(table: str, rows, stats: pd.DataFrame, flags: pd.DataFrame, comp, figs,
 def draw(out: Path, table: str, stem: str, ok, stats, flags, points, comp, colours) -> tuple[list[Block], list[Path]]:
     """The table's figures, saved; their blocks and files."""
     made = [("metrics", figures.metrics(stats[stats["metric"].isin(SHOWN)], colours, table), "mean and 95 % CI")]
+    title = f"{table} ({comp.proxy})" if comp is not None and comp.proxy else table  # beside the study's numbers
     if comp is not None:
-        made.append(("study", figures.beside_study(comp.frame, colours, table), "the study's value on our interval"))
+        made.append(("study", figures.beside_study(comp.frame, colours, title), "the study's value on our interval"))
     mine = points[points["table"] == table]
     if len(mine) or (comp is not None and len(comp.curves)):
         study = comp.curves if comp is not None else pd.DataFrame(columns=["technique", "epoch", "test_mse"])
-        made.append(("curves", figures.learning_curves(mine, study, colours, table), "test MSE per epoch"))
+        made.append(("curves", figures.learning_curves(mine, study, colours, title), "test MSE per epoch"))
     seed = min(ok["seed"]) if ok.groupby("technique")["seed"].min().nunique() == 1 else None
     firsts = ok.sort_values("seed").groupby("technique", sort=False).first().reset_index()
     samples = {r["technique"]: s for r in firsts.to_dict("records") if (s := read_samples(r)) is not None}
