@@ -123,7 +123,9 @@ def report(results: Iterable[str | Path] | None = None, out: str | Path = "repor
 def statistics(results: str | Path | Iterable[str | Path]) -> pd.DataFrame:
     """The report's statistics frame of results folders: one row per (table, metric, technique) with n, mean, sd,
     the 95 % confidence and prediction intervals, the paired difference from the baseline, its p and Holm p, and
-    the standing ('best', 'tie'); the numbers every table, figure and sentence of the report shows."""
+    the standing ('best', 'tie'); on a sweep, each technique against the reference at each point of its axis
+    (``series``, ``axis``, ``point``, ``ref_*``: Holm over the points); the numbers every table, figure and sentence
+    of the report shows."""
     from aebench.reporting.stats import analyse
 
     paths = [Path(results)] if isinstance(results, (str, Path)) else [Path(f) for f in results]
