@@ -122,8 +122,9 @@ def statistics(results: str | Path | Iterable[str | Path]) -> pd.DataFrame:
     """The report's statistics frame of results folders: one row per (table, metric, technique) with n, mean, sd,
     the 95 % confidence and prediction intervals, the paired difference from the baseline, its p and Holm p, and
     the standing ('best', 'tie'); where a folder has a cost record, its controlled cost (metric 'cost_ratio': the
-    step's ratio to the baseline's with its CI; 'fit_seconds', 'one_off_seconds'); the numbers every table, figure
-    and sentence of the report shows."""
+    step's ratio to the baseline's with its CI; 'fit_seconds', 'one_off_seconds'); on a sweep, each technique against
+    the reference at each point of its axis (``series``, ``axis``, ``point``, ``ref_*``: Holm over the points); the
+    numbers every table, figure and sentence of the report shows."""
     from aebench.reporting.stats import analyse
 
     paths = [Path(results)] if isinstance(results, (str, Path)) else [Path(f) for f in results]

@@ -236,3 +236,31 @@ def test_the_mnist_experiment_is_the_studys_protocol() -> None:
     assert (cell.train.optimizer, cell.train.betas, cell.train.weight_decay) == ("adamw", (0.9, 0.99), 1e-2)
     assert cell.train.clamp and cell.train.drop_last and cell.train.precision == "fp32"
     assert cell.data.augment_style == "dihedral" and cell.model.layers == "study"
+
+
+def test_the_rate_axis_is_the_mnist_protocol_at_its_first_cycle_and_the_proxy_is_the_cifar_protocol() -> None:
+    study = {t: load_experiment(REPO / "experiments" / f"{t}.yaml") for t in ("mnist", "cifar")}
+    rate = load_experiment(REPO / "experiments" / "mnist-rate.yaml")
+    cells = rate.cells()
+    assert len(cells) == 60 and {c.axes["model.latent"] for c in cells} == {8, 16, 32, 64, 128}
+    assert {c.technique for c in cells} == {"baseline", "pixel_shuffle", "feature_loss", "pca"}
+    for cell in cells:
+        theirs = study["mnist"].cell("mnist", cell.technique if cell.technique != "pca" else "baseline", 0)
+        assert cell.model.latent == cell.axes["model.latent"] and cell.model.layers == "study"
+        assert [(c.epochs, c.lr) for c in cell.train.cycles] == [(5, 3e-3)] and cell.train.epochs == 5
+        same = ("batch_size", "drop_last", "optimizer", "betas", "weight_decay", "schedule", "clamp", "precision")
+        assert [getattr(cell.train, k) for k in same] == [getattr(theirs.train, k) for k in same]
+        assert cell.data == theirs.data and cell.classifier == theirs.classifier
+        if cell.technique == "feature_loss":
+            assert (cell.params.feature_net, cell.params.term_scale) == ("trained", "auto")
+    proxy = load_experiment(REPO / "experiments" / "cifar10-jpeg.yaml")
+    cells = proxy.cells()
+    assert len(cells) == 15 and {c.dataset for c in cells} == {"cifar10-jpeg"}
+    assert {c.dataset_source for c in cells} == {"folder:cifar10-jpeg"}
+    for cell in cells:
+        theirs = study["cifar"].cell("cifar10", cell.technique, 0)
+        assert cell.train == theirs.train and cell.data == theirs.data and cell.model == theirs.model
+        if cell.technique == "feature_loss":
+            assert (cell.params.feature_net, cell.params.term_scale) == ("trained", "auto")
+        else:
+            assert cell.params == theirs.params

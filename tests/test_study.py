@@ -7,13 +7,15 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
-from report_rows import frame_of, make_row, stats_of
+from report_rows import frame_of, make_row, stats_of, write_results
 from scipy import stats as sps
 
 from aebench.reporting import words
+from aebench.reporting.build import write_report
 from aebench.reporting.study import comparison
-from aebench.reporting.study.anchors import ANCHORS
+from aebench.reporting.study.anchors import ANCHORS, CLEAN_ACCURACY, PROXIES
 
 SEEDS = (0, 1, 2)
 
@@ -102,3 +104,63 @@ def test_the_first_screen_takes_the_judged_table_closest_to_the_study(tmp_path: 
     faithful = compare(mnist_rows(base, latent=1000), tmp_path / "c")
     ranked = sorted([one_seed, small_latent, faithful], key=lambda c: c.closeness)
     assert ranked == [faithful, small_latent, one_seed]
+
+
+PROXY = PROXIES["cifar10-jpeg"]
+TECHNIQUES = ("baseline", "pixel_shuffle", "progressive_resizing", "feature_loss", "pca")
+
+
+def proxy_rows(accuracy: dict[str, list[float]], dataset: str = "cifar10-jpeg") -> list[dict]:
+    """Rows of the JPEG copy at the study's CIFAR-10 size: MSE equal across techniques (±2 %), accuracy as given."""
+    return [make_row("cifar10-jpeg", dataset, t, s, config_hash=f"{t[:4]}{s}", mse=0.0043 * (1 + 0.01 * (s - 1)),
+                     mae=0.046, accuracy=accuracy.get(t, [0.40, 0.41, 0.42])[s], n_train=50_000, n_test=10_000,
+                     epochs=15, channels=3, image_size=32, latent=1000, native_pixels=3072, accuracy_clean=0.80)
+            for t in TECHNIQUES for s in SEEDS]  # fmt: skip
+
+
+def proxy_comparison(rows: list[dict], tmp: Path):
+    stats, _ = stats_of(rows, tmp)
+    return comparison("cifar10-jpeg", stats, frame_of(rows, tmp / "frame"))
+
+
+def test_the_cifar10_claim_is_checked_on_the_proxy_and_follows_its_numbers(tmp_path: Path) -> None:
+    best = {"baseline": [0.460, 0.462, 0.458], "pixel_shuffle": [0.470, 0.475, 0.473],
+            "progressive_resizing": [0.460, 0.465, 0.461], "feature_loss": [0.620, 0.625, 0.618]}  # fmt: skip
+    comp = proxy_comparison(proxy_rows(best), tmp_path / "best")
+    assert comp is not None and [c.dataset for c, _ in comp.claims] == ["cifar10"]
+    assert "**holds**" in words.claim_verdict(*comp.claims[0])
+    tie = {**best, "feature_loss": [0.470, 0.460, 0.480], "baseline": [0.465, 0.470, 0.460]}
+    verdict = words.claim_verdict(*proxy_comparison(proxy_rows(tie), tmp_path / "tie").claims[0])
+    assert "**not shown**" in verdict and "feature_loss" in verdict.split("a tie")[1]
+    worse = {**best, "feature_loss": [0.300, 0.305, 0.297], "pixel_shuffle": [0.550, 0.552, 0.549]}
+    verdict = words.claim_verdict(*proxy_comparison(proxy_rows(worse), tmp_path / "worse").claims[0])
+    assert "**does not hold**: pixel_shuffle is best on Accuracy" in verdict
+
+
+def test_the_proxy_label_is_beside_every_published_cifar10_number(tmp_path: Path) -> None:
+    accuracy = {"feature_loss": [0.62, 0.63, 0.61]}
+    comp = proxy_comparison(proxy_rows(accuracy), tmp_path / "alone")
+    assert set(comp.frame["proxy"]) == {PROXY.label} and PROXY.label in comp.study.name
+    assert comp.frame["study"].iloc[0] == ANCHORS[("cifar10", "baseline")].mae  # the published CIFAR-10 values
+    assert comp.differences[0].startswith("data: cifar10-jpeg, a lossy JPEG copy of CIFAR-10")
+    rows = proxy_rows(accuracy) + mnist_rows({"baseline": [0.001, 0.0011, 0.0012]})
+    folder = write_results(tmp_path / "results", rows)
+    write_report([folder], tmp_path / "report", command="test")
+    study = pd.read_csv(tmp_path / "report" / "tables" / "study.csv", keep_default_na=False)
+    published = study[study["study"].isin([getattr(a, m) for (d, _), a in ANCHORS.items() if d == "cifar10"
+                                           for m in ("mae", "mse", "accuracy")] + [CLEAN_ACCURACY["cifar10"]])]  # fmt: skip
+    assert len(published) >= 3 * 4 + 1 and set(published["table"]) == {"cifar10-jpeg"}
+    assert set(study.loc[study["table"] == "cifar10-jpeg", "proxy"]) == {PROXY.label}
+    assert set(study.loc[study["table"] == "mnist", "proxy"]) == {""}  # the study's own dataset carries none
+    readme = (tmp_path / "report" / "README.md").read_text()
+    heading = next(line for line in readme.splitlines() if line.startswith("## CIFAR-10"))
+    assert PROXY.label in heading
+    first = readme.split(heading)[1].split("\n## ")[0]  # its section: the verdict, the claim, the table
+    assert first.count(PROXY.label) >= 3
+    page = (tmp_path / "report" / "cifar10-jpeg_cifar10-jpeg.md").read_text()
+    assert page.count(PROXY.label) >= 2  # its section and its interval table (the rest is on the first screen)
+
+
+def test_a_dataset_named_like_no_study_dataset_or_proxy_is_not_compared(tmp_path: Path) -> None:
+    comp = proxy_comparison(proxy_rows({}, dataset="cifar10-png"), tmp_path)
+    assert comp is None

@@ -9,6 +9,7 @@ which results they came from (``manifest.py``).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -19,7 +20,7 @@ from aebench.reporting import figures, words
 from aebench.reporting.cost import COST, FIT, ONE_OFF, equivalent_curves, read_off
 from aebench.reporting.document import Block, latex, markdown
 from aebench.reporting.manifest import claim, finish
-from aebench.reporting.rows import SETTING, axes_of, curves, read_samples, setting_words, skipped
+from aebench.reporting.rows import SETTING, axes_of, curves, read_samples, setting_words, skipped, text
 from aebench.reporting.stats import ALPHA, analyse
 from aebench.reporting.study import STUDY, Comparison, comparison
 from aebench.results.schema import METRIC_DEFINITIONS, QUALITY, SPECS
@@ -131,8 +132,10 @@ def study_blocks(comp: Comparison, stats: pd.DataFrame, first: bool, said: tuple
     (less those ``said`` on the first screen already)."""
     n = int(comp.frame["n"].max())
     blocks = [Block("p", words.study_verdict(comp))]
-    blocks += [Block("p", "The study's claim: " + words.claim_verdict(c, s)) for c, s in comp.claims]
-    blocks.append(Block("table", frame=reproduction_table(comp), note=REPRO_NOTE.format(n=n)))
+    tag = f" ({comp.proxy})" * bool(comp.proxy)  # a proxy's label beside every published number
+    blocks += [Block("p", f"The study's claim{tag}: " + words.claim_verdict(c, s)) for c, s in comp.claims]
+    blocks.append(Block("table", frame=reproduction_table(comp), note=f"{comp.proxy}. " * bool(comp.proxy)
+                        + REPRO_NOTE.format(n=n)))  # fmt: skip
     if len(comp.cost):
         note = COST_NOTE.format(hardware=comp.study.hardware, pace=comp.cost["pace"].iloc[0])
         blocks += [Block("p", words.study_cost_verdict(comp)), Block("table", frame=cost_table(comp), note=note)]
@@ -162,7 +165,7 @@ def page(table: str, rows, stats: pd.DataFrame, flags: pd.DataFrame, comp, figs,
         said = next((tuple(c.differences) for c in firsts if c.study.name == comp.study.name), ())
         blocks += [Block("h", f"Beside the study ({comp.study.name})", 2),
                    *(shown or study_blocks(comp, stats, False, said))]  # fmt: skip
-        blocks.append(Block("table", frame=intervals_table(comp)))
+        blocks.append(Block("table", frame=intervals_table(comp), note=comp.proxy))
     blocks += [Block("h", "Figures", 2), *figs]
     bad = rows[rows["status"] != "ok"]
     if len(bad):
@@ -175,18 +178,19 @@ def page(table: str, rows, stats: pd.DataFrame, flags: pd.DataFrame, comp, figs,
 def draw(out: Path, table: str, stem: str, ok, stats, flags, points, comp, colours) -> tuple[list[Block], list[Path]]:
     """The table's figures, saved (with the equal-time read-off after its figure); their blocks and files."""
     made = [("metrics", figures.metrics(stats[stats["metric"].isin(SHOWN)], colours, table), "mean and 95 % CI")]
+    title = f"{table} ({comp.proxy})" if comp is not None and comp.proxy else table  # beside the study's numbers
     if comp is not None:
-        made.append(("study", figures.beside_study(comp.frame, colours, table), "the study's value on our interval"))
+        made.append(("study", figures.beside_study(comp.frame, colours, title), "the study's value on our interval"))
     mine = points[points["table"] == table]
     if len(mine) or (comp is not None and len(comp.curves)):
         study = comp.curves if comp is not None else pd.DataFrame(columns=["technique", "epoch", "test_mse"])
-        made.append(("curves", figures.learning_curves(mine, study, colours, table), "test MSE per epoch"))
+        made.append(("curves", figures.learning_curves(mine, study, colours, title), "test MSE per epoch"))
     equal = equivalent_curves(mine, stats)
     if len(equal):
         ranked = read_off(equal, stats)
         horizon = ranked["horizon"].iloc[0] if len(ranked) else float("nan")
         caption = "test MSE against baseline-equivalent time (epochs × controlled cost ratio)"
-        made.append(("cost", figures.equal_time(equal, horizon, colours, table), caption,
+        made.append(("cost", figures.equal_time(equal, horizon, colours, title), caption,
                      words.read_off_line(ranked, stats)))  # fmt: skip
     seed = min(ok["seed"]) if ok.groupby("technique")["seed"].min().nunique() == 1 else None
     firsts = ok.sort_values("seed").groupby("technique", sort=False).first().reset_index()
@@ -201,6 +205,41 @@ def draw(out: Path, table: str, stem: str, ok, stats, flags, points, comp, colou
         blocks += [Block("figure", stem=f"figures/{name}_{stem}", caption=f"{table}: {caption}")]
         blocks += [Block("p", text) for text in after if text]
     return blocks, files
+
+
+AXIS_NOTE = (
+    "Δ = technique − the reference ({ref}) at each point, per seed on the seeds both ran (paired t-test); Holm "
+    f"over the points of the axis, per technique and measure; bold (filled in the figure): Holm p < {ALPHA}."
+)
+
+
+def axis_table(series: pd.DataFrame) -> pd.DataFrame:
+    """Per technique and point: each measure's difference from the reference and its Holm p, bold where real."""
+    out = {}
+    for r in series[(series["ref_note"] != "the reference") & series["metric"].isin(QUALITY)].to_dict("records"):
+        point = text(r["point"])
+        cells = out.setdefault((r["technique"], point), {"Technique": r["technique"], r["axis"]: point})
+        diff = "–" if pd.isna(r["ref_diff"]) else f"{r['ref_diff']:+.{SPECS[r['metric']].digits}f}"
+        cell = f"{diff} ({'not tested' if r['ref_note'] else 'Holm p ' + words.p_text(r['ref_p_holm'])})"
+        cells[SPECS[r["metric"]].label] = f"**{cell}**" if r["ref_significant"] else cell
+    return pd.DataFrame(list(out.values()))
+
+
+def sweeps(out: Path, stats: pd.DataFrame, stems: dict, colours: dict) -> list[tuple[str, str, list[Block], list]]:
+    """One page per series along an axis: the lines in words, the figure, the differences from the reference."""
+    made = []
+    for series, mine in stats[stats["series"].notna()].groupby("series", sort=False):
+        stem = "axis_" + re.sub(r"[^0-9A-Za-z._]+", "-", series).strip("-_")
+        files = figures.save(figures.along_axis(mine, colours, series), out, stem)
+        ref = ", ".join(dict.fromkeys(mine.loc[mine["role"] == "reference", "technique"])) or "none"
+        points = [f"[{text(p)}]({stems[t]}.md)" for t, p in dict(zip(mine["table"], mine["point"])).items()]
+        blocks = [Block("h", f"{series}: along {mine['axis'].iloc[0]}", 1),
+                  Block("p", f"[← the report](README.md) · each point's table: {', '.join(points)}"),
+                  Block("ul", items=words.axis_lines(mine)),
+                  Block("figure", stem=f"figures/{stem}", caption=f"{series}: each measure against the axis"),
+                  Block("table", frame=axis_table(mine), note=AXIS_NOTE.format(ref=ref))]  # fmt: skip
+        made.append((f"[{series}: each measure against {mine['axis'].iloc[0]}]({stem}.md)", stem, blocks, files))
+    return made
 
 
 def stamp(frame: pd.DataFrame, command: str) -> list[str]:
@@ -261,11 +300,16 @@ def write_report(folders: list[Path], out: Path, command: str, force: bool = Fal
         head += [Block("h", f"{dataset}: does the study reproduce, and which technique is best?", 2),
                  Block("p", f"Table [{table}]({pages[tables.index(table)][1]}.md) beside {STUDY}."),
                  *study_blocks(comps[table], stats[stats["table"] == table], True)]  # fmt: skip
+    along = sweeps(out, stats, {t: s for t, s, _ in pages}, colours)
+    for _, stem, blocks, files in along:
+        write_text(out / f"{stem}.md", markdown(blocks))
+        written += [out / f"{stem}.md", *files]
     links = [f"[{t}]({s}.md): {words.short_line(stats[stats['table'] == t])}" for t, s, _ in pages]
+    head += [Block("h", "Along an axis", 2), Block("ul", items=[a[0] for a in along])] if along else []
     head += [Block("h", "Every table", 2), Block("ul", items=links), Block("h", "How to read the numbers", 2),
              Block("ul", items=READING), Block("h", "Provenance", 2), Block("ul", items=stamp(frame, command))]  # fmt: skip
     write_text(out / "README.md", markdown(head))
-    write_text(out / "report.tex", latex(head + [b for _, _, blocks in pages for b in blocks]))
+    write_text(out / "report.tex", latex(head + [b for _, _, blocks, *_ in [*along, *pages] for b in blocks]))
     csvs = {"statistics": stats, "flags": flags.drop(columns="metrics"), "unfinished": frame[frame["status"] != "ok"][
         ["table", "experiment", "dataset", "technique", "seed", "status", "reason"]]}  # fmt: skip
     csvs["study"] = pd.concat([c.frame.assign(table=t) for t, c in comps.items()]) if comps else pd.DataFrame()

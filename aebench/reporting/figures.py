@@ -17,7 +17,8 @@ import pandas as pd
 import seaborn as sns
 
 from aebench.files import atomic_write, safe_folder
-from aebench.results.schema import SPECS
+from aebench.reporting.rows import text
+from aebench.results.schema import QUALITY, SPECS
 
 FLAGGED = "#a0a0a0"
 PNG_DPI = 110
@@ -105,6 +106,45 @@ def beside_study(frame: pd.DataFrame, colours: dict, title: str) -> plt.Figure:
     fig.legend(handles, ["our 95 % prediction interval", "our mean", "the study (one run)"], loc="outside lower center",
                ncols=3, frameon=False, fontsize=8)  # fmt: skip
     fig.suptitle(f"{title} beside the study", fontsize=10)
+    return fig
+
+
+def along_axis(stats: pd.DataFrame, colours: dict, title: str) -> plt.Figure:
+    """Each measure against the swept setting (one series of the statistics frame): per technique its mean and 95 % CI
+    band, the reference black and dashed; a filled marker where the technique differs from the reference in the paired
+    test (Holm over the axis's points), hollow where it does not or is untested. Numeric settings spanning 4x or more
+    on a log-2 axis."""
+    points = list(dict.fromkeys(stats["point"].map(text)))
+    numeric = pd.to_numeric(pd.Series(points), errors="coerce")
+    spread = numeric.notna().all() and (numeric > 0).all() and numeric.max() >= 4 * numeric.min()
+    x = dict(zip(points, numeric if numeric.notna().all() else range(len(points))))
+    shown = [m for m in QUALITY if (stats["metric"] == m).any()]
+    with sns.axes_style("whitegrid"):
+        fig, axes = plt.subplots(2, 3, figsize=(11, 6.4), layout="constrained")
+    for ax, metric in zip(axes.flat, shown):
+        for technique, line in stats[stats["metric"] == metric].groupby("technique", sort=False):
+            line = line.assign(x=line["point"].map(text).map(x)).sort_values("x")
+            ref = (line["role"] == "reference").all()
+            colour = "black" if ref else colours.get(technique, FLAGGED)
+            ax.plot(line["x"], line["mean"], "--" if ref else "-", color=colour, lw=1.4, label=technique)
+            ax.fill_between(line["x"], line["ci_low"], line["ci_high"], color=colour, alpha=0.12, lw=0)
+            for filled, dots in line.groupby(line["ref_significant"] | ref):
+                ax.plot(dots["x"], dots["mean"], "s" if ref else "o", color=colour, ms=6,
+                        mfc=colour if filled else "white", ls="")  # fmt: skip
+        if spread:
+            ax.set_xscale("log", base=2)
+        ax.set_xticks(list(x.values()), list(x))
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.set_xlabel(stats["axis"].iloc[0], fontsize=8)
+        ax.set_title(SPECS[metric].title(), fontsize=9)
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    handles += [plt.Line2D([], [], marker="o", ls="", color="grey"), plt.Line2D([], [], marker="o", ls="", color="grey",
+                                                                             mfc="white")]  # fmt: skip
+    names += ["differs from the reference (Holm over the points)", "no difference shown (or untested)"]
+    for ax in list(axes.flat)[len(shown) :]:
+        ax.axis("off")
+    axes.flat[-1].legend(handles, names, loc="center", frameon=False, fontsize=8)
+    fig.suptitle(f"{title}: each measure against {stats['axis'].iloc[0]} (mean and 95 % CI over seeds)", fontsize=10)
     return fig
 
 

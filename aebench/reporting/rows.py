@@ -72,16 +72,18 @@ def setting_words(row: Mapping, keys: list[str]) -> str:
 def label_tables(frame: pd.DataFrame) -> pd.DataFrame:
     """Columns ``table`` (a label: the dataset, with the experiment and what differs where needed) and ``stem``."""
     keys = [*SETTING, *axes_of(frame)]
+    moved = {a.rsplit(".", 1)[-1] for a in axes_of(frame)}  # a setting's own column moves with its axis: said once
     ok = frame[frame["status"] == "ok"]
     settings = ok[keys].map(text).drop_duplicates()
     labels, stems = {}, set()
     for _, s in settings.iterrows():
         siblings = settings[(settings["dataset"] == s["dataset"]) & (settings["experiment"] == s["experiment"])]
-        differ = [k for k in keys[2:] if siblings[k].nunique() > 1]
+        differ = [k for k in keys[2:] if siblings[k].nunique() > 1 and k not in moved]
         several = settings.loc[settings["dataset"] == s["dataset"], "experiment"].nunique() > 1
-        tags = [s["experiment"]] * several + [setting_words(s.to_dict(), differ)] * bool(differ)
+        point = setting_words(s.to_dict(), differ)
+        tags = [s["experiment"]] * several + [point] * bool(differ)
         label = f"{s['dataset']} ({', '.join(tags)})" if tags else s["dataset"]
-        stem = re.sub(r"[^0-9A-Za-z._]+", "-", f"{s['experiment']}_{s['dataset']}_{'_'.join(tags[1:])}").strip("-_")
+        stem = re.sub(r"[^0-9A-Za-z._]+", "-", f"{s['experiment']}_{s['dataset']}_{point}").strip("-_")
         while stem in stems:
             stem += "-"
         stems.add(stem)

@@ -12,6 +12,10 @@ One row per (table, metric, technique), computed over seeds here and nowhere els
   'tie' for the leader and every technique no test separates from it, '' otherwise;
 - where a folder has a cost record, its controlled cost in the same columns (``cost.py``: metrics ``cost_ratio``,
   ``fit_seconds``, ``one_off_seconds``, with ``seconds`` and ``machine``).
+- on a sweep (tables one axis apart): ``series`` (the tables along it), ``axis`` and ``point`` (its value here);
+  ``ref_diff, ref_low, ref_high, ref_p``: technique − the reference (role 'reference') at this point, paired as
+  above; ``ref_p_holm``: Holm over the axis's points (one family per series, technique and metric, ``ref_tests``);
+  ``ref_significant``; ``ref_note``: why not tested.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from scipy import stats
 
 from aebench.reporting.cost import cost_records
 from aebench.reporting.flags import MIN_SEEDS, barring, sanity_flags
-from aebench.reporting.rows import load
+from aebench.reporting.rows import SETTING, axes_of, load, setting_words, text
 from aebench.results.cost import load_cost
 from aebench.results.schema import QUALITY, SPECS
 from aebench.results.summary import finished
@@ -39,6 +43,8 @@ CONTENDERS = ("baseline", "compared")
 COLUMNS = ["table", "metric", "technique", "role", "n", "mean", "sd", "ci_low", "ci_high", "pi_low", "pi_high",
            "flag", "pairs", "diff", "diff_low", "diff_high", "note", "caveat", "p", "p_holm", "significant", "tests",
            "standing", "lead_p", "lead_tests", "seconds", "machine"]  # fmt: skip
+VERSUS = ["series", "axis", "point", "ref_diff", "ref_low", "ref_high", "ref_p", "ref_p_holm", "ref_significant",
+          "ref_tests", "ref_note"]  # fmt: skip
 
 
 def t_factor(n: int) -> float:
@@ -161,7 +167,51 @@ def statistics(ok: pd.DataFrame, flags: pd.DataFrame, cost: pd.DataFrame | None 
     records = []
     for table, rows in ok.groupby("table", sort=False):
         records += table_statistics(table, rows, flags) + (cost_records(table, rows, cost) if cost is not None else [])
-    return pd.DataFrame(records, columns=COLUMNS)
+    return versus_reference(pd.DataFrame(records, columns=COLUMNS), ok)
+
+
+def sweep_points(ok: pd.DataFrame) -> pd.DataFrame:
+    """Per table on a sweep: its ``series`` (experiment and dataset, and any other setting that varies), the ``axis``
+    drawn (the experiment's first axis with several values) and its ``point`` there."""
+    found = {}
+    for (experiment, dataset), rows in ok.groupby(["experiment", "dataset"], sort=False):
+        varied = [a for a in axes_of(rows) if rows[a].dropna().map(text).nunique() > 1]
+        if not varied:
+            continue
+        axis = varied[0]  # its setting's own column (``latent`` for ``model.latent``) moves with it
+        others = [c for c in [*SETTING[2:], *axes_of(rows)] if c not in (axis, axis.rsplit(".", 1)[-1])]
+        differ = [c for c in others if rows[c].map(text).nunique() > 1]
+        for table, mine in rows.groupby("table", sort=False):
+            first = mine.iloc[0].to_dict()
+            if first[axis] is not None and not (isinstance(first[axis], float) and math.isnan(first[axis])):
+                tags = ", ".join([experiment, setting_words(first, differ)] if differ else [experiment])
+                found[table] = (f"{dataset} ({tags})", axis.removeprefix("axis "), first[axis])
+    return pd.DataFrame.from_dict(found, orient="index", columns=VERSUS[:3])
+
+
+def versus_reference(stats: pd.DataFrame, ok: pd.DataFrame) -> pd.DataFrame:
+    """The frame with the VERSUS columns: each technique against the reference at each point of a sweep."""
+    points = sweep_points(ok)
+    out = stats.assign(**{c: stats["table"].map(points[c]) for c in VERSUS[:3]}, ref_note="")
+    for c in ("ref_diff", "ref_low", "ref_high", "ref_p", "ref_p_holm", "ref_tests"):
+        out[c] = math.nan
+    swept = out["series"].notna() & out["metric"].isin(QUALITY)
+    for (table, metric), mine in out[swept].groupby(["table", "metric"], sort=False):
+        refs = mine[mine["role"] == "reference"]
+        rows = ok[ok["table"] == table]
+        for i, r in mine.iterrows():
+            if not len(refs) or r["technique"] == refs["technique"].iloc[0]:
+                out.loc[i, "ref_note"] = "the reference" if len(refs) else "no reference"
+                continue
+            ref = refs.iloc[0]
+            d, p, note = paired(per_seed(rows, r["technique"], metric), per_seed(rows, ref["technique"], metric))
+            flagged = r["flag"] or ref["flag"]
+            out.loc[i, ["ref_diff", "ref_low", "ref_high"]] = [d["mean"], d["ci_low"], d["ci_high"]]
+            out.loc[i, ["ref_p", "ref_note"]] = [math.nan, f"flagged: {flagged}"] if flagged else [p, note]
+    for _, family in out[out["ref_p"].notna()].groupby(["series", "technique", "metric"], sort=False):
+        out.loc[family.index, "ref_p_holm"] = holm(list(family["ref_p"]))
+        out.loc[family.index, "ref_tests"] = len(family)
+    return out.assign(ref_significant=out["ref_p_holm"] < ALPHA)[[*COLUMNS, *VERSUS]]
 
 
 def analyse(folders, current=None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:

@@ -8,6 +8,7 @@ import math
 import pandas as pd
 
 from aebench.reporting.cost import COST, FIT
+from aebench.reporting.rows import text
 from aebench.reporting.stats import ALPHA
 from aebench.results.schema import QUALITY, SPECS
 
@@ -116,6 +117,36 @@ def read_off_line(frame: pd.DataFrame, stats: pd.DataFrame) -> str:
             f"{base['seconds']:.1f} s per epoch; not the sweep's own clocks; fits and one-offs not counted), test MSE "
             f"at each technique's last epoch finished by then, read off its whole run's curve (mean over seeds; an "
             f"order of means, not a test): {', '.join(ranks)}{apart}.")  # fmt: skip
+
+
+AXIS_MEASURES = ("mse", "accuracy")  # the measures the axis lines speak of (the figure and table show every one)
+
+
+def listed(values) -> str:
+    return ", ".join(values) or "no point"
+
+
+def axis_lines(series: pd.DataFrame) -> list[str]:
+    """Per technique of one series along an axis: at which points its gain over the reference is real (the frame's
+    paired test, Holm over the points), where it is worse, and where it is not tested."""
+    ref = series.loc[series["role"] == "reference", "technique"]
+    if not len(ref):
+        return ["No reference technique here: nothing is tested along the axis."]
+    lines, axis = [], series["axis"].iloc[0]
+    for technique, mine in series[series["role"] != "reference"].groupby("technique", sort=False):
+        parts = []
+        for metric in (m for m in AXIS_MEASURES if (mine["metric"] == m).any()):
+            r = mine[mine["metric"] == metric]
+            better = r["ref_diff"] < 0 if SPECS[metric].lower_is_better else r["ref_diff"] > 0
+            at = r["point"].map(text)
+            part = f"{SPECS[metric].label} better at {listed(at[r['ref_significant'] & better])}"
+            part += f", worse at {listed(at[worse])}" if (worse := r["ref_significant"] & ~better).any() else ""
+            part += f", untested at {listed(at[r['ref_note'] != ''])}" if (r["ref_note"] != "").any() else ""
+            parts.append(part)
+        tests = int(mine["ref_tests"].max()) if mine["ref_tests"].notna().any() else 0
+        lines.append(f"**{technique}** against {ref.iloc[0]}: {'; '.join(parts)} (paired tests, Holm over {tests} "
+                     f"points of {axis}, p < {ALPHA}).")  # fmt: skip
+    return lines
 
 
 def flag_lines(flags: pd.DataFrame) -> list[str]:

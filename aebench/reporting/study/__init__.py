@@ -7,7 +7,7 @@ The generic report knows no paper: it asks ``comparison(stats, ok)`` for each ta
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -19,6 +19,7 @@ from aebench.reporting.study.anchors import (
     CLAIMS,
     CLEAN_ACCURACY,
     CURVES,
+    PROXIES,
     SETTING_EFFECTS,
     STUDY,
     STUDY_LR,
@@ -39,8 +40,9 @@ CLEAN = "clean images"  # the classifier's ceiling row
 @dataclass
 class Comparison:
     """One table beside the study: ``frame`` (technique, metric, study, n, mean, sd, pi_low, pi_high, diff, unit,
-    inside), the claims (claim, standings per metric), the differences box, the study's curves, and ``cost``: its
-    time ratios beside our controlled ones (``study_cost``)."""
+    inside, proxy), the claims (claim, standings per metric), the differences box, the study's curves, and ``cost``:
+    its time ratios beside our controlled ones (``study_cost``); ``proxy``: the label of a dataset standing in for the
+    study's ('' for the study's own), in ``study.name`` too."""
 
     table: str
     study: StudyRun
@@ -49,6 +51,7 @@ class Comparison:
     differences: list[str] = field(default_factory=list)
     curves: pd.DataFrame = field(default_factory=pd.DataFrame)
     cost: pd.DataFrame = field(default_factory=pd.DataFrame)
+    proxy: str = ""
     closeness: tuple[int, ...] = ()  # smaller = more like the study: the first screen shows the closest table
 
 
@@ -164,11 +167,13 @@ def comparison(table: str, stats: pd.DataFrame, rows: pd.DataFrame) -> Compariso
     """The table beside the study (``stats``: its statistics; ``rows``: all its rows, unfinished ones included), or
     None where its dataset is not one the study ran."""
     ok = finished(rows)
-    dataset = str(ok["dataset"].iloc[0])
+    proxy = PROXIES.get(str(ok["dataset"].iloc[0]))
+    dataset = proxy.of if proxy else str(ok["dataset"].iloc[0])
     run = STUDY_RUNS.get(dataset)
     frame = reproduction(dataset, stats, ok) if run else pd.DataFrame()
     if run is None or frame.empty or not (frame["technique"] != CLEAN).any():
         return None
+    label = proxy.label if proxy else ""
     claims = [(c, {m: stats[stats["metric"] == m] for m in (*c.metrics, c.equal_metric) if m})
               for c in CLAIMS if c.dataset == dataset]  # fmt: skip
     present = [t for t in dict.fromkeys(stats["technique"]) if (dataset, t) in ANCHORS]
@@ -178,8 +183,10 @@ def comparison(table: str, stats: pd.DataFrame, rows: pd.DataFrame) -> Compariso
     closeness = (not judged, shared.count(False), len({key for key, _ in setting_differences(dataset, ok)}),
                  -len(present))  # fmt: skip
     cost = study_cost(dataset, stats)
-    box = differences(run, dataset, rows, len(cost) > 0)
-    return Comparison(table, run, frame, claims, box, study_curves(dataset, present), cost, closeness)
+    box = [f"data: {ok['dataset'].iloc[0]}, a {label.removeprefix('proxy: ')} (the study: {run.name})"] * bool(proxy)
+    return Comparison(table, replace(run, name=f"{run.name} ({label})") if proxy else run, frame.assign(proxy=label),
+                      claims, box + differences(run, dataset, rows, len(cost) > 0), study_curves(dataset, present),
+                      cost, label, closeness)  # fmt: skip
 
 
 __all__ = ["STUDY", "Comparison", "comparison"]

@@ -70,6 +70,23 @@ STUDY_RUNS: dict[str, StudyRun] = {
     "cifar10": StudyRun("CIFAR-10", 15, 50_000, 10_000, 1, "a Colab GPU"),
 }
 
+
+@dataclass(frozen=True)
+class Proxy:
+    """A dataset standing in for one the study ran: the study's numbers and claims are checked on it, and every
+    number set beside a published one carries ``label``."""
+
+    of: str  # the study's dataset (a key of STUDY_RUNS)
+    what: str
+
+    @property
+    def label(self) -> str:
+        return f"proxy: {self.what}, not {STUDY_RUNS[self.of].name}"
+
+
+# the one place a proxy is named (``../shared/data/README.md``: every pixel differs from CIFAR-10's)
+PROXIES: dict[str, Proxy] = {"cifar10-jpeg": Proxy("cifar10", "lossy JPEG copy of CIFAR-10")}
+
 # the study's settings, as the rows' ``settings`` keys (a cell's resolved config, flat) and values; a run that differs
 # is told so, the study's value in words where ``STUDY_SETTING_WORDS`` has them (see ../shared/ANCHORS.md).
 STUDY_SETTINGS: dict[str, Any] = {
