@@ -164,3 +164,9 @@ def test_the_proxy_label_is_beside_every_published_cifar10_number(tmp_path: Path
 def test_a_dataset_named_like_no_study_dataset_or_proxy_is_not_compared(tmp_path: Path) -> None:
     comp = proxy_comparison(proxy_rows({}, dataset="cifar10-png"), tmp_path)
     assert comp is None
+
+
+def test_a_table_with_some_of_the_studys_techniques_is_judged_so_far(tmp_path: Path) -> None:
+    comp = compare(mnist_rows({"baseline": [0.00085, 0.0009, 0.00095]}), tmp_path)
+    assert "baseline" not in comp.absent and {"pixel_shuffle", "feature_loss"} <= set(comp.absent)
+    assert "reproduces**" not in words.study_verdict(comp)  # the whole table was not run: no verdict on it

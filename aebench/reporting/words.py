@@ -194,6 +194,9 @@ def study_verdict(comp) -> str:
         return (f"**Whether the study's {comp.study.name} table reproduces cannot be judged yet**: {n} seed"
                 f"{'s' * (n != 1)} a technique, and a prediction interval for one new run needs 2 or more.")  # fmt: skip
     word = "reproduces" if inside == total else "partly reproduces" if inside >= total / 2 else "does not reproduce"
+    if comp.absent:  # a verdict on the techniques run so far, not on the whole table
+        shown = comp.frame.loc[comp.frame["inside"].notna(), "technique"].nunique()
+        word += f" so far ({shown} of its {shown + len(comp.absent)} techniques here)"
     return (f"**The study's {comp.study.name} table {word}**: {inside} of its {total} values lie inside our 95 % "
             f"prediction interval for one new run; ours minus the study's: {', '.join(parts)}.")  # fmt: skip
 
