@@ -103,7 +103,7 @@ class Run:
     deadline: float | None = None  # training seconds at which the current phase stops (train.budget_seconds)
     resume: Resume | None = None  # saves the state after every epoch
     phase_index: int = 0  # the phase being trained
-    optimizer: torch.optim.Optimizer | None = None  # the phase's; with train.cycles kept while the parameters are
+    optimizer: torch.optim.Optimizer | None = None  # the phase's (train.cycles: kept while the parameters stay)
 
     def out_of_time(self, epoch_timer: Timer | None = None) -> bool:
         """Whether the phase's deadline has passed, counting the running epoch's seconds (read only under a budget)."""
@@ -230,7 +230,7 @@ def train_phase(run: Run, phase: Phase, state: State | None = None) -> None:
     if phase.setup is not None:
         phase.setup(run.recipe.model)
     groups = trainable_groups(run.recipe.model, phase, run.outcome.lr)
-    kept = run.optimizer is not None and run.cfg.train.cycles and same_parameters(run.optimizer, groups)
+    kept = bool(run.cfg.train.cycles) and run.optimizer is not None and same_parameters(run.optimizer, groups)
     optimizer = run.optimizer if kept else make_optimizer(run.cfg.train, groups)
     run.optimizer = optimizer
     starts = batch_starts(len(run.splits.train), run.cfg.train.batch_size, run.cfg.train.drop_last)
