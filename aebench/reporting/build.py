@@ -18,7 +18,7 @@ from aebench.errors import UserError
 from aebench.files import read_text, safe_folder, write_text
 from aebench.reporting import figures, words
 from aebench.reporting.cost import COST, FIT, ONE_OFF, equivalent_curves, read_off
-from aebench.reporting.document import Block, latex, markdown
+from aebench.reporting.document import PROSE, Block, latex, markdown
 from aebench.reporting.manifest import claim, finish
 from aebench.reporting.rows import SETTING, axes_of, curves, read_samples, setting_words, skipped, text
 from aebench.reporting.stats import ALPHA, analyse
@@ -28,22 +28,6 @@ from aebench.results.schema import METRIC_DEFINITIONS, QUALITY, SPECS
 NOTES_FILE, NOTES_BYTES, NOTES_LIMIT = "NOTES.md", 2**20, 20_000
 SHOWN = (*QUALITY, "train_seconds")
 COSTS, COST_LABEL = (COST, FIT, ONE_OFF), "Cost vs baseline (controlled)"
-CONVENTION = (
-    "Δ = technique − baseline, per seed on the seeds both ran; the seeds share their batch order, so the test is "
-    "paired (a t-test of the per-seed differences). Holm adjusts over every test of this table ({tests}); "
-    f"shown: Holm p < {ALPHA}."
-)
-READING = [
-    "Pixels in [0, 1], the output clamped, against the clean test images; MAE, MSE, PSNR (dB, peak 1) and SSIM are "
-    "means over the test images; accuracy: one downstream classifier, trained once on the clean training images, "
-    "applied to the reconstructions (on the clean images: its ceiling, one measurement).",
-    "Cells: mean ± sd over seeds. Bold and 'best' only where a paired test backs it (see each table); else a tie. "
-    "Tests are paired because a technique's seeds share their batch order with the baseline's.",
-    "The study's single published value is set against our 95 % prediction interval for one new run, "
-    "mean ± t(n−1, 0.975)·sd·√(1 + 1/n), not the interval of our mean.",
-    "Rows compare only within a table: one experiment, dataset and setting (length, image counts, size, latent, "
-    "corruption, classifier, metric version, any sweep axis); two recipes of a technique are never averaged.",
-]
 
 
 def run_notes(folder: str) -> str | None:
@@ -102,10 +86,6 @@ def reproduction_table(comp: Comparison) -> pd.DataFrame:
     return pd.DataFrame(list(out.values())).fillna("")
 
 
-REPRO_NOTE = ("Δ: ours − the study's, in % of its value (MAE, MSE) or in percentage points (accuracy). ✓ / ✗: the "
-              "study's value inside / outside our 95 % prediction interval for one new run (n = {n} seeds).")  # fmt: skip
-
-
 def intervals_table(comp: Comparison) -> pd.DataFrame:
     rows = [{"Technique": r["technique"], "Metric": SPECS[r["metric"]].label, "Study": f"{r['study']:.6g}",
              "Ours: 95 % prediction interval": "–" if r["inside"] is None else
@@ -122,11 +102,6 @@ def cost_table(comp: Comparison) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-COST_NOTE = ("The study's: its published train times, one run each on {hardware} (its baseline trained about {pace:.0f} "
-             "images/s, a pace at which a costlier step can hide behind the data pipeline); ours: each step timed "
-             "against the baseline's, interleaved in one process (the table's cost column).")  # fmt: skip
-
-
 def study_blocks(comp: Comparison, stats: pd.DataFrame, first: bool, said: tuple[str, ...] = ()) -> list[Block]:
     """The verdict, claims, reproduction table, best (``first``: on the first screen) and the box of differences
     (less those ``said`` on the first screen already)."""
@@ -135,9 +110,9 @@ def study_blocks(comp: Comparison, stats: pd.DataFrame, first: bool, said: tuple
     tag = f" ({comp.proxy})" * bool(comp.proxy)  # a proxy's label beside every published number
     blocks += [Block("p", f"The study's claim{tag}: " + words.claim_verdict(c, s)) for c, s in comp.claims]
     blocks.append(Block("table", frame=reproduction_table(comp), note=f"{comp.proxy}. " * bool(comp.proxy)
-                        + REPRO_NOTE.format(n=n)))  # fmt: skip
+                        + PROSE.repro_note(n)))  # fmt: skip
     if len(comp.cost):
-        note = COST_NOTE.format(hardware=comp.study.hardware, pace=comp.cost["pace"].iloc[0])
+        note = PROSE.cost_note(comp.study.hardware, comp.cost["pace"].iloc[0])
         blocks += [Block("p", words.study_cost_verdict(comp)), Block("table", frame=cost_table(comp), note=note)]
     if first:
         shown = stats[stats["metric"].isin(SHOWN)]
@@ -156,7 +131,8 @@ def page(table: str, rows, stats: pd.DataFrame, flags: pd.DataFrame, comp, figs,
     note = words.cost_note(stats) if stats["metric"].isin(COSTS).any() else ""
     blocks = [Block("h", table, 1), Block("p", f"[← the report](README.md) · _{setting}_"),
               Block("table", frame=results_table(stats), note=note), Block("p", "Best: " + words.best_line(shown)),
-              Block("h", "Differences from the baseline", 2), Block("p", CONVENTION.format(tests=int(stats["tests"].max()))),
+              Block("h", "Differences from the baseline", 2),
+              Block("p", PROSE.convention(int(stats["tests"].max()), ALPHA)),
               Block("table", frame=differences_table(shown), note=times(shown))]  # fmt: skip
     blocks += [Block("h", "Flags", 2), Block("ul", items=words.flag_lines(flags))] if len(flags) else []
     if comp is not None:
@@ -207,12 +183,6 @@ def draw(out: Path, table: str, stem: str, ok, stats, flags, points, comp, colou
     return blocks, files
 
 
-AXIS_NOTE = (
-    "Δ = technique − the reference ({ref}) at each point, per seed on the seeds both ran (paired t-test); Holm "
-    f"over the points of the axis, per technique and measure; bold (filled in the figure): Holm p < {ALPHA}."
-)
-
-
 def axis_table(series: pd.DataFrame) -> pd.DataFrame:
     """Per technique and point: each measure's difference from the reference and its Holm p, bold where real."""
     out = {}
@@ -237,7 +207,7 @@ def sweeps(out: Path, stats: pd.DataFrame, stems: dict, colours: dict) -> list[t
                   Block("p", f"[← the report](README.md) · each point's table: {', '.join(points)}"),
                   Block("ul", items=words.axis_lines(mine)),
                   Block("figure", stem=f"figures/{stem}", caption=f"{series}: each measure against the axis"),
-                  Block("table", frame=axis_table(mine), note=AXIS_NOTE.format(ref=ref))]  # fmt: skip
+                  Block("table", frame=axis_table(mine), note=PROSE.axis_note(ref, ALPHA))]  # fmt: skip
         made.append((f"[{series}: each measure against {mine['axis'].iloc[0]}]({stem}.md)", stem, blocks, files))
     return made
 
@@ -307,7 +277,8 @@ def write_report(folders: list[Path], out: Path, command: str, force: bool = Fal
     links = [f"[{t}]({s}.md): {words.short_line(stats[stats['table'] == t])}" for t, s, _ in pages]
     head += [Block("h", "Along an axis", 2), Block("ul", items=[a[0] for a in along])] if along else []
     head += [Block("h", "Every table", 2), Block("ul", items=links), Block("h", "How to read the numbers", 2),
-             Block("ul", items=READING), Block("h", "Provenance", 2), Block("ul", items=stamp(frame, command))]  # fmt: skip
+             Block("ul", items=PROSE.reading().split("\n")), Block("h", "Provenance", 2),
+             Block("ul", items=stamp(frame, command))]  # fmt: skip
     write_text(out / "README.md", markdown(head))
     write_text(out / "report.tex", latex(head + [b for _, _, blocks, *_ in [*along, *pages] for b in blocks]))
     csvs = {"statistics": stats, "flags": flags.drop(columns="metrics"), "unfinished": frame[frame["status"] != "ok"][

@@ -64,6 +64,9 @@ ENV.filters.update(
 )
 
 
+PROSE = ENV.get_template("prose.j2").module  # the report's long sentences
+
+
 def markdown(blocks: list[Block]) -> str:
     text = ENV.get_template("page.md.j2").render(blocks=blocks)
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"

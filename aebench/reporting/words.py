@@ -8,6 +8,7 @@ import math
 import pandas as pd
 
 from aebench.reporting.cost import COST, FIT
+from aebench.reporting.document import PROSE
 from aebench.reporting.rows import text
 from aebench.reporting.stats import ALPHA
 from aebench.results.schema import QUALITY, SPECS
@@ -52,9 +53,7 @@ def best_items(stats: pd.DataFrame, metrics: tuple[str, ...] = QUALITY) -> list[
 
 
 def best_rule(stats: pd.DataFrame) -> str:
-    tests = int(stats["lead_tests"].max()) if len(stats) else 0
-    return (f"best: the best mean beats each other technique in a paired test (Holm over the table's {tests} "
-            f"comparisons with the leaders, p < {ALPHA}); else a tie")  # fmt: skip
+    return PROSE.best_rule(int(stats["lead_tests"].max()) if len(stats) else 0, ALPHA)
 
 
 def best_line(stats: pd.DataFrame, metrics: tuple[str, ...] = QUALITY) -> str:
@@ -95,11 +94,7 @@ def cost_note(stats: pd.DataFrame) -> str:
     """Under a table with a cost column: how it was measured and on what machine, said once."""
     machines = "; ".join(dict.fromkeys(stats["machine"].dropna()))
     caveats = stats.loc[stats["caveat"] != "", "caveat"]
-    clock = f", {caveats.iloc[0]}" if len(caveats) else ""
-    return (f"Cost vs baseline (controlled): each technique's training step timed against the baseline's in one "
-            f"process, interleaved, on {machines}: the ratio of step times with its 95 % CI, bold (cheaper, dearer) "
-            f"only where the CI excludes 1; a fit or a one-off is its seconds once, not a ratio. Train time (s): the "
-            f"sweep's own clock{clock}.")  # fmt: skip
+    return PROSE.our_cost_note(machines, f", {caveats.iloc[0]}" if len(caveats) else "")
 
 
 def read_off_line(frame: pd.DataFrame, stats: pd.DataFrame) -> str:
@@ -112,11 +107,7 @@ def read_off_line(frame: pd.DataFrame, stats: pd.DataFrame) -> str:
     left = stats.loc[(stats["metric"] != COST) & ~stats["technique"].isin(stats.loc[stats["metric"] == COST,
                      "technique"]), "technique"].drop_duplicates()  # fmt: skip
     apart = f"; without a step ratio, not placed: {', '.join(left)}" if len(left) else ""
-    return (f"**At equal training time** ({frame['horizon'].iloc[0]:.0f} s of {frame['time'].iloc[0]}, the "
-            f"baseline's whole run: epochs × the controlled cost ratio × the baseline's controlled "
-            f"{base['seconds']:.1f} s per epoch; not the sweep's own clocks; fits and one-offs not counted), test MSE "
-            f"at each technique's last epoch finished by then, read off its whole run's curve (mean over seeds; an "
-            f"order of means, not a test): {', '.join(ranks)}{apart}.")  # fmt: skip
+    return PROSE.read_off(frame["horizon"].iloc[0], frame["time"].iloc[0], base["seconds"], ", ".join(ranks), apart)
 
 
 AXIS_MEASURES = ("mse", "accuracy")  # the measures the axis lines speak of (the figure and table show every one)
@@ -191,11 +182,9 @@ def study_verdict(comp) -> str:
             parts.append(f"{SPECS[metric].label} {span} {unit}{side}")
     if total == 0:
         n = int(comp.frame["n"].max()) if len(comp.frame) else 0
-        return (f"**Whether the study's {comp.study.name} table reproduces cannot be judged yet**: {n} seed"
-                f"{'s' * (n != 1)} a technique, and a prediction interval for one new run needs 2 or more.")  # fmt: skip
+        return PROSE.unjudged(comp.study.name, n)
     word = "reproduces" if inside == total else "partly reproduces" if inside >= total / 2 else "does not reproduce"
-    return (f"**The study's {comp.study.name} table {word}**: {inside} of its {total} values lie inside our 95 % "
-            f"prediction interval for one new run; ours minus the study's: {', '.join(parts)}.")  # fmt: skip
+    return PROSE.reproduces(comp.study.name, word, inside, total, ", ".join(parts))
 
 
 def study_cost_verdict(comp) -> str:
@@ -203,8 +192,4 @@ def study_cost_verdict(comp) -> str:
     cost = comp.cost[comp.cost["inside"].notna()]
     inside = list(cost.loc[cost["inside"].astype(bool), "technique"])
     far = cost.iloc[(cost["ours"] / cost["study"]).map(lambda x: abs(math.log(x))).argmax()]
-    names = f" ({', '.join(inside)})" if inside else ""
-    return (f"**Cost beside the study** (the only like-for-like time comparison across hardware: each side's time "
-            f"over its own baseline's, on its own machine): of the {len(cost)} techniques measured here, the study's "
-            f"time ratio lies inside our controlled ratio's 95 % CI for {len(inside)}{names}; the farthest apart: "
-            f"{far['technique']}, {far['ours']:.2f}× here, {far['study']:.2f}× in the study.")  # fmt: skip
+    return PROSE.study_cost(len(cost), len(inside), f" ({', '.join(inside)})" if inside else "", far)
