@@ -1,10 +1,5 @@
-"""``aebench report``: the rows loaded once, one statistics frame, and from it every table, figure and sentence.
-
-Output (deterministic for the same results and command): ``README.md`` (the first screen: per dataset of the study
-its reproduction and the best technique, then links), one page per table (``<stem>.md``), ``report.tex`` (all of
-it; builds with pdflatex), ``tables/*.csv`` (the statistics frame, the study comparison, the flags, the unfinished
-cells, the equal-time read-off where a folder has a cost record), ``figures/*.png|pdf`` and the manifest that says
-which results they came from (``manifest.py``).
+"""``aebench report``: ``README.md`` (the first screen), a page per table and per sweep, ``report.tex``,
+``tables/*.csv``, ``figures/`` and the manifest (``manifest.py``), all from the one statistics frame, deterministic.
 """
 
 from __future__ import annotations

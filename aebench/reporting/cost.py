@@ -1,13 +1,7 @@
-"""The controlled cost in the statistics frame, and the learning curves on baseline-equivalent time.
-
-A results folder's ``cost.json`` (read by ``results/cost.py``) holds each technique's training step timed against the
-baseline's on one machine: a ratio with its 95 % CI; a closed-form fit or a one-off (a trained loss network) is its
-seconds, timed once. Per table they become rows of the statistics frame: metric ``COST`` (``mean`` the ratio,
-``ci_low/ci_high`` its CI, ``n`` its pairs, ``significant`` where the CI excludes 1, ``standing`` 'cheaper' or 'dearer'
-there; ``seconds``: the technique's epoch in baseline-equivalent seconds) and ``FIT`` / ``ONE_OFF`` (``mean`` and
-``seconds`` the seconds once: never a ratio). Baseline-equivalent time: epochs × the controlled ratio (the baseline's
-1) × the baseline's controlled seconds per epoch (seconds per step × steps per epoch), so curves from a sweep whose
-own clocks do not compare (a shared machine, cells side by side) still compare.
+"""The controlled cost (``cost.json``: each technique's step timed against the baseline's) as rows of the statistics
+frame: ``COST`` (``mean`` the ratio with its CI; ``seconds`` its epoch in baseline-equivalent seconds), ``FIT`` and
+``ONE_OFF`` (seconds once, never a ratio); and the learning curves on baseline-equivalent time (epochs × the ratio ×
+the baseline's controlled epoch), which compare where a sweep's own clocks do not.
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
-"""What a report folder's owner wrote: ``.aebench-report.json`` lists the results folders a report was made
-from and every file it wrote. A new report replaces its own files only: it refuses a folder holding another
-results' report (or report files no manifest accounts for) unless forced, and removes only the files its
-previous manifest lists that it no longer writes. It records its manifest before writing anything and clears the
-temporary files of an interrupted write first, so a report killed midway (kill -9) never stops its own rerun."""
+"""``.aebench-report.json``: the results folders a report was made from and every file it wrote. A report refuses a
+folder holding another's report unless forced, removes only its own stale files, and survives its own kill -9."""
 
 from __future__ import annotations
 

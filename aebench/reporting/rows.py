@@ -1,9 +1,5 @@
-"""The rows a report reads, loaded once into one frame, and the cell files its figures read.
-
-Per cell and config its latest finished row (else its latest); per cell and setting the latest config; per technique
-and table the seeds of one recipe (``recipe_hash`` of its latest finished row), so two recipes never average. A row's
-table is its setting: the columns of ``SETTING`` and any sweep axis (a row's ``axes`` mapping, one column each).
-A damaged, linked or oversized cell file is skipped with a warning, never fatal.
+"""The rows a report reads, in one frame: per cell and setting its latest config's latest finished row, per technique
+and table one recipe; a row's table is its setting (``SETTING`` and any sweep axis). Bad cell files are skipped.
 """
 
 from __future__ import annotations

@@ -1,21 +1,9 @@
-"""The one statistics frame every table, figure, sentence, console line and API answer reads.
-
-One row per (table, metric, technique), computed over seeds here and nowhere else:
-- ``n, mean, sd``; ``ci_low/ci_high``: the 95 % Student-t interval of the mean; ``pi_low/pi_high``: the 95 %
-  prediction interval for one new run, mean ± t(n-1, 0.975)·sd·√(1 + 1/n) (the yardstick for a single published run);
-- ``diff, diff_low, diff_high, pairs, p``: Δ = technique − baseline on the seeds both ran (seeds share their batch
-  order, so the test is paired: a one-sample t-test of the per-seed differences); ``p_holm``: Holm-adjusted over
-  every test of the table (one family per table, ``tests`` of them); ``significant``: p_holm < ALPHA;
-- ``note``: why a difference is not tested; ``caveat``: why a time difference is not like-for-like;
-- ``flag``: the flags barring a claim on it; ``standing``: 'best' where the best mean among the claimable
-  techniques beats each other one in a paired test (Holm over the table's comparisons with the leaders, ``lead_p``),
-  'tie' for the leader and every technique no test separates from it, '' otherwise;
-- where a folder has a cost record, its controlled cost in the same columns (``cost.py``: metrics ``cost_ratio``,
-  ``fit_seconds``, ``one_off_seconds``, with ``seconds`` and ``machine``).
-- on a sweep (tables one axis apart): ``series`` (the tables along it), ``axis`` and ``point`` (its value here);
-  ``ref_diff, ref_low, ref_high, ref_p``: technique − the reference (role 'reference') at this point, paired as
-  above; ``ref_p_holm``: Holm over the axis's points (one family per series, technique and metric, ``ref_tests``);
-  ``ref_significant``; ``ref_note``: why not tested.
+"""The one statistics frame every table, figure, sentence, console line and API answer reads: one row per (table,
+metric, technique), over seeds (``COLUMNS``, ``VERSUS``). ``ci_*``: the 95 % t interval of the mean; ``pi_*``: the 95 %
+prediction interval of one new run; ``diff*, p``: technique − baseline, paired on the seeds both ran, ``p_holm`` over
+the table's tests; ``standing``: 'best' where the leader beats every other claimable technique in a paired test (Holm,
+``lead_p``), else 'tie'; ``ref_*``: on a sweep, technique − the reference at each point, Holm over the axis's points.
+Cost rows: ``cost.py``.
 """
 
 from __future__ import annotations

@@ -1,8 +1,5 @@
-"""The reference study beside a run: its published values set against our prediction intervals, its headline claims
-read off the statistics frame's standings, its learning curves, and every setting our rows set otherwise.
-
-The generic report knows no paper: it asks ``comparison(stats, ok)`` for each table and shows what comes back.
-"""
+"""The reference study beside a table: its published values against our prediction intervals, its claims against
+our standings, its curves, and every setting we set otherwise. The generic report knows no paper."""
 
 from __future__ import annotations
 
