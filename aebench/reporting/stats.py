@@ -35,17 +35,14 @@ VERSUS = ["series", "axis", "point", "ref_diff", "ref_low", "ref_high", "ref_p",
           "ref_tests", "ref_note"]  # fmt: skip
 
 
-def t_factor(n: int) -> float:
-    return float(stats.t.ppf(1 - ALPHA / 2, n - 1)) if n > 1 else math.nan
-
-
 def estimate(values) -> dict[str, float]:
     """n, mean, sd, the 95 % confidence interval of the mean and the 95 % prediction interval of one new value."""
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
     n, mean = len(x), float(x.mean()) if len(x) else math.nan
     sd = float(x.std(ddof=1)) if n > 1 else math.nan
-    ci, pi = t_factor(n) * sd / math.sqrt(max(n, 1)), t_factor(n) * sd * math.sqrt(1 + 1 / max(n, 1))
+    t = float(stats.t.ppf(1 - ALPHA / 2, n - 1)) if n > 1 else math.nan
+    ci, pi = t * sd / math.sqrt(max(n, 1)), t * sd * math.sqrt(1 + 1 / max(n, 1))
     return {"n": n, "mean": mean, "sd": sd, "ci_low": mean - ci, "ci_high": mean + ci, "pi_low": mean - pi,
             "pi_high": mean + pi}  # fmt: skip
 
@@ -102,23 +99,14 @@ def table_statistics(table: str, ok: pd.DataFrame, flags: pd.DataFrame) -> list[
             flagged = record["flag"] or barring(flags, table, baseline or "", metric)
             note = ("the baseline" if technique == baseline else "no baseline" if base is None
                     else f"flagged: {flagged}" if flagged else note)  # fmt: skip
-            record.update(
-                pairs=d.get("n", 0),
-                diff=d.get("mean", math.nan),
-                diff_low=d.get("ci_low", math.nan),
-                diff_high=d.get("ci_high", math.nan),
-                note=note,
-                caveat=caveat if metric in TIME else "",
-            )
-            record["p"] = math.nan if record["note"] else p
-            records.append(record)
+            d = {"n": 0, "mean": math.nan, "ci_low": math.nan, "ci_high": math.nan, **d}
+            record.update(pairs=d["n"], diff=d["mean"], diff_low=d["ci_low"], diff_high=d["ci_high"], note=note)
+            records.append({**record, "caveat": caveat if metric in TIME else "", "p": math.nan if note else p})
     tested = [r for r in records if not r["note"]]
-    for r, adjusted in zip(tested, holm([r["p"] for r in tested])):
-        r.update(p_holm=adjusted, significant=adjusted < ALPHA)
+    adjusted = dict(zip(map(id, tested), holm([r["p"] for r in tested])))
     for r in records:
-        r.setdefault("p_holm", math.nan)
-        r.setdefault("significant", False)
-        r["tests"] = len(tested)
+        p_holm = adjusted.get(id(r), math.nan)
+        r.update(p_holm=p_holm, significant=p_holm < ALPHA, tests=len(tested))
     standings(records, ok)
     return records
 
@@ -144,9 +132,7 @@ def standings(records: list[dict], ok: pd.DataFrame) -> None:
         leader["standing"] = "tie" if p >= ALPHA or leader.get("standing") == "tie" else "best"
         other["standing"] = "tie" if p >= ALPHA else ""
     for r in records:
-        r.setdefault("standing", "")
-        r.setdefault("lead_p", math.nan)
-        r["lead_tests"] = len(comparisons)
+        r.update(standing=r.get("standing", ""), lead_p=r.get("lead_p", math.nan), lead_tests=len(comparisons))
 
 
 def statistics(ok: pd.DataFrame, flags: pd.DataFrame, cost: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -181,8 +167,7 @@ def versus_reference(stats: pd.DataFrame, ok: pd.DataFrame) -> pd.DataFrame:
     """The frame with the VERSUS columns: each technique against the reference at each point of a sweep."""
     points = sweep_points(ok)
     out = stats.assign(**{c: stats["table"].map(points[c]) for c in VERSUS[:3]}, ref_note="")
-    for c in ("ref_diff", "ref_low", "ref_high", "ref_p", "ref_p_holm", "ref_tests"):
-        out[c] = math.nan
+    out[["ref_diff", "ref_low", "ref_high", "ref_p", "ref_p_holm", "ref_tests"]] = math.nan
     swept = out["series"].notna() & out["metric"].isin(QUALITY)
     for (table, metric), mine in out[swept].groupby(["table", "metric"], sort=False):
         refs = mine[mine["role"] == "reference"]
