@@ -37,8 +37,7 @@ def run_notes(folder: str) -> str | None:
 
 
 def results_table(stats: pd.DataFrame) -> pd.DataFrame:
-    """Technique × metric, mean ± sd, bold where the standing is 'best'; the controlled cost where measured; seeds
-    and flags."""
+    """Technique × metric, mean ± sd, bold where 'best'; the controlled cost where measured; seeds, flags."""
     table, costs = {}, stats[stats["metric"].isin(COSTS)]
     for technique, mine in stats[stats["metric"].isin(SHOWN)].groupby("technique", sort=False):
         cells = {"Technique": technique}
@@ -98,8 +97,7 @@ def cost_table(comp: Comparison) -> pd.DataFrame:
 
 
 def study_blocks(comp: Comparison, stats: pd.DataFrame, first: bool, said: tuple[str, ...] = ()) -> list[Block]:
-    """The verdict, claims, reproduction table, best (``first``: on the first screen) and the box of differences
-    (less those ``said`` on the first screen already)."""
+    """The study's verdicts and tables, ``first``: with the best; its differences less those ``said``."""
     n = int(comp.frame["n"].max())
     blocks = [Block("p", words.study_verdict(comp))]
     tag = f" ({comp.proxy})" * bool(comp.proxy)  # a proxy's label beside every published number
@@ -227,8 +225,7 @@ def stamp(frame: pd.DataFrame, command: str) -> list[str]:
 
 
 def write_report(folders: list[Path], out: Path, command: str, force: bool = False) -> Path:
-    """Regenerate ``out/`` from the results folders; returns the path of ``out/README.md``. ``force``: write even
-    where ``out`` holds another results' report (see ``manifest.py``)."""
+    """Regenerate ``out/`` from the results folders; ``force``: see ``manifest.py``."""
     folders = [Path(f) for f in folders]
     frame, ok, flags, stats = analyse(folders)
     if frame.empty:

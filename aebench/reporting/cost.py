@@ -52,8 +52,7 @@ def cost_records(table: str, ok: pd.DataFrame, cost: pd.DataFrame) -> list[dict]
 
 
 def equivalent_curves(points: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
-    """Per table, technique and epoch with a controlled ratio: test MSE, mean over seeds, at the sweep's own clock
-    (``seconds``, mean over seeds) and at baseline-equivalent time (``equivalent``: epoch × the epoch's seconds)."""
+    """Mean test MSE per table, technique and epoch at its own clock and at baseline-equivalent time."""
     epoch = stats.loc[stats["metric"] == COST, ["table", "technique", "seconds"]].dropna()
     means = points.groupby(["table", "technique", "epoch"], sort=False)[["seconds", "test_mse"]].mean().reset_index()
     out = means.merge(epoch.rename(columns={"seconds": "per_epoch"}), on=["table", "technique"])
@@ -61,8 +60,7 @@ def equivalent_curves(points: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame
 
 
 def read_off(curves: pd.DataFrame, stats: pd.DataFrame, time: str = "equivalent") -> pd.DataFrame:
-    """At the baseline's total time on ``time`` (its last epoch): each technique's mean test MSE at its last epoch
-    finished by then, ranked per table (1: the lowest). ``epochs``: how many its run had; none finished: left out."""
+    """Each technique's mean test MSE at its last epoch within the baseline's total ``time``, ranked."""
     found = []
     for table, mine in curves.groupby("table", sort=False):
         roles = stats[stats["table"] == table].groupby("technique")["role"].first()

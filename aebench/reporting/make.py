@@ -22,9 +22,7 @@ def make_report(
     out: str | Path = "report",
     force: bool = False,
 ) -> Path:
-    """Regenerate the report in ``out`` from the results folders (default: every ``results/*/``) without
-    retraining; returns the path of ``out/README.md``. Its header shows the command that regenerates it.
-    ``force``: see ``write_report``."""
+    """Regenerate the report in ``out`` (default results: every ``results/*/``); returns ``out/README.md``."""
     from aebench.reporting.build import write_report
 
     folders = (

@@ -41,8 +41,7 @@ def read_manifest(out: Path) -> Manifest | None:
 
 
 def claim(out: Path, folders: list[Path], force: bool) -> Manifest | None:
-    """Check that ``out`` may take a report of ``folders``, record the manifest of the report about to be written
-    (the files listed so far kept) and clear interrupted writes; returns the previous manifest (None: none)."""
+    """Check ``out`` may take the report, record its manifest and clear interrupted writes; the previous."""
     previous = check(out, folders, force)
     files = previous.files if previous else ()
     out.mkdir(parents=True, exist_ok=True)

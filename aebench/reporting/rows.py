@@ -103,9 +103,7 @@ def one_recipe(rows: list[dict]) -> list[dict]:
 
 
 def load(folders: list[Path], current: Mapping[tuple, str] | None = None) -> pd.DataFrame:
-    """Every folder's rows as one frame, one row per cell and setting (see the module docstring); ``current`` (cell
-    key -> config hash) keeps only those cells at those configs: a run's own cells. ``frame.attrs['superseded']``:
-    the finished rows left out (earlier configs and other recipes)."""
+    """The folders' rows (``current``: cell key -> config hash, a run's own); attrs['superseded']: rows left out."""
     samples_at.cache_clear()  # cell files are read afresh by each report
     rows = []
     for folder in map(Path, folders):
@@ -178,8 +176,7 @@ def samples_at(name: str) -> dict[str, np.ndarray] | None:
 
 
 def curves(ok: pd.DataFrame) -> pd.DataFrame:
-    """Test MSE per epoch of every finished cell: table, technique, seed, epoch, seconds (cumulative training seconds,
-    the time before the first epoch included, so the last point is the row's train_seconds), test_mse."""
+    """Test MSE per epoch of every finished cell at cumulative training seconds (ending at train_seconds)."""
     points = []
     for row in ok.to_dict("records"):
         history = read_history(row)

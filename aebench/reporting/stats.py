@@ -112,8 +112,7 @@ def table_statistics(table: str, ok: pd.DataFrame, flags: pd.DataFrame) -> list[
 
 
 def standings(records: list[dict], ok: pd.DataFrame) -> None:
-    """'best' / 'tie' per metric among the claimable techniques (contenders, unflagged, with enough seeds, and for
-    time only where times are like-for-like): the leader against each other one, paired, Holm over the table."""
+    """'best' / 'tie' per metric: the leader among the claimable techniques against each, Holm."""
     comparisons = []
     for metric in dict.fromkeys(r["metric"] for r in records):
         claimable = [r for r in records if r["metric"] == metric and r["role"] in CONTENDERS and not r["flag"]
@@ -136,8 +135,7 @@ def standings(records: list[dict], ok: pd.DataFrame) -> None:
 
 
 def statistics(ok: pd.DataFrame, flags: pd.DataFrame, cost: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The statistics frame of every table of the finished rows (see the module docstring); ``cost``: the folders'
-    cost records (``load_cost``; None: none)."""
+    """The statistics frame of the finished rows; ``cost``: the folders' cost records (None: none)."""
     records = []
     for table, rows in ok.groupby("table", sort=False):
         records += table_statistics(table, rows, flags) + (cost_records(table, rows, cost) if cost is not None else [])
@@ -145,8 +143,7 @@ def statistics(ok: pd.DataFrame, flags: pd.DataFrame, cost: pd.DataFrame | None 
 
 
 def sweep_points(ok: pd.DataFrame) -> pd.DataFrame:
-    """Per table on a sweep: its ``series`` (experiment and dataset, and any other setting that varies), the ``axis``
-    drawn (the experiment's first axis with several values) and its ``point`` there."""
+    """Per table on a sweep: its ``series``, the ``axis`` (the first that varies) and its ``point``."""
     found = {}
     for (experiment, dataset), rows in ok.groupby(["experiment", "dataset"], sort=False):
         varied = [a for a in axes_of(rows) if rows[a].dropna().map(text).nunique() > 1]
@@ -188,8 +185,7 @@ def versus_reference(stats: pd.DataFrame, ok: pd.DataFrame) -> pd.DataFrame:
 
 
 def analyse(folders, current=None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The rows of results folders loaded once (see ``rows.load``), their finished rows in a table, their flags
-    and their statistics frame: what the report, the run's summary and the API read."""
+    """The folders' rows, their finished rows, flags and statistics: what the report, summary and API read."""
     frame = load(folders, current)
     ok = finished(frame[frame["table"].notna()])
     flags = sanity_flags(ok)

@@ -27,8 +27,7 @@ def p_text(p: float) -> str:
 
 
 def test_words(r: dict, caveat: bool = True) -> str:
-    """'shown (Holm p 0.012)', 'not shown (Holm p 0.620)', or 'not tested (why)'; a time caveat is added where
-    ``caveat`` (a table states it once instead)."""
+    """'shown (Holm p 0.012)', 'not shown (…)', 'not tested (why)'; ``caveat``: the time caveat added."""
     if r["note"]:
         return f"not tested ({r['note']})"
     caveat = f"; times {r['caveat']}" if r["caveat"] and caveat else ""
@@ -77,8 +76,7 @@ def ratio(r: dict) -> str:
 
 
 def cost_words(mine: pd.DataFrame) -> str:
-    """A technique's controlled cost: its step's ratio to the baseline's with the CI, bold and 'cheaper'/'dearer'
-    only where the CI excludes 1 (else ≈ baseline); a fit's or a one-off's seconds apart, never as a ratio."""
+    """A technique's controlled cost ratio with its CI, bold where it excludes 1; fits and one-offs in seconds."""
     out = []
     for r in mine.to_dict("records"):
         if r["metric"] != COST:
@@ -118,8 +116,7 @@ def listed(values) -> str:
 
 
 def axis_lines(series: pd.DataFrame) -> list[str]:
-    """Per technique of one series along an axis: at which points its gain over the reference is real (the frame's
-    paired test, Holm over the points), where it is worse, and where it is not tested."""
+    """Per technique of a series: the points where it is better, worse or untested against the reference."""
     ref = series.loc[series["role"] == "reference", "technique"]
     if not len(ref):
         return ["No reference technique here: nothing is tested along the axis."]
@@ -145,8 +142,7 @@ def flag_lines(flags: pd.DataFrame) -> list[str]:
 
 
 def claim_verdict(claim, standings: dict[str, pd.DataFrame]) -> str:
-    """A headline claim of the study against our standings: holds (tests back it), does not hold (another technique
-    is best, backed by a test), or not shown (a tie, or nothing ranked)."""
+    """A claim of the study against our standings: holds, does not hold, or not shown."""
     lines, holds = [], True
     for metric in claim.metrics:
         mine = standings[metric]

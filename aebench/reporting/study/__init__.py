@@ -36,10 +36,7 @@ CLEAN = "clean images"  # the classifier's ceiling row
 
 @dataclass
 class Comparison:
-    """One table beside the study: ``frame`` (technique, metric, study, n, mean, sd, pi_low, pi_high, diff, unit,
-    inside, proxy), the claims (claim, standings per metric), the differences box, the study's curves, and ``cost``:
-    its time ratios beside our controlled ones (``study_cost``); ``proxy``: the label of a dataset standing in for the
-    study's ('' for the study's own), in ``study.name`` too."""
+    """One table beside the study (``frame``: ``reproduction``; ``cost``: ``study_cost``; ``proxy``: its label)."""
 
     table: str
     study: StudyRun
@@ -58,8 +55,7 @@ def gap(mean: float, published: float, metric: str) -> tuple[float, str]:
 
 
 def reproduction(dataset: str, stats: pd.DataFrame, ok: pd.DataFrame) -> pd.DataFrame:
-    """Per technique of the study and metric: the published value, ours (the statistics frame's), and whether the
-    published value lies in our 95 % prediction interval for one new run."""
+    """Per technique and metric: the study's value, ours, and whether it lies in our prediction interval."""
     records = []
     mine = stats.set_index(["technique", "metric"])
     clean = estimate(ok.groupby("seed")["accuracy_clean"].first()) if "accuracy_clean" in ok else {}
@@ -140,10 +136,7 @@ def study_curves(dataset: str, techniques: list[str]) -> pd.DataFrame:
 
 
 def study_cost(dataset: str, stats: pd.DataFrame) -> pd.DataFrame:
-    """Per technique the study timed: its train time over its baseline's (its published times, one run each) beside
-    our controlled step ratio and its 95 % CI (NaN: not measured here); ``inside``: the study's ratio in our CI;
-    ``pace``: the study's baseline's training images per second. Each ratio is to a baseline on its own machine: the
-    only time comparison that holds across hardware. Empty where we measured none."""
+    """Per technique: the study's time ratio to its baseline beside our controlled ratio; empty: none measured."""
     base, run = stats.loc[stats["role"] == "baseline", "technique"], STUDY_RUNS[dataset]
     unit = ANCHORS.get((dataset, base.iloc[0])) if len(base) else None
     ours = stats[(stats["metric"] == COST) & (stats["role"] != "baseline")].set_index("technique")
@@ -161,8 +154,7 @@ def study_cost(dataset: str, stats: pd.DataFrame) -> pd.DataFrame:
 
 
 def comparison(table: str, stats: pd.DataFrame, rows: pd.DataFrame) -> Comparison | None:
-    """The table beside the study (``stats``: its statistics; ``rows``: all its rows, unfinished ones included), or
-    None where its dataset is not one the study ran."""
+    """The table beside the study (``rows``: unfinished ones too), None where the study ran no such dataset."""
     ok = finished(rows)
     proxy = PROXIES.get(str(ok["dataset"].iloc[0]))
     dataset = proxy.of if proxy else str(ok["dataset"].iloc[0])

@@ -73,8 +73,7 @@ STUDY_RUNS: dict[str, StudyRun] = {
 
 @dataclass(frozen=True)
 class Proxy:
-    """A dataset standing in for one the study ran: the study's numbers and claims are checked on it, and every
-    number set beside a published one carries ``label``."""
+    """A dataset standing in for one the study ran; every number beside a published one carries ``label``."""
 
     of: str  # the study's dataset (a key of STUDY_RUNS)
     what: str
@@ -163,8 +162,7 @@ CURVES: dict[tuple[str, str], tuple[float, ...]] = {
 
 @dataclass(frozen=True)
 class Claim:
-    """A headline finding of the study: ``best`` has the best mean on each of ``metrics`` among the study's
-    techniques, and (when ``equal_metric`` is set) its ``equal_metric`` is within ``EQUAL_TOLERANCE`` of ``equal_to``'s."""
+    """``best`` is best on each of ``metrics``, with its ``equal_metric`` near ``equal_to``'s (EQUAL_TOLERANCE)."""
 
     dataset: str
     words: str
