@@ -127,7 +127,8 @@ def page(table: str, rows, stats: pd.DataFrame, flags: pd.DataFrame, comp, figs,
               Block("h", "Differences from the baseline", 2),
               Block("p", PROSE.convention(int(stats["tests"].max()), ALPHA)),
               Block("table", frame=differences_table(shown), note=times(shown))]  # fmt: skip
-    blocks += [Block("h", "Flags", 2), Block("ul", items=words.flag_lines(flags))] if len(flags) else []
+    flagged = [f"**{label}**: {reason}" for label, reason in zip(flags["label"], flags["reason"])]
+    blocks += [Block("h", "Flags", 2), Block("ul", items=flagged)] if len(flags) else []
     if comp is not None:
         first = any(comp is c for c in firsts)
         shown = [Block("p", "Its verdict, table and settings: on the [first screen](README.md).")] if first else []

@@ -56,9 +56,7 @@ def to_latex(frame: pd.DataFrame) -> str:
     return shown.style.hide(axis="index").to_latex(column_format=columns, hrules=True)
 
 
-ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("aebench.reporting", "templates"), keep_trailing_newline=True, autoescape=False
-)
+ENV = jinja2.Environment(loader=jinja2.PackageLoader("aebench.reporting", "templates"), keep_trailing_newline=True)
 ENV.filters.update(
     markdown=lambda f: f.to_markdown(index=False, disable_numparse=True), latex=to_latex, tex=tex, verbatim=verbatim
 )

@@ -29,11 +29,8 @@ log = logging.getLogger(__name__)
 
 
 def skipped(path: Path, exc: Exception | str) -> None:
-    why = (
-        str(exc).removeprefix(f"{path}: ")
-        if isinstance(exc, (UserError, str))
-        else f"unreadable ({type(exc).__name__})"
-    )
+    why = f"unreadable ({type(exc).__name__})"
+    why = str(exc).removeprefix(f"{path}: ") if isinstance(exc, (UserError, str)) else why
     log.warning("%s: %s; skipped in the report", path, why)
 
 

@@ -137,10 +137,6 @@ def axis_lines(series: pd.DataFrame) -> list[str]:
     return lines
 
 
-def flag_lines(flags: pd.DataFrame) -> list[str]:
-    return [f"**{label}**: {reason}" for label, reason in zip(flags["label"], flags["reason"])]
-
-
 def claim_verdict(claim, standings: dict[str, pd.DataFrame]) -> str:
     """A claim of the study against our standings: holds, does not hold, or not shown."""
     lines, holds = [], True

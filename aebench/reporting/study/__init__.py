@@ -74,11 +74,6 @@ def reproduction(dataset: str, stats: pd.DataFrame, ok: pd.DataFrame) -> pd.Data
     return pd.DataFrame(records)
 
 
-def study_settings(dataset: str, technique: str) -> dict[str, Any]:
-    lr = {"train.lr": STUDY_LR[(dataset, technique)]} if (dataset, technique) in STUDY_LR else {}
-    return {**STUDY_SETTINGS, **TECHNIQUE_SETTINGS.get(technique, {}), **lr}
-
-
 def same(ours: Any, theirs: Any) -> bool:
     if isinstance(theirs, (int, float)) and isinstance(ours, (int, float)):
         return math.isclose(float(ours), float(theirs))
@@ -122,17 +117,12 @@ def setting_differences(dataset: str, ok: pd.DataFrame) -> dict[tuple[str, str],
         if settings is None:
             found.setdefault(("settings", "not recorded in the rows"), []).append(technique)
             continue
-        for key, theirs in study_settings(dataset, technique).items():
+        lr = {"train.lr": STUDY_LR[(dataset, technique)]} if (dataset, technique) in STUDY_LR else {}
+        for key, theirs in {**STUDY_SETTINGS, **TECHNIQUE_SETTINGS.get(technique, {}), **lr}.items():
             if key in settings and not same(settings[key], theirs):
                 said = STUDY_SETTING_WORDS.get(key, theirs)
                 found.setdefault((key, f"{settings[key]} (the study: {said})"), []).append(technique)
     return found
-
-
-def study_curves(dataset: str, techniques: list[str]) -> pd.DataFrame:
-    rows = [{"technique": t, "epoch": e + 1, "test_mse": v} for t in techniques for e, v in
-            enumerate(CURVES.get((dataset, t), ()))]  # fmt: skip
-    return pd.DataFrame(rows, columns=["technique", "epoch", "test_mse"])
 
 
 def study_cost(dataset: str, stats: pd.DataFrame) -> pd.DataFrame:
@@ -172,9 +162,11 @@ def comparison(table: str, stats: pd.DataFrame, rows: pd.DataFrame) -> Compariso
     closeness = (not judged, shared.count(False), len({key for key, _ in setting_differences(dataset, ok)}),
                  -len(present))  # fmt: skip
     cost = study_cost(dataset, stats)
+    curves = pd.DataFrame([(t, e + 1, v) for t in present for e, v in enumerate(CURVES.get((dataset, t), ()))],
+                          columns=["technique", "epoch", "test_mse"])  # fmt: skip
     box = [f"data: {ok['dataset'].iloc[0]}, a {label.removeprefix('proxy: ')} (the study: {run.name})"] * bool(proxy)
     return Comparison(table, replace(run, name=f"{run.name} ({label})") if proxy else run, frame.assign(proxy=label),
-                      claims, box + differences(run, dataset, rows, len(cost) > 0), study_curves(dataset, present),
+                      claims, box + differences(run, dataset, rows, len(cost) > 0), curves,
                       cost, label, closeness)  # fmt: skip
 
 

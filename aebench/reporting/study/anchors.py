@@ -128,8 +128,7 @@ TECHNIQUE_SETTINGS: dict[str, dict[str, Any]] = {  # per technique, on top of ST
 STUDY_LR: dict[tuple[str, str], float] = {
     **{("mnist", t): 1e-3 for t in ("baseline", "pixel_shuffle")},
     ("mnist", "progressive_resizing"): 1.74e-4,
-    ("mnist", "resnet_scratch"): 1e-4,
-    ("mnist", "feature_loss"): 1e-4,
+    **{("mnist", t): 1e-4 for t in ("resnet_scratch", "feature_loss")},
     **{
         ("cifar10", t): 1e-3
         for t in ("baseline", "pixel_shuffle", "progressive_resizing", "resnet_scratch", "feature_loss")
