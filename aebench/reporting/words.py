@@ -163,6 +163,8 @@ def study_verdict(comp) -> str:
     """One sentence: does the study's table reproduce (its values inside our prediction intervals), and how far off."""
     frame = comp.frame[comp.frame["inside"].notna()]
     inside, total = int(frame["inside"].sum()), len(frame)
+    if total == 0:
+        return PROSE.unjudged(comp.study.name, int(comp.frame["n"].max()) if len(comp.frame) else 0)
     parts = []
     for metric in ("mae", "mse", "accuracy"):
         mine = frame[frame["metric"] == metric]
@@ -172,9 +174,6 @@ def study_verdict(comp) -> str:
             every = " for every technique" if len(mine) > 1 else ""
             side = f" (ours higher{every})" if low > 0 else f" (ours lower{every})" if high < 0 else ""
             parts.append(f"{SPECS[metric].label} {span} {unit}{side}")
-    if total == 0:
-        n = int(comp.frame["n"].max()) if len(comp.frame) else 0
-        return PROSE.unjudged(comp.study.name, n)
     word = "reproduces" if inside == total else "partly reproduces" if inside >= total / 2 else "does not reproduce"
     return PROSE.reproduces(comp.study.name, word, inside, total, ", ".join(parts))
 
