@@ -51,9 +51,8 @@ def verbatim(text: str) -> str:
 
 
 def to_latex(frame: pd.DataFrame) -> str:
-    shown = frame.map(tex).rename(columns=tex)
-    columns = "l" * 1 + "r" * (len(frame.columns) - 1)
-    return shown.style.hide(axis="index").to_latex(column_format=columns, hrules=True)
+    columns = "l" + "r" * (len(frame.columns) - 1)
+    return frame.map(tex).rename(columns=tex).style.hide(axis="index").to_latex(column_format=columns, hrules=True)
 
 
 ENV = jinja2.Environment(loader=jinja2.PackageLoader("aebench.reporting", "templates"), keep_trailing_newline=True)
