@@ -194,7 +194,7 @@ def sweeps(out: Path, stats: pd.DataFrame, stems: dict, colours: dict) -> list[t
     made = []
     for series, mine in stats[stats["series"].notna()].groupby("series", sort=False):
         stem = "axis_" + re.sub(r"[^0-9A-Za-z._]+", "-", series).strip("-_")
-        files = figures.save(figures.along_axis(mine, colours, series), out, stem)
+        files = [*figures.save(figures.along_axis(mine, colours, series), out, stem), out / f"{stem}.md"]
         ref = ", ".join(dict.fromkeys(mine.loc[mine["role"] == "reference", "technique"])) or "none"
         points = [f"[{text(p)}]({stems[t]}.md)" for t, p in dict(zip(mine["table"], mine["point"])).items()]
         blocks = [Block("h", f"{series}: along {mine['axis'].iloc[0]}", 1),
@@ -202,6 +202,7 @@ def sweeps(out: Path, stats: pd.DataFrame, stems: dict, colours: dict) -> list[t
                   Block("ul", items=words.axis_lines(mine)),
                   Block("figure", stem=f"figures/{stem}", caption=f"{series}: each measure against the axis"),
                   Block("table", frame=axis_table(mine), note=PROSE.axis_note(ref, ALPHA))]  # fmt: skip
+        write_text(out / f"{stem}.md", markdown(blocks))
         made.append((f"[{series}: each measure against {mine['axis'].iloc[0]}]({stem}.md)", stem, blocks, files))
     return made
 
@@ -260,9 +261,7 @@ def write_report(folders: list[Path], out: Path, command: str, force: bool = Fal
                  Block("p", f"Table [{table}]({pages[tables.index(table)][1]}.md) beside {STUDY}."),
                  *study_blocks(comps[table], stats[stats["table"] == table], True)]  # fmt: skip
     along = sweeps(out, stats, {t: s for t, s, _ in pages}, colours)
-    for _, stem, blocks, files in along:
-        write_text(out / f"{stem}.md", markdown(blocks))
-        written += [out / f"{stem}.md", *files]
+    written += [f for *_, files in along for f in files]
     links = [f"[{t}]({s}.md): {words.short_line(stats[stats['table'] == t])}" for t, s, _ in pages]
     head += [Block("h", "Along an axis", 2), Block("ul", items=[a[0] for a in along])] if along else []
     head += [Block("h", "Every table", 2), Block("ul", items=links), Block("h", "How to read the numbers", 2),

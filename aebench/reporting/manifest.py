@@ -59,16 +59,13 @@ def check(out: Path, folders: list[Path], force: bool) -> Manifest | None:
     previous = read_manifest(out)
     if force:
         return previous
-    if previous is None:
-        found = [name for name in REPORT_NAMES if (out / name).exists()]
-        if found:
-            raise UserError(
-                f"{out}: holds {', '.join(found)} that no aebench report manifest accounts for; pass --force to "
-                "write the report there anyway, or --out another folder"
-            )
-        return None
-    mine = {relative(f, out) for f in folders}
-    others = [r for r in previous.results if r not in mine]
+    found = [name for name in REPORT_NAMES if (out / name).exists()] if previous is None else []
+    if found:
+        raise UserError(
+            f"{out}: holds {', '.join(found)} that no aebench report manifest accounts for; pass --force to "
+            "write the report there anyway, or --out another folder"
+        )
+    others = [r for r in previous.results if r not in {relative(f, out) for f in folders}] if previous else []
     if others:
         raise UserError(
             f"{out}: holds the report of other results ({', '.join(others)}); pass --force to replace it, "
