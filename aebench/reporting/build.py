@@ -29,10 +29,9 @@ def run_notes(folder: str) -> str | None:
     path = Path(folder) / NOTES_FILE
     try:
         return read_text(path, NOTES_BYTES)[:NOTES_LIMIT].strip()
-    except FileNotFoundError:
-        return None
     except (UserError, OSError) as exc:
-        skipped(path, exc)
+        if not isinstance(exc, FileNotFoundError):  # absent: no notes, said nowhere
+            skipped(path, exc)
         return None
 
 

@@ -205,8 +205,7 @@ def reconstructions(samples: dict[str, dict[str, np.ndarray]], notes: dict[str, 
                              layout="constrained")  # fmt: skip
     for ax, (name, image, cmap) in zip(axes[:, 0], strips):
         ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ax.set(xticks=[], yticks=[])
         ax.set_title(name, loc="left", fontsize=8, pad=2)
     fig.suptitle(f"{title}: test images, reconstructions and their errors", fontsize=10)
     return fig

@@ -136,10 +136,9 @@ def read_history(row: Mapping) -> list[dict]:
     path = cell_path(row, "history.json")
     try:
         records = json.loads(read_bytes(path, HISTORY_LIMIT).decode("utf-8")) if path else []
-    except FileNotFoundError:
-        return []
     except (UserError, OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-        skipped(path, exc)
+        if not isinstance(exc, FileNotFoundError):  # absent: no history, said nowhere
+            skipped(path, exc)
         return []
     if not isinstance(records, list) or not all(
         isinstance(r, dict) and isinstance(r.get("epoch"), int) for r in records
@@ -161,10 +160,9 @@ def samples_at(name: str) -> dict[str, np.ndarray] | None:
     path = Path(name)
     try:
         arrays = read_npz(path, list(SAMPLES))
-    except FileNotFoundError:
-        return None
     except (UserError, KeyError, OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        skipped(path, exc)
+        if not isinstance(exc, FileNotFoundError):  # absent: no samples, said nowhere
+            skipped(path, exc)
         return None
     if any(a.dtype.kind not in "biuf" or a.ndim != 4 for a in arrays.values()):
         skipped(path, "not 4-D numeric arrays")
