@@ -208,16 +208,13 @@ def sweeps(out: Path, stats: pd.DataFrame, stems: dict, colours: dict) -> list[t
 
 def stamp(frame: pd.DataFrame, command: str) -> list[str]:
     ok = frame[frame["status"] == "ok"]
-
-    def distinct(c: str) -> str:
-        return ", ".join(sorted({str(v) for v in frame[c].dropna()})) or "not recorded"
-
+    seen = {c: ", ".join(sorted({str(v) for v in frame[c].dropna()})) or "not recorded" for c in frame.columns}
     dated = sorted(str(v) for v in frame["finished_at"].dropna())
     versions = ", ".join(
         f"{v}: {METRIC_DEFINITIONS[v]}" for v in sorted({int(x) for x in ok["metric_version"].dropna()})
     )
-    return [f"aebench {distinct('aebench_version')}, commits {distinct('git_commit')}, torch {distinct('torch_version')}",
-            f"devices {distinct('device')}, precision {distinct('precision')}",
+    return [f"aebench {seen['aebench_version']}, commits {seen['git_commit']}, torch {seen['torch_version']}",
+            f"devices {seen['device']}, precision {seen['precision']}",
             f"compute: {ok['train_seconds'].sum() + ok['eval_seconds'].sum():.0f} s training and evaluation over "
             f"{len(ok)} cells", f"results dated {dated[0] if dated else '?'} to {dated[-1] if dated else '?'}",
             f"finished rows not shown (earlier configs, other recipes): {frame.attrs.get('superseded', 0)}",

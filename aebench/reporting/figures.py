@@ -89,11 +89,8 @@ def beside_study(frame: pd.DataFrame, colours: dict, title: str) -> plt.Figure:
                                  layout="constrained", squeeze=False)  # fmt: skip
     for ax, metric in zip(axes[0], shown):
         mine = frame[frame["metric"] == metric].set_index("technique")
-        for y, technique in enumerate(order):
-            if technique not in mine.index:
-                continue
-            r = mine.loc[technique]
-            colour = colours.get(technique, "black")
+        for technique, r in mine.iterrows():
+            y, colour = order.index(technique), colours.get(technique, "black")
             ax.plot([r["pi_low"], r["pi_high"]], [y, y], color=colour, lw=5, alpha=0.35, solid_capstyle="butt")
             ax.plot(r["mean"], y, "o", color=colour)
             ax.plot(r["study"], y, "X", color="black", ms=8)

@@ -11,6 +11,7 @@ from aebench.reporting.cost import COST, FIT
 from aebench.reporting.document import PROSE
 from aebench.reporting.rows import text
 from aebench.reporting.stats import ALPHA
+from aebench.reporting.study.anchors import EQUAL_TOLERANCE
 from aebench.results.schema import QUALITY, SPECS
 
 
@@ -152,7 +153,7 @@ def claim_verdict(claim, standings: dict[str, pd.DataFrame]) -> str:
     if claim.equal_metric:
         means = standings[claim.equal_metric].set_index("technique")["mean"]
         ratio = means.get(claim.best, math.nan) / means.get(claim.equal_to, math.nan)
-        if not abs(ratio - 1) <= 0.10:
+        if not abs(ratio - 1) <= EQUAL_TOLERANCE:
             return f'"{claim.words}": **does not hold**: {SPECS[claim.equal_metric].label} ratio {ratio:.2f}.'
     if holds:
         return f'"{claim.words}": **holds** (each backed by a paired test).'
