@@ -60,12 +60,6 @@ def differences_table(stats: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def times(stats: pd.DataFrame) -> str:
-    """The table's train-time caveat, said once under it ('' where its times compare)."""
-    caveats = stats.loc[stats["caveat"] != "", "caveat"]
-    return f"Train times are {caveats.iloc[0]}: no time difference is ranked." if len(caveats) else ""
-
-
 def reproduction_table(comp: Comparison) -> pd.DataFrame:
     """The first screen's table: per technique, for MAE, MSE and accuracy the study's value, ours and the gap."""
     out = {}
@@ -121,11 +115,13 @@ def page(table: str, rows, stats: pd.DataFrame, flags: pd.DataFrame, comp, figs,
     setting = setting_words(rows.iloc[0].to_dict(), [*SETTING[2:], *axes_of(rows)])
     shown = stats[stats["metric"].isin(SHOWN)]
     note = words.cost_note(stats) if stats["metric"].isin(COSTS).any() else ""
+    caveats = shown.loc[shown["caveat"] != "", "caveat"]  # the time caveat, said once under the table
+    times = f"Train times are {caveats.iloc[0]}: no time difference is ranked." if len(caveats) else ""
     blocks = [Block("h", table, 1), Block("p", f"[← the report](README.md) · _{setting}_"),
               Block("table", frame=results_table(stats), note=note), Block("p", "Best: " + words.best_line(shown)),
               Block("h", "Differences from the baseline", 2),
               Block("p", PROSE.convention(int(stats["tests"].max()), ALPHA)),
-              Block("table", frame=differences_table(shown), note=times(shown))]  # fmt: skip
+              Block("table", frame=differences_table(shown), note=times)]  # fmt: skip
     flagged = [f"**{label}**: {reason}" for label, reason in zip(flags["label"], flags["reason"])]
     blocks += [Block("h", "Flags", 2), Block("ul", items=flagged)] if len(flags) else []
     if comp is not None:
@@ -223,7 +219,6 @@ def stamp(frame: pd.DataFrame, command: str) -> list[str]:
 
 
 def write_report(folders: list[Path], out: Path, command: str, force: bool = False) -> Path:
-    """Regenerate ``out/`` from the results folders; ``force``: see ``manifest.py``."""
     folders = [Path(f) for f in folders]
     frame, ok, flags, stats = analyse(folders)
     if frame.empty:

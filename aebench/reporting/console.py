@@ -25,7 +25,6 @@ class Summary:
 
 
 def run_summary(folder: Path, current: Mapping[tuple, str]) -> Summary:
-    """The summary of the rows of ``current`` (cell key -> config hash: the run's cells) in ``folder``."""
     frame, ok, flags, stats = analyse([folder], current)
     stats = stats[stats["metric"].isin(METRICS)]  # the cost record (measured after the summary) is the report's
     keys = [*SETTING, *axes_of(ok)]  # a sweep's point: one column per axis

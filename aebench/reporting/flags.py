@@ -62,7 +62,6 @@ def technique_flags(table: str, technique: str, rows: pd.DataFrame, chance: floa
 
 
 def sanity_flags(ok: pd.DataFrame) -> pd.DataFrame:
-    """Every flag of the finished rows, table by table (``COLUMNS``)."""
     found = []
     for table, rows in ok.groupby("table", sort=False):
         classes = rows["classes"].astype(float).iloc[0]

@@ -161,7 +161,6 @@ def sweep_points(ok: pd.DataFrame) -> pd.DataFrame:
 
 
 def versus_reference(stats: pd.DataFrame, ok: pd.DataFrame) -> pd.DataFrame:
-    """The frame with the VERSUS columns: each technique against the reference at each point of a sweep."""
     points = sweep_points(ok)
     out = stats.assign(**{c: stats["table"].map(points[c]) for c in VERSUS[:3]}, ref_note="")
     out[["ref_diff", "ref_low", "ref_high", "ref_p", "ref_p_holm", "ref_tests"]] = math.nan

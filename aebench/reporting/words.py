@@ -57,7 +57,6 @@ def best_rule(stats: pd.DataFrame) -> str:
 
 
 def best_line(stats: pd.DataFrame, metrics: tuple[str, ...] = QUALITY) -> str:
-    """The best per metric in one line, with the rule it was tested by."""
     return f"{'; '.join(best_items(stats, metrics))} ({best_rule(stats)})."
 
 
@@ -97,7 +96,6 @@ def cost_note(stats: pd.DataFrame) -> str:
 
 
 def read_off_line(frame: pd.DataFrame, stats: pd.DataFrame) -> str:
-    """The equal-time read-off in one line: techniques ranked by test MSE at the baseline's total time."""
     if not len(frame):
         return ""
     base = stats[(stats["metric"] == COST) & (stats["role"] == "baseline")].iloc[0]
@@ -180,7 +178,6 @@ def study_verdict(comp) -> str:
 
 
 def study_cost_verdict(comp) -> str:
-    """Our controlled cost ratios beside the study's time ratios, in one sentence."""
     cost = comp.cost[comp.cost["inside"].notna()]
     inside = list(cost.loc[cost["inside"].astype(bool), "technique"])
     far = cost.iloc[(cost["ours"] / cost["study"]).map(lambda x: abs(math.log(x))).argmax()]
