@@ -83,12 +83,11 @@ def finish(out: Path, previous: Manifest | None, folders: list[Path], written: l
             inside(out, stale)
         except UnsafePath:
             continue  # only plain files inside the report folder, reached through no link, are ever removed
-        if not stale.is_file():
-            continue
-        stale.unlink()
-        for parent in stale.parents:
-            if parent == out or not parent.is_relative_to(out) or any(parent.iterdir()):
-                break
-            parent.rmdir()
+        if stale.is_file():
+            stale.unlink()
+            for parent in stale.parents:
+                if parent == out or not parent.is_relative_to(out) or any(parent.iterdir()):
+                    break
+                parent.rmdir()
     manifest = {"results": [relative(f, out) for f in folders], "files": files}
     write_text(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")

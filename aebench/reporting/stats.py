@@ -61,11 +61,9 @@ def paired(a: pd.Series, b: pd.Series) -> tuple[dict[str, float], float, str]:
 
 def holm(p: list[float]) -> list[float]:
     """Holm's step-down adjustment (same order; each at most 1)."""
-    out, running = [0.0] * len(p), 0.0
-    for rank, i in enumerate(sorted(range(len(p)), key=lambda i: p[i])):
-        running = max(running, min(1.0, (len(p) - rank) * p[i]))
-        out[i] = running
-    return out
+    order = np.argsort(p, kind="stable")
+    adjusted = np.maximum.accumulate(np.minimum(1.0, (len(p) - np.arange(len(p))) * np.asarray(p, dtype=float)[order]))
+    return adjusted[np.argsort(order)].tolist()
 
 
 def time_caveat(ok: pd.DataFrame) -> str:

@@ -14,6 +14,8 @@ from aebench.reporting.stats import ALPHA
 from aebench.reporting.study.anchors import EQUAL_TOLERANCE
 from aebench.results.schema import QUALITY, SPECS
 
+AXIS_MEASURES = ("mse", "accuracy")  # the measures the axis lines speak of (the figure and table show every one)
+
 
 def number(metric: str, x: float) -> str:
     return "–" if x is None or math.isnan(x) else f"{x:.{SPECS[metric].digits}f}"
@@ -105,9 +107,6 @@ def read_off_line(frame: pd.DataFrame, stats: pd.DataFrame) -> str:
                      "technique"]), "technique"].drop_duplicates()  # fmt: skip
     apart = f"; without a step ratio, not placed: {', '.join(left)}" if len(left) else ""
     return PROSE.read_off(frame["horizon"].iloc[0], frame["time"].iloc[0], base["seconds"], ", ".join(ranks), apart)
-
-
-AXIS_MEASURES = ("mse", "accuracy")  # the measures the axis lines speak of (the figure and table show every one)
 
 
 def listed(values) -> str:
