@@ -45,8 +45,7 @@ def results_table(stats: pd.DataFrame) -> pd.DataFrame:
             cells[SPECS[r["metric"]].label] = f"**{text}**" if r["standing"] == "best" else text
         if len(costs):
             cells[COST_LABEL] = words.cost_words(costs[costs["technique"] == technique]) or "not measured"
-        cells["Seeds"] = str(int(mine["n"].max()))
-        cells["Flags"] = "; ".join(dict.fromkeys(f for f in mine["flag"] if f)) or ""
+        cells.update(Seeds=str(int(mine["n"].max())), Flags="; ".join(dict.fromkeys(f for f in mine["flag"] if f)))
         table[technique] = cells
     return pd.DataFrame(list(table.values()))
 

@@ -56,17 +56,15 @@ def to_latex(frame: pd.DataFrame) -> str:
 
 
 ENV = jinja2.Environment(loader=jinja2.PackageLoader("aebench.reporting", "templates"), keep_trailing_newline=True)
-ENV.filters.update(
-    markdown=lambda f: f.to_markdown(index=False, disable_numparse=True), latex=to_latex, tex=tex, verbatim=verbatim
-)
+ENV.filters.update(latex=to_latex, tex=tex, verbatim=verbatim)
+ENV.filters["markdown"] = lambda frame: frame.to_markdown(index=False, disable_numparse=True)
 
 
 PROSE = ENV.get_template("prose.j2").module  # the report's long sentences
 
 
 def markdown(blocks: list[Block]) -> str:
-    text = ENV.get_template("page.md.j2").render(blocks=blocks)
-    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+    return re.sub(r"\n{3,}", "\n\n", ENV.get_template("page.md.j2").render(blocks=blocks)).strip() + "\n"
 
 
 def latex(blocks: list[Block]) -> str:

@@ -73,9 +73,8 @@ def differences(run: StudyRun, dataset: str, rows: pd.DataFrame, ratios: bool = 
         ours = sorted({int(v) for v in ok[column].dropna()})
         if ours != [theirs]:
             out.append(f"{words}: {', '.join(f'{v:,}' for v in ours)} (the study: {theirs:,})")
-    out.append(
-        f"seeds: {ok['seed'].nunique()} (the study: {run.seeds}; its value is one draw with a spread we cannot see)"
-    )
+    seeds = f"seeds: {ok['seed'].nunique()} (the study: {run.seeds}; its value is one draw with a spread we cannot see)"
+    out.append(seeds)
     devices = ", ".join(sorted({str(d) for d in ok["device"].dropna()})) or "not recorded"
     precision = ", ".join(sorted({str(d) for d in ok["precision"].dropna()})) or "not recorded"
     out.append(f"hardware: {devices}, precision {precision} (the study: {run.hardware}, {anchors.STUDY_PRECISION}); "
