@@ -87,8 +87,7 @@ def label_tables(frame: pd.DataFrame) -> pd.DataFrame:
 
 def admitted(row: tuple, labels: dict) -> tuple[str | None, str | None]:
     """The table of a row that did not finish: the one whose setting agrees with every field the row records."""
-    agree = [v for k, v in labels.items() if all(a in ("unknown", b) for a, b in zip(row, k))]
-    return agree[0] if agree else (None, None)
+    return next((v for k, v in labels.items() if all(a in ("unknown", b) for a, b in zip(row, k))), (None, None))
 
 
 def one_recipe(rows: list[dict]) -> list[dict]:

@@ -43,9 +43,7 @@ def standing_words(mine: pd.DataFrame) -> str:
     if len(best):
         return f"**{best['technique'].iloc[0]}** best"
     tied = mine[mine["standing"] == "tie"].sort_values("mean", ascending=SPECS[mine["metric"].iloc[0]].lower_is_better)
-    if len(tied):
-        return f"tie: {', '.join(tied['technique'])}"
-    return "no ranking (under two techniques may be ranked)"
+    return f"tie: {', '.join(tied['technique'])}" if len(tied) else "no ranking (under two techniques may be ranked)"
 
 
 def best_items(stats: pd.DataFrame, metrics: tuple[str, ...] = QUALITY) -> list[str]:
