@@ -1,10 +1,5 @@
-"""``aebench report``: the rows loaded once, one statistics frame, and from it every table, figure and sentence.
-
-Output (deterministic for the same results and command): ``README.md`` (the first screen: per dataset of the study
-its reproduction and the best technique, then links), one page per table (``<stem>.md``), ``report.tex`` (all of
-it; builds with pdflatex), ``tables/*.csv`` (the statistics frame, the study comparison, the flags, the unfinished
-cells, the equal-time read-off where a folder has a cost record), ``figures/*.png|pdf`` and the manifest that says
-which results they came from (``manifest.py``).
+"""``aebench report``: ``README.md`` (the first screen), a page per table and per sweep, ``report.tex``,
+``tables/*.csv``, ``figures/`` and the manifest (``manifest.py``), all from the one statistics frame, deterministic.
 """
 
 from __future__ import annotations
@@ -18,7 +13,7 @@ from aebench.errors import UserError
 from aebench.files import read_text, safe_folder, write_text
 from aebench.reporting import figures, words
 from aebench.reporting.cost import COST, FIT, ONE_OFF, equivalent_curves, read_off
-from aebench.reporting.document import Block, latex, markdown
+from aebench.reporting.document import PROSE, Block, latex, markdown
 from aebench.reporting.manifest import claim, finish
 from aebench.reporting.rows import SETTING, axes_of, curves, read_samples, setting_words, skipped, text
 from aebench.reporting.stats import ALPHA, analyse
@@ -28,38 +23,20 @@ from aebench.results.schema import METRIC_DEFINITIONS, QUALITY, SPECS
 NOTES_FILE, NOTES_BYTES, NOTES_LIMIT = "NOTES.md", 2**20, 20_000
 SHOWN = (*QUALITY, "train_seconds")
 COSTS, COST_LABEL = (COST, FIT, ONE_OFF), "Cost vs baseline (controlled)"
-CONVENTION = (
-    "Δ = technique − baseline, per seed on the seeds both ran; the seeds share their batch order, so the test is "
-    "paired (a t-test of the per-seed differences). Holm adjusts over every test of this table ({tests}); "
-    f"shown: Holm p < {ALPHA}."
-)
-READING = [
-    "Pixels in [0, 1], the output clamped, against the clean test images; MAE, MSE, PSNR (dB, peak 1) and SSIM are "
-    "means over the test images; accuracy: one downstream classifier, trained once on the clean training images, "
-    "applied to the reconstructions (on the clean images: its ceiling, one measurement).",
-    "Cells: mean ± sd over seeds. Bold and 'best' only where a paired test backs it (see each table); else a tie. "
-    "Tests are paired because a technique's seeds share their batch order with the baseline's.",
-    "The study's single published value is set against our 95 % prediction interval for one new run, "
-    "mean ± t(n−1, 0.975)·sd·√(1 + 1/n), not the interval of our mean.",
-    "Rows compare only within a table: one experiment, dataset and setting (length, image counts, size, latent, "
-    "corruption, classifier, metric version, any sweep axis); two recipes of a technique are never averaged.",
-]
 
 
 def run_notes(folder: str) -> str | None:
     path = Path(folder) / NOTES_FILE
     try:
         return read_text(path, NOTES_BYTES)[:NOTES_LIMIT].strip()
-    except FileNotFoundError:
-        return None
     except (UserError, OSError) as exc:
-        skipped(path, exc)
+        if not isinstance(exc, FileNotFoundError):  # absent: no notes, said nowhere
+            skipped(path, exc)
         return None
 
 
 def results_table(stats: pd.DataFrame) -> pd.DataFrame:
-    """Technique × metric, mean ± sd, bold where the standing is 'best'; the controlled cost where measured; seeds
-    and flags."""
+    """Technique × metric, mean ± sd, bold where 'best'; the controlled cost where measured; seeds, flags."""
     table, costs = {}, stats[stats["metric"].isin(COSTS)]
     for technique, mine in stats[stats["metric"].isin(SHOWN)].groupby("technique", sort=False):
         cells = {"Technique": technique}
@@ -68,8 +45,7 @@ def results_table(stats: pd.DataFrame) -> pd.DataFrame:
             cells[SPECS[r["metric"]].label] = f"**{text}**" if r["standing"] == "best" else text
         if len(costs):
             cells[COST_LABEL] = words.cost_words(costs[costs["technique"] == technique]) or "not measured"
-        cells["Seeds"] = str(int(mine["n"].max()))
-        cells["Flags"] = "; ".join(dict.fromkeys(f for f in mine["flag"] if f)) or ""
+        cells.update(Seeds=str(int(mine["n"].max())), Flags="; ".join(dict.fromkeys(f for f in mine["flag"] if f)))
         table[technique] = cells
     return pd.DataFrame(list(table.values()))
 
@@ -83,12 +59,6 @@ def differences_table(stats: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def times(stats: pd.DataFrame) -> str:
-    """The table's train-time caveat, said once under it ('' where its times compare)."""
-    caveats = stats.loc[stats["caveat"] != "", "caveat"]
-    return f"Train times are {caveats.iloc[0]}: no time difference is ranked." if len(caveats) else ""
-
-
 def reproduction_table(comp: Comparison) -> pd.DataFrame:
     """The first screen's table: per technique, for MAE, MSE and accuracy the study's value, ours and the gap."""
     out = {}
@@ -100,10 +70,6 @@ def reproduction_table(comp: Comparison) -> pd.DataFrame:
         cells[f"{label}: ours"] = words.mean_sd(r["metric"], r["mean"], r["sd"])
         cells[f"{label}: Δ"] = f"{r['diff']:+.1f} {r['unit']}{mark}"
     return pd.DataFrame(list(out.values())).fillna("")
-
-
-REPRO_NOTE = ("Δ: ours − the study's, in % of its value (MAE, MSE) or in percentage points (accuracy). ✓ / ✗: the "
-              "study's value inside / outside our 95 % prediction interval for one new run (n = {n} seeds).")  # fmt: skip
 
 
 def intervals_table(comp: Comparison) -> pd.DataFrame:
@@ -122,22 +88,16 @@ def cost_table(comp: Comparison) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-COST_NOTE = ("The study's: its published train times, one run each on {hardware} (its baseline trained about {pace:.0f} "
-             "images/s, a pace at which a costlier step can hide behind the data pipeline); ours: each step timed "
-             "against the baseline's, interleaved in one process (the table's cost column).")  # fmt: skip
-
-
 def study_blocks(comp: Comparison, stats: pd.DataFrame, first: bool, said: tuple[str, ...] = ()) -> list[Block]:
-    """The verdict, claims, reproduction table, best (``first``: on the first screen) and the box of differences
-    (less those ``said`` on the first screen already)."""
+    """The study's verdicts and tables, ``first``: with the best; its differences less those ``said``."""
     n = int(comp.frame["n"].max())
     blocks = [Block("p", words.study_verdict(comp))]
     tag = f" ({comp.proxy})" * bool(comp.proxy)  # a proxy's label beside every published number
     blocks += [Block("p", f"The study's claim{tag}: " + words.claim_verdict(c, s)) for c, s in comp.claims]
     blocks.append(Block("table", frame=reproduction_table(comp), note=f"{comp.proxy}. " * bool(comp.proxy)
-                        + REPRO_NOTE.format(n=n)))  # fmt: skip
+                        + PROSE.repro_note(n)))  # fmt: skip
     if len(comp.cost):
-        note = COST_NOTE.format(hardware=comp.study.hardware, pace=comp.cost["pace"].iloc[0])
+        note = PROSE.cost_note(comp.study.hardware, comp.cost["pace"].iloc[0])
         blocks += [Block("p", words.study_cost_verdict(comp)), Block("table", frame=cost_table(comp), note=note)]
     if first:
         shown = stats[stats["metric"].isin(SHOWN)]
@@ -154,11 +114,15 @@ def page(table: str, rows, stats: pd.DataFrame, flags: pd.DataFrame, comp, figs,
     setting = setting_words(rows.iloc[0].to_dict(), [*SETTING[2:], *axes_of(rows)])
     shown = stats[stats["metric"].isin(SHOWN)]
     note = words.cost_note(stats) if stats["metric"].isin(COSTS).any() else ""
+    caveats = shown.loc[shown["caveat"] != "", "caveat"]  # the time caveat, said once under the table
+    times = f"Train times are {caveats.iloc[0]}: no time difference is ranked." if len(caveats) else ""
     blocks = [Block("h", table, 1), Block("p", f"[← the report](README.md) · _{setting}_"),
               Block("table", frame=results_table(stats), note=note), Block("p", "Best: " + words.best_line(shown)),
-              Block("h", "Differences from the baseline", 2), Block("p", CONVENTION.format(tests=int(stats["tests"].max()))),
-              Block("table", frame=differences_table(shown), note=times(shown))]  # fmt: skip
-    blocks += [Block("h", "Flags", 2), Block("ul", items=words.flag_lines(flags))] if len(flags) else []
+              Block("h", "Differences from the baseline", 2),
+              Block("p", PROSE.convention(int(stats["tests"].max()), ALPHA)),
+              Block("table", frame=differences_table(shown), note=times)]  # fmt: skip
+    flagged = [f"**{label}**: {reason}" for label, reason in zip(flags["label"], flags["reason"])]
+    blocks += [Block("h", "Flags", 2), Block("ul", items=flagged)] if len(flags) else []
     if comp is not None:
         first = any(comp is c for c in firsts)
         shown = [Block("p", "Its verdict, table and settings: on the [first screen](README.md).")] if first else []
@@ -207,12 +171,6 @@ def draw(out: Path, table: str, stem: str, ok, stats, flags, points, comp, colou
     return blocks, files
 
 
-AXIS_NOTE = (
-    "Δ = technique − the reference ({ref}) at each point, per seed on the seeds both ran (paired t-test); Holm "
-    f"over the points of the axis, per technique and measure; bold (filled in the figure): Holm p < {ALPHA}."
-)
-
-
 def axis_table(series: pd.DataFrame) -> pd.DataFrame:
     """Per technique and point: each measure's difference from the reference and its Holm p, bold where real."""
     out = {}
@@ -230,30 +188,28 @@ def sweeps(out: Path, stats: pd.DataFrame, stems: dict, colours: dict) -> list[t
     made = []
     for series, mine in stats[stats["series"].notna()].groupby("series", sort=False):
         stem = "axis_" + re.sub(r"[^0-9A-Za-z._]+", "-", series).strip("-_")
-        files = figures.save(figures.along_axis(mine, colours, series), out, stem)
+        files = [*figures.save(figures.along_axis(mine, colours, series), out, stem), out / f"{stem}.md"]
         ref = ", ".join(dict.fromkeys(mine.loc[mine["role"] == "reference", "technique"])) or "none"
         points = [f"[{text(p)}]({stems[t]}.md)" for t, p in dict(zip(mine["table"], mine["point"])).items()]
         blocks = [Block("h", f"{series}: along {mine['axis'].iloc[0]}", 1),
                   Block("p", f"[← the report](README.md) · each point's table: {', '.join(points)}"),
                   Block("ul", items=words.axis_lines(mine)),
                   Block("figure", stem=f"figures/{stem}", caption=f"{series}: each measure against the axis"),
-                  Block("table", frame=axis_table(mine), note=AXIS_NOTE.format(ref=ref))]  # fmt: skip
+                  Block("table", frame=axis_table(mine), note=PROSE.axis_note(ref, ALPHA))]  # fmt: skip
+        write_text(out / f"{stem}.md", markdown(blocks))
         made.append((f"[{series}: each measure against {mine['axis'].iloc[0]}]({stem}.md)", stem, blocks, files))
     return made
 
 
 def stamp(frame: pd.DataFrame, command: str) -> list[str]:
     ok = frame[frame["status"] == "ok"]
-
-    def distinct(c: str) -> str:
-        return ", ".join(sorted({str(v) for v in frame[c].dropna()})) or "not recorded"
-
+    seen = {c: ", ".join(sorted({str(v) for v in frame[c].dropna()})) or "not recorded" for c in frame.columns}
     dated = sorted(str(v) for v in frame["finished_at"].dropna())
     versions = ", ".join(
         f"{v}: {METRIC_DEFINITIONS[v]}" for v in sorted({int(x) for x in ok["metric_version"].dropna()})
     )
-    return [f"aebench {distinct('aebench_version')}, commits {distinct('git_commit')}, torch {distinct('torch_version')}",
-            f"devices {distinct('device')}, precision {distinct('precision')}",
+    return [f"aebench {seen['aebench_version']}, commits {seen['git_commit']}, torch {seen['torch_version']}",
+            f"devices {seen['device']}, precision {seen['precision']}",
             f"compute: {ok['train_seconds'].sum() + ok['eval_seconds'].sum():.0f} s training and evaluation over "
             f"{len(ok)} cells", f"results dated {dated[0] if dated else '?'} to {dated[-1] if dated else '?'}",
             f"finished rows not shown (earlier configs, other recipes): {frame.attrs.get('superseded', 0)}",
@@ -262,8 +218,6 @@ def stamp(frame: pd.DataFrame, command: str) -> list[str]:
 
 
 def write_report(folders: list[Path], out: Path, command: str, force: bool = False) -> Path:
-    """Regenerate ``out/`` from the results folders; returns the path of ``out/README.md``. ``force``: write even
-    where ``out`` holds another results' report (see ``manifest.py``)."""
     folders = [Path(f) for f in folders]
     frame, ok, flags, stats = analyse(folders)
     if frame.empty:
@@ -275,10 +229,9 @@ def write_report(folders: list[Path], out: Path, command: str, force: bool = Fal
     tables = list(dict.fromkeys(ok["table"]))
     comps = {t: c for t in tables if (c := comparison(t, stats[stats["table"] == t], frame[frame["table"] == t]))}
     written, pages, shown_notes = [], [], set()
-    names = dict.fromkeys(c.study.name for c in comps.values())
     # per study, its first screen shows the table closest to it (judged at all, its shared setting, its protocol)
     firsts = {min((t for t, c in comps.items() if c.study.name == name), key=lambda t: comps[t].closeness)
-              for name in names}  # fmt: skip
+              for name in {c.study.name for c in comps.values()}}  # fmt: skip
     for table in tables:
         rows, mine = frame[frame["table"] == table], ok[ok["table"] == table]
         stem = str(rows["stem"].iloc[0])
@@ -291,23 +244,19 @@ def write_report(folders: list[Path], out: Path, command: str, force: bool = Fal
         write_text(out / f"{stem}.md", markdown(blocks))
         written += [out / f"{stem}.md", *files]
         pages.append((table, stem, blocks))
-    head = [
-        Block("h", "aebench report", 1),
-        Block("p", f"_Generated by `{command}` from raw results; do not edit by hand._"),
-    ]
+    head = [Block("h", "aebench report", 1),
+            Block("p", f"_Generated by `{command}` from raw results; do not edit by hand._")]  # fmt: skip
     for table in (t for t in comps if t in firsts):
-        dataset = comps[table].study.name
-        head += [Block("h", f"{dataset}: does the study reproduce, and which technique is best?", 2),
+        head += [Block("h", f"{comps[table].study.name}: does the study reproduce, and which technique is best?", 2),
                  Block("p", f"Table [{table}]({pages[tables.index(table)][1]}.md) beside {STUDY}."),
                  *study_blocks(comps[table], stats[stats["table"] == table], True)]  # fmt: skip
     along = sweeps(out, stats, {t: s for t, s, _ in pages}, colours)
-    for _, stem, blocks, files in along:
-        write_text(out / f"{stem}.md", markdown(blocks))
-        written += [out / f"{stem}.md", *files]
+    written += [f for *_, files in along for f in files]
     links = [f"[{t}]({s}.md): {words.short_line(stats[stats['table'] == t])}" for t, s, _ in pages]
     head += [Block("h", "Along an axis", 2), Block("ul", items=[a[0] for a in along])] if along else []
     head += [Block("h", "Every table", 2), Block("ul", items=links), Block("h", "How to read the numbers", 2),
-             Block("ul", items=READING), Block("h", "Provenance", 2), Block("ul", items=stamp(frame, command))]  # fmt: skip
+             Block("ul", items=PROSE.reading().split("\n")), Block("h", "Provenance", 2),
+             Block("ul", items=stamp(frame, command))]  # fmt: skip
     write_text(out / "README.md", markdown(head))
     write_text(out / "report.tex", latex(head + [b for _, _, blocks, *_ in [*along, *pages] for b in blocks]))
     csvs = {"statistics": stats, "flags": flags.drop(columns="metrics"), "unfinished": frame[frame["status"] != "ok"][

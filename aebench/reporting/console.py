@@ -13,6 +13,8 @@ from aebench.reporting import words
 from aebench.reporting.rows import SETTING, axes_of, setting_words
 from aebench.reporting.stats import METRICS, analyse
 
+TESTED = ("mse", "accuracy", "train_seconds")  # the differences the summary lists
+
 
 @dataclass
 class Summary:
@@ -23,43 +25,23 @@ class Summary:
 
 
 def run_summary(folder: Path, current: Mapping[tuple, str]) -> Summary:
-    """The summary of the rows of ``current`` (cell key -> config hash: the run's cells) in ``folder``."""
     frame, ok, flags, stats = analyse([folder], current)
     stats = stats[stats["metric"].isin(METRICS)]  # the cost record (measured after the summary) is the report's
     keys = [*SETTING, *axes_of(ok)]  # a sweep's point: one column per axis
     tables, blocks = [], []
     for table, mine in stats.groupby("table", sort=False):
-        first = ok[ok["table"] == table].iloc[0]
+        first, mine_flags = ok[ok["table"] == table].iloc[0], flags[flags["table"] == table]
         wide = mine.assign(cell=[words.mean_sd(m, a, s) for m, a, s in zip(mine["metric"], mine["mean"], mine["sd"])])
-        wide = wide.pivot(index="technique", columns="metric", values="cell").reindex(
-            list(dict.fromkeys(mine["technique"]))
-        )
-        wide = wide[list(dict.fromkeys(mine["metric"]))].reset_index()
+        wide = wide.pivot(index="technique", columns="metric", values="cell")
+        wide = wide.loc[list(dict.fromkeys(mine["technique"])), list(dict.fromkeys(mine["metric"]))].reset_index()
         wide["seeds"] = mine.groupby("technique", sort=False)["n"].max().to_numpy()
-        wide["flags"] = [
-            "; ".join(flags.loc[(flags["table"] == table) & (flags["technique"] == t), "label"])
-            for t in wide["technique"]
-        ]
+        wide["flags"] = ["; ".join(mine_flags.loc[mine_flags["technique"] == t, "label"]) for t in wide["technique"]]
         tables.append(pd.concat([pd.DataFrame([first[keys].to_dict()] * len(wide)), wide], axis=1))
-        tested = mine[
-            (mine["note"] != "the baseline")
-            & (mine["pairs"] > 0)
-            & mine["metric"].isin(["mse", "accuracy", "train_seconds"])
-        ]
-        lines = [
-            f"{table}: {setting_words(first.to_dict(), keys[2:])}",
-            wide.to_string(index=False),
-        ]
-        lines += [
-            f"  {r['technique']:<22} {r['metric']:<14} Δ {r['diff']:+.6g}  {words.test_words(r)}"
-            for r in tested.to_dict("records")
-        ]
-        lines += [
-            f"flagged ({lab}): {why}"
-            for lab, why in zip(
-                flags.loc[flags["table"] == table, "label"], flags.loc[flags["table"] == table, "reason"]
-            )
-        ]
+        tested = mine[(mine["note"] != "the baseline") & (mine["pairs"] > 0) & mine["metric"].isin(TESTED)]
+        lines = [f"{table}: {setting_words(first.to_dict(), keys[2:])}", wide.to_string(index=False)]
+        lines += [f"  {r['technique']:<22} {r['metric']:<14} Δ {r['diff']:+.6g}  {words.test_words(r)}"
+                  for r in tested.to_dict("records")]  # fmt: skip
+        lines += [f"flagged ({label}): {why}" for label, why in zip(mine_flags["label"], mine_flags["reason"])]
         blocks.append("\n".join(lines))
     bad = frame[frame["status"] != "ok"]
     bad = bad.assign(point=[setting_words(row, axes_of(bad)) for row in bad.to_dict("records")])

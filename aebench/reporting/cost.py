@@ -1,13 +1,7 @@
-"""The controlled cost in the statistics frame, and the learning curves on baseline-equivalent time.
-
-A results folder's ``cost.json`` (read by ``results/cost.py``) holds each technique's training step timed against the
-baseline's on one machine: a ratio with its 95 % CI; a closed-form fit or a one-off (a trained loss network) is its
-seconds, timed once. Per table they become rows of the statistics frame: metric ``COST`` (``mean`` the ratio,
-``ci_low/ci_high`` its CI, ``n`` its pairs, ``significant`` where the CI excludes 1, ``standing`` 'cheaper' or 'dearer'
-there; ``seconds``: the technique's epoch in baseline-equivalent seconds) and ``FIT`` / ``ONE_OFF`` (``mean`` and
-``seconds`` the seconds once: never a ratio). Baseline-equivalent time: epochs × the controlled ratio (the baseline's
-1) × the baseline's controlled seconds per epoch (seconds per step × steps per epoch), so curves from a sweep whose
-own clocks do not compare (a shared machine, cells side by side) still compare.
+"""The controlled cost (``cost.json``: each technique's step timed against the baseline's) as rows of the statistics
+frame: ``COST`` (``mean`` the ratio with its CI; ``seconds`` its epoch in baseline-equivalent seconds), ``FIT`` and
+``ONE_OFF`` (seconds once, never a ratio); and the learning curves on baseline-equivalent time (epochs × the ratio ×
+the baseline's controlled epoch), which compare where a sweep's own clocks do not.
 """
 
 from __future__ import annotations
@@ -58,8 +52,7 @@ def cost_records(table: str, ok: pd.DataFrame, cost: pd.DataFrame) -> list[dict]
 
 
 def equivalent_curves(points: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
-    """Per table, technique and epoch with a controlled ratio: test MSE, mean over seeds, at the sweep's own clock
-    (``seconds``, mean over seeds) and at baseline-equivalent time (``equivalent``: epoch × the epoch's seconds)."""
+    """Mean test MSE per table, technique and epoch at its own clock and at baseline-equivalent time."""
     epoch = stats.loc[stats["metric"] == COST, ["table", "technique", "seconds"]].dropna()
     means = points.groupby(["table", "technique", "epoch"], sort=False)[["seconds", "test_mse"]].mean().reset_index()
     out = means.merge(epoch.rename(columns={"seconds": "per_epoch"}), on=["table", "technique"])
@@ -67,8 +60,7 @@ def equivalent_curves(points: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame
 
 
 def read_off(curves: pd.DataFrame, stats: pd.DataFrame, time: str = "equivalent") -> pd.DataFrame:
-    """At the baseline's total time on ``time`` (its last epoch): each technique's mean test MSE at its last epoch
-    finished by then, ranked per table (1: the lowest). ``epochs``: how many its run had; none finished: left out."""
+    """Each technique's mean test MSE at its last epoch within the baseline's total ``time``, ranked."""
     found = []
     for table, mine in curves.groupby("table", sort=False):
         roles = stats[stats["table"] == table].groupby("technique")["role"].first()

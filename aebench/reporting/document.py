@@ -51,22 +51,20 @@ def verbatim(text: str) -> str:
 
 
 def to_latex(frame: pd.DataFrame) -> str:
-    shown = frame.map(tex).rename(columns=tex)
-    columns = "l" * 1 + "r" * (len(frame.columns) - 1)
-    return shown.style.hide(axis="index").to_latex(column_format=columns, hrules=True)
+    columns = "l" + "r" * (len(frame.columns) - 1)
+    return frame.map(tex).rename(columns=tex).style.hide(axis="index").to_latex(column_format=columns, hrules=True)
 
 
-ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("aebench.reporting", "templates"), keep_trailing_newline=True, autoescape=False
-)
-ENV.filters.update(
-    markdown=lambda f: f.to_markdown(index=False, disable_numparse=True), latex=to_latex, tex=tex, verbatim=verbatim
-)
+ENV = jinja2.Environment(loader=jinja2.PackageLoader("aebench.reporting", "templates"), keep_trailing_newline=True)
+ENV.filters.update(latex=to_latex, tex=tex, verbatim=verbatim)
+ENV.filters["markdown"] = lambda frame: frame.to_markdown(index=False, disable_numparse=True)
+
+
+PROSE = ENV.get_template("prose.j2").module  # the report's long sentences
 
 
 def markdown(blocks: list[Block]) -> str:
-    text = ENV.get_template("page.md.j2").render(blocks=blocks)
-    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+    return re.sub(r"\n{3,}", "\n\n", ENV.get_template("page.md.j2").render(blocks=blocks)).strip() + "\n"
 
 
 def latex(blocks: list[Block]) -> str:

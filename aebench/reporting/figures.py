@@ -81,8 +81,7 @@ def metrics(stats: pd.DataFrame, colours: dict, title: str) -> plt.Figure:
 
 
 def beside_study(frame: pd.DataFrame, colours: dict, title: str) -> plt.Figure:
-    """Per metric of the study: our 95 % prediction interval for one new run (bar), our mean (dot), the study's
-    published value (black cross)."""
+    """Per metric: our 95 % prediction interval (bar), our mean (dot), the study's value (cross)."""
     shown = [m for m in ("mae", "mse", "accuracy") if (frame["metric"] == m).any()]
     order = list(dict.fromkeys(frame["technique"]))
     with sns.axes_style("whitegrid"):
@@ -90,11 +89,8 @@ def beside_study(frame: pd.DataFrame, colours: dict, title: str) -> plt.Figure:
                                  layout="constrained", squeeze=False)  # fmt: skip
     for ax, metric in zip(axes[0], shown):
         mine = frame[frame["metric"] == metric].set_index("technique")
-        for y, technique in enumerate(order):
-            if technique not in mine.index:
-                continue
-            r = mine.loc[technique]
-            colour = colours.get(technique, "black")
+        for technique, r in mine.iterrows():
+            y, colour = order.index(technique), colours.get(technique, "black")
             ax.plot([r["pi_low"], r["pi_high"]], [y, y], color=colour, lw=5, alpha=0.35, solid_capstyle="butt")
             ax.plot(r["mean"], y, "o", color=colour)
             ax.plot(r["study"], y, "X", color="black", ms=8)
@@ -110,10 +106,7 @@ def beside_study(frame: pd.DataFrame, colours: dict, title: str) -> plt.Figure:
 
 
 def along_axis(stats: pd.DataFrame, colours: dict, title: str) -> plt.Figure:
-    """Each measure against the swept setting (one series of the statistics frame): per technique its mean and 95 % CI
-    band, the reference black and dashed; a filled marker where the technique differs from the reference in the paired
-    test (Holm over the axis's points), hollow where it does not or is untested. Numeric settings spanning 4x or more
-    on a log-2 axis."""
+    """Each measure against the axis: mean and CI per technique, filled where the reference differs."""
     points = list(dict.fromkeys(stats["point"].map(text)))
     numeric = pd.to_numeric(pd.Series(points), errors="coerce")
     spread = numeric.notna().all() and (numeric > 0).all() and numeric.max() >= 4 * numeric.min()
@@ -178,8 +171,7 @@ def learning_curves(points: pd.DataFrame, study: pd.DataFrame, colours: dict, ti
 
 
 def equal_time(curves: pd.DataFrame, horizon: float, colours: dict, title: str) -> plt.Figure:
-    """Test MSE (mean over seeds) against baseline-equivalent time, one line per technique, log axes; a dotted
-    line at ``horizon``, the baseline's whole run (NaN: none)."""
+    """Mean test MSE against baseline-equivalent time; a dotted line at ``horizon`` (NaN: none)."""
     with sns.axes_style("whitegrid"):
         fig, ax = plt.subplots(figsize=(7, 3.6), layout="constrained")
     for technique, mine in curves.groupby("technique", sort=False):
@@ -199,8 +191,7 @@ def equal_time(curves: pd.DataFrame, horizon: float, colours: dict, title: str) 
 
 
 def reconstructions(samples: dict[str, dict[str, np.ndarray]], notes: dict[str, str], title: str) -> plt.Figure:
-    """The same test images: the originals, then per technique its reconstruction and its error map |output − target|
-    (mean over channels, 0 white to 0.5 dark red); ``notes`` label a technique's row (a flag)."""
+    """The originals, then per technique its reconstructions and |output − target| (``notes``: flags)."""
     first = next(iter(samples.values()))
     strips = [("original", strip(first["target"]), "gray")]
     for technique, s in samples.items():
@@ -211,8 +202,7 @@ def reconstructions(samples: dict[str, dict[str, np.ndarray]], notes: dict[str, 
                              layout="constrained")  # fmt: skip
     for ax, (name, image, cmap) in zip(axes[:, 0], strips):
         ax.imshow(image[..., 0] if image.shape[-1] == 1 else image, cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ax.set(xticks=[], yticks=[])
         ax.set_title(name, loc="left", fontsize=8, pad=2)
     fig.suptitle(f"{title}: test images, reconstructions and their errors", fontsize=10)
     return fig

@@ -1,9 +1,5 @@
-"""Sanity flags: results a table may show but no claim may rest on, each with its reason and numbers.
-
-Per table, from the rows' means: ignores its input (MSE no better than the mean test image, or outputs that barely
-vary), accuracy near chance, a weak classifier (bars every accuracy claim), a lossless reference, too few seeds.
-Per cell, from its saved test images: a channel artefact (colour in the reconstruction of a grey image), shown but
-barring nothing. A flag bars the metrics it names for its technique (every technique where it names none).
+"""Sanity flags: results a table may show but no claim may rest on, each with its reason and numbers. A flag bars
+the metrics it names for its technique (every technique where it names none); a channel artefact bars nothing.
 """
 
 from __future__ import annotations
@@ -66,7 +62,6 @@ def technique_flags(table: str, technique: str, rows: pd.DataFrame, chance: floa
 
 
 def sanity_flags(ok: pd.DataFrame) -> pd.DataFrame:
-    """Every flag of the finished rows, table by table (``COLUMNS``)."""
     found = []
     for table, rows in ok.groupby("table", sort=False):
         classes = rows["classes"].astype(float).iloc[0]

@@ -17,19 +17,11 @@ def relative(path: Path) -> str:
     return str(resolved.relative_to(Path.cwd())) if resolved.is_relative_to(Path.cwd()) else str(path)
 
 
-def make_report(
-    results: Iterable[str | Path] | None = None,
-    out: str | Path = "report",
-    force: bool = False,
-) -> Path:
-    """Regenerate the report in ``out`` from the results folders (default: every ``results/*/``) without
-    retraining; returns the path of ``out/README.md``. Its header shows the command that regenerates it.
-    ``force``: see ``write_report``."""
+def make_report(results: Iterable[str | Path] | None = None, out: str | Path = "report", force: bool = False) -> Path:
+    """Regenerate the report in ``out`` (default results: every ``results/*/``); returns ``out/README.md``."""
     from aebench.reporting.build import write_report
 
-    folders = (
-        [Path(f) for f in results] if results else sorted(p.parent for p in DEFAULT_RESULTS.glob("*/results.jsonl"))
-    )
+    folders = [Path(f) for f in results or ()] or sorted(p.parent for p in DEFAULT_RESULTS.glob("*/results.jsonl"))
     if not folders:
         raise UserError(f"no results found under {DEFAULT_RESULTS}/ (run an experiment first, or pass --results DIR)")
     for folder in folders:

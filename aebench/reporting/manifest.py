@@ -1,8 +1,5 @@
-"""What a report folder's owner wrote: ``.aebench-report.json`` lists the results folders a report was made
-from and every file it wrote. A new report replaces its own files only: it refuses a folder holding another
-results' report (or report files no manifest accounts for) unless forced, and removes only the files its
-previous manifest lists that it no longer writes. It records its manifest before writing anything and clears the
-temporary files of an interrupted write first, so a report killed midway (kill -9) never stops its own rerun."""
+"""``.aebench-report.json``: the results folders a report was made from and every file it wrote. A report refuses a
+folder holding another's report unless forced, removes only its own stale files, and survives its own kill -9."""
 
 from __future__ import annotations
 
@@ -44,8 +41,7 @@ def read_manifest(out: Path) -> Manifest | None:
 
 
 def claim(out: Path, folders: list[Path], force: bool) -> Manifest | None:
-    """Check that ``out`` may take a report of ``folders``, record the manifest of the report about to be written
-    (the files listed so far kept) and clear interrupted writes; returns the previous manifest (None: none)."""
+    """Check ``out`` may take the report, record its manifest and clear interrupted writes; the previous."""
     previous = check(out, folders, force)
     files = previous.files if previous else ()
     out.mkdir(parents=True, exist_ok=True)
@@ -63,16 +59,13 @@ def check(out: Path, folders: list[Path], force: bool) -> Manifest | None:
     previous = read_manifest(out)
     if force:
         return previous
-    if previous is None:
-        found = [name for name in REPORT_NAMES if (out / name).exists()]
-        if found:
-            raise UserError(
-                f"{out}: holds {', '.join(found)} that no aebench report manifest accounts for; pass --force to "
-                "write the report there anyway, or --out another folder"
-            )
-        return None
-    mine = {relative(f, out) for f in folders}
-    others = [r for r in previous.results if r not in mine]
+    found = [name for name in REPORT_NAMES if (out / name).exists()] if previous is None else []
+    if found:
+        raise UserError(
+            f"{out}: holds {', '.join(found)} that no aebench report manifest accounts for; pass --force to "
+            "write the report there anyway, or --out another folder"
+        )
+    others = [r for r in previous.results if r not in {relative(f, out) for f in folders}] if previous else []
     if others:
         raise UserError(
             f"{out}: holds the report of other results ({', '.join(others)}); pass --force to replace it, "
@@ -90,12 +83,11 @@ def finish(out: Path, previous: Manifest | None, folders: list[Path], written: l
             inside(out, stale)
         except UnsafePath:
             continue  # only plain files inside the report folder, reached through no link, are ever removed
-        if not stale.is_file():
-            continue
-        stale.unlink()
-        for parent in stale.parents:
-            if parent == out or not parent.is_relative_to(out) or any(parent.iterdir()):
-                break
-            parent.rmdir()
+        if stale.is_file():
+            stale.unlink()
+            for parent in stale.parents:
+                if parent == out or not parent.is_relative_to(out) or any(parent.iterdir()):
+                    break
+                parent.rmdir()
     manifest = {"results": [relative(f, out) for f in folders], "files": files}
     write_text(out / MANIFEST, json.dumps(manifest, indent=1) + "\n")

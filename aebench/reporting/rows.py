@@ -1,9 +1,5 @@
-"""The rows a report reads, loaded once into one frame, and the cell files its figures read.
-
-Per cell and config its latest finished row (else its latest); per cell and setting the latest config; per technique
-and table the seeds of one recipe (``recipe_hash`` of its latest finished row), so two recipes never average. A row's
-table is its setting: the columns of ``SETTING`` and any sweep axis (a row's ``axes`` mapping, one column each).
-A damaged, linked or oversized cell file is skipped with a warning, never fatal.
+"""The rows a report reads, in one frame: per cell and setting its latest config's latest finished row, per technique
+and table one recipe; a row's table is its setting (``SETTING`` and any sweep axis). Bad cell files are skipped.
 """
 
 from __future__ import annotations
@@ -33,11 +29,8 @@ log = logging.getLogger(__name__)
 
 
 def skipped(path: Path, exc: Exception | str) -> None:
-    why = (
-        str(exc).removeprefix(f"{path}: ")
-        if isinstance(exc, (UserError, str))
-        else f"unreadable ({type(exc).__name__})"
-    )
+    why = f"unreadable ({type(exc).__name__})"
+    why = str(exc).removeprefix(f"{path}: ") if isinstance(exc, (UserError, str)) else why
     log.warning("%s: %s; skipped in the report", path, why)
 
 
@@ -94,8 +87,7 @@ def label_tables(frame: pd.DataFrame) -> pd.DataFrame:
 
 def admitted(row: tuple, labels: dict) -> tuple[str | None, str | None]:
     """The table of a row that did not finish: the one whose setting agrees with every field the row records."""
-    agree = [v for k, v in labels.items() if all(a in ("unknown", b) for a, b in zip(row, k))]
-    return agree[0] if agree else (None, None)
+    return next((v for k, v in labels.items() if all(a in ("unknown", b) for a, b in zip(row, k))), (None, None))
 
 
 def one_recipe(rows: list[dict]) -> list[dict]:
@@ -107,9 +99,7 @@ def one_recipe(rows: list[dict]) -> list[dict]:
 
 
 def load(folders: list[Path], current: Mapping[tuple, str] | None = None) -> pd.DataFrame:
-    """Every folder's rows as one frame, one row per cell and setting (see the module docstring); ``current`` (cell
-    key -> config hash) keeps only those cells at those configs: a run's own cells. ``frame.attrs['superseded']``:
-    the finished rows left out (earlier configs and other recipes)."""
+    """The folders' rows (``current``: cell key -> config hash, a run's own); attrs['superseded']: rows left out."""
     samples_at.cache_clear()  # cell files are read afresh by each report
     rows = []
     for folder in map(Path, folders):
@@ -145,10 +135,9 @@ def read_history(row: Mapping) -> list[dict]:
     path = cell_path(row, "history.json")
     try:
         records = json.loads(read_bytes(path, HISTORY_LIMIT).decode("utf-8")) if path else []
-    except FileNotFoundError:
-        return []
     except (UserError, OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-        skipped(path, exc)
+        if not isinstance(exc, FileNotFoundError):  # absent: no history, said nowhere
+            skipped(path, exc)
         return []
     if not isinstance(records, list) or not all(
         isinstance(r, dict) and isinstance(r.get("epoch"), int) for r in records
@@ -170,10 +159,9 @@ def samples_at(name: str) -> dict[str, np.ndarray] | None:
     path = Path(name)
     try:
         arrays = read_npz(path, list(SAMPLES))
-    except FileNotFoundError:
-        return None
     except (UserError, KeyError, OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        skipped(path, exc)
+        if not isinstance(exc, FileNotFoundError):  # absent: no samples, said nowhere
+            skipped(path, exc)
         return None
     if any(a.dtype.kind not in "biuf" or a.ndim != 4 for a in arrays.values()):
         skipped(path, "not 4-D numeric arrays")
@@ -182,8 +170,7 @@ def samples_at(name: str) -> dict[str, np.ndarray] | None:
 
 
 def curves(ok: pd.DataFrame) -> pd.DataFrame:
-    """Test MSE per epoch of every finished cell: table, technique, seed, epoch, seconds (cumulative training seconds,
-    the time before the first epoch included, so the last point is the row's train_seconds), test_mse."""
+    """Test MSE per epoch of every finished cell at cumulative training seconds (ending at train_seconds)."""
     points = []
     for row in ok.to_dict("records"):
         history = read_history(row)

@@ -1,21 +1,9 @@
-"""The one statistics frame every table, figure, sentence, console line and API answer reads.
-
-One row per (table, metric, technique), computed over seeds here and nowhere else:
-- ``n, mean, sd``; ``ci_low/ci_high``: the 95 % Student-t interval of the mean; ``pi_low/pi_high``: the 95 %
-  prediction interval for one new run, mean ± t(n-1, 0.975)·sd·√(1 + 1/n) (the yardstick for a single published run);
-- ``diff, diff_low, diff_high, pairs, p``: Δ = technique − baseline on the seeds both ran (seeds share their batch
-  order, so the test is paired: a one-sample t-test of the per-seed differences); ``p_holm``: Holm-adjusted over
-  every test of the table (one family per table, ``tests`` of them); ``significant``: p_holm < ALPHA;
-- ``note``: why a difference is not tested; ``caveat``: why a time difference is not like-for-like;
-- ``flag``: the flags barring a claim on it; ``standing``: 'best' where the best mean among the claimable
-  techniques beats each other one in a paired test (Holm over the table's comparisons with the leaders, ``lead_p``),
-  'tie' for the leader and every technique no test separates from it, '' otherwise;
-- where a folder has a cost record, its controlled cost in the same columns (``cost.py``: metrics ``cost_ratio``,
-  ``fit_seconds``, ``one_off_seconds``, with ``seconds`` and ``machine``).
-- on a sweep (tables one axis apart): ``series`` (the tables along it), ``axis`` and ``point`` (its value here);
-  ``ref_diff, ref_low, ref_high, ref_p``: technique − the reference (role 'reference') at this point, paired as
-  above; ``ref_p_holm``: Holm over the axis's points (one family per series, technique and metric, ``ref_tests``);
-  ``ref_significant``; ``ref_note``: why not tested.
+"""The one statistics frame every table, figure, sentence, console line and API answer reads: one row per (table,
+metric, technique), over seeds (``COLUMNS``, ``VERSUS``). ``ci_*``: the 95 % t interval of the mean; ``pi_*``: the 95 %
+prediction interval of one new run; ``diff*, p``: technique − baseline, paired on the seeds both ran, ``p_holm`` over
+the table's tests; ``standing``: 'best' where the leader beats every other claimable technique in a paired test (Holm,
+``lead_p``), else 'tie'; ``ref_*``: on a sweep, technique − the reference at each point, Holm over the axis's points.
+Cost rows: ``cost.py``.
 """
 
 from __future__ import annotations
@@ -47,17 +35,14 @@ VERSUS = ["series", "axis", "point", "ref_diff", "ref_low", "ref_high", "ref_p",
           "ref_tests", "ref_note"]  # fmt: skip
 
 
-def t_factor(n: int) -> float:
-    return float(stats.t.ppf(1 - ALPHA / 2, n - 1)) if n > 1 else math.nan
-
-
 def estimate(values) -> dict[str, float]:
     """n, mean, sd, the 95 % confidence interval of the mean and the 95 % prediction interval of one new value."""
     x = np.asarray(values, dtype=float)
     x = x[np.isfinite(x)]
     n, mean = len(x), float(x.mean()) if len(x) else math.nan
     sd = float(x.std(ddof=1)) if n > 1 else math.nan
-    ci, pi = t_factor(n) * sd / math.sqrt(max(n, 1)), t_factor(n) * sd * math.sqrt(1 + 1 / max(n, 1))
+    t = float(stats.t.ppf(1 - ALPHA / 2, n - 1)) if n > 1 else math.nan
+    ci, pi = t * sd / math.sqrt(max(n, 1)), t * sd * math.sqrt(1 + 1 / max(n, 1))
     return {"n": n, "mean": mean, "sd": sd, "ci_low": mean - ci, "ci_high": mean + ci, "pi_low": mean - pi,
             "pi_high": mean + pi}  # fmt: skip
 
@@ -76,11 +61,9 @@ def paired(a: pd.Series, b: pd.Series) -> tuple[dict[str, float], float, str]:
 
 def holm(p: list[float]) -> list[float]:
     """Holm's step-down adjustment (same order; each at most 1)."""
-    out, running = [0.0] * len(p), 0.0
-    for rank, i in enumerate(sorted(range(len(p)), key=lambda i: p[i])):
-        running = max(running, min(1.0, (len(p) - rank) * p[i]))
-        out[i] = running
-    return out
+    order = np.argsort(p, kind="stable")
+    adjusted = np.maximum.accumulate(np.minimum(1.0, (len(p) - np.arange(len(p))) * np.asarray(p, dtype=float)[order]))
+    return adjusted[np.argsort(order)].tolist()
 
 
 def time_caveat(ok: pd.DataFrame) -> str:
@@ -114,30 +97,20 @@ def table_statistics(table: str, ok: pd.DataFrame, flags: pd.DataFrame) -> list[
             flagged = record["flag"] or barring(flags, table, baseline or "", metric)
             note = ("the baseline" if technique == baseline else "no baseline" if base is None
                     else f"flagged: {flagged}" if flagged else note)  # fmt: skip
-            record.update(
-                pairs=d.get("n", 0),
-                diff=d.get("mean", math.nan),
-                diff_low=d.get("ci_low", math.nan),
-                diff_high=d.get("ci_high", math.nan),
-                note=note,
-                caveat=caveat if metric in TIME else "",
-            )
-            record["p"] = math.nan if record["note"] else p
-            records.append(record)
+            d = {"n": 0, "mean": math.nan, "ci_low": math.nan, "ci_high": math.nan, **d}
+            record.update(pairs=d["n"], diff=d["mean"], diff_low=d["ci_low"], diff_high=d["ci_high"], note=note)
+            records.append({**record, "caveat": caveat if metric in TIME else "", "p": math.nan if note else p})
     tested = [r for r in records if not r["note"]]
-    for r, adjusted in zip(tested, holm([r["p"] for r in tested])):
-        r.update(p_holm=adjusted, significant=adjusted < ALPHA)
+    adjusted = dict(zip(map(id, tested), holm([r["p"] for r in tested])))
     for r in records:
-        r.setdefault("p_holm", math.nan)
-        r.setdefault("significant", False)
-        r["tests"] = len(tested)
+        p_holm = adjusted.get(id(r), math.nan)
+        r.update(p_holm=p_holm, significant=p_holm < ALPHA, tests=len(tested))
     standings(records, ok)
     return records
 
 
 def standings(records: list[dict], ok: pd.DataFrame) -> None:
-    """'best' / 'tie' per metric among the claimable techniques (contenders, unflagged, with enough seeds, and for
-    time only where times are like-for-like): the leader against each other one, paired, Holm over the table."""
+    """'best' / 'tie' per metric: the leader among the claimable techniques against each, Holm."""
     comparisons = []
     for metric in dict.fromkeys(r["metric"] for r in records):
         claimable = [r for r in records if r["metric"] == metric and r["role"] in CONTENDERS and not r["flag"]
@@ -156,14 +129,11 @@ def standings(records: list[dict], ok: pd.DataFrame) -> None:
         leader["standing"] = "tie" if p >= ALPHA or leader.get("standing") == "tie" else "best"
         other["standing"] = "tie" if p >= ALPHA else ""
     for r in records:
-        r.setdefault("standing", "")
-        r.setdefault("lead_p", math.nan)
-        r["lead_tests"] = len(comparisons)
+        r.update(standing=r.get("standing", ""), lead_p=r.get("lead_p", math.nan), lead_tests=len(comparisons))
 
 
 def statistics(ok: pd.DataFrame, flags: pd.DataFrame, cost: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The statistics frame of every table of the finished rows (see the module docstring); ``cost``: the folders'
-    cost records (``load_cost``; None: none)."""
+    """The statistics frame of the finished rows; ``cost``: the folders' cost records (None: none)."""
     records = []
     for table, rows in ok.groupby("table", sort=False):
         records += table_statistics(table, rows, flags) + (cost_records(table, rows, cost) if cost is not None else [])
@@ -171,8 +141,7 @@ def statistics(ok: pd.DataFrame, flags: pd.DataFrame, cost: pd.DataFrame | None 
 
 
 def sweep_points(ok: pd.DataFrame) -> pd.DataFrame:
-    """Per table on a sweep: its ``series`` (experiment and dataset, and any other setting that varies), the ``axis``
-    drawn (the experiment's first axis with several values) and its ``point`` there."""
+    """Per table on a sweep: its ``series``, the ``axis`` (the first that varies) and its ``point``."""
     found = {}
     for (experiment, dataset), rows in ok.groupby(["experiment", "dataset"], sort=False):
         varied = [a for a in axes_of(rows) if rows[a].dropna().map(text).nunique() > 1]
@@ -190,11 +159,9 @@ def sweep_points(ok: pd.DataFrame) -> pd.DataFrame:
 
 
 def versus_reference(stats: pd.DataFrame, ok: pd.DataFrame) -> pd.DataFrame:
-    """The frame with the VERSUS columns: each technique against the reference at each point of a sweep."""
     points = sweep_points(ok)
     out = stats.assign(**{c: stats["table"].map(points[c]) for c in VERSUS[:3]}, ref_note="")
-    for c in ("ref_diff", "ref_low", "ref_high", "ref_p", "ref_p_holm", "ref_tests"):
-        out[c] = math.nan
+    out[["ref_diff", "ref_low", "ref_high", "ref_p", "ref_p_holm", "ref_tests"]] = math.nan
     swept = out["series"].notna() & out["metric"].isin(QUALITY)
     for (table, metric), mine in out[swept].groupby(["table", "metric"], sort=False):
         refs = mine[mine["role"] == "reference"]
@@ -215,8 +182,7 @@ def versus_reference(stats: pd.DataFrame, ok: pd.DataFrame) -> pd.DataFrame:
 
 
 def analyse(folders, current=None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """The rows of results folders loaded once (see ``rows.load``), their finished rows in a table, their flags
-    and their statistics frame: what the report, the run's summary and the API read."""
+    """The folders' rows, their finished rows, flags and statistics: what the report, summary and API read."""
     frame = load(folders, current)
     ok = finished(frame[frame["table"].notna()])
     flags = sanity_flags(ok)

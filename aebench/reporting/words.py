@@ -8,9 +8,13 @@ import math
 import pandas as pd
 
 from aebench.reporting.cost import COST, FIT
+from aebench.reporting.document import PROSE
 from aebench.reporting.rows import text
 from aebench.reporting.stats import ALPHA
+from aebench.reporting.study.anchors import EQUAL_TOLERANCE
 from aebench.results.schema import QUALITY, SPECS
+
+AXIS_MEASURES = ("mse", "accuracy")  # the measures the axis lines speak of (the figure and table show every one)
 
 
 def number(metric: str, x: float) -> str:
@@ -26,8 +30,7 @@ def p_text(p: float) -> str:
 
 
 def test_words(r: dict, caveat: bool = True) -> str:
-    """'shown (Holm p 0.012)', 'not shown (Holm p 0.620)', or 'not tested (why)'; a time caveat is added where
-    ``caveat`` (a table states it once instead)."""
+    """'shown (Holm p 0.012)', 'not shown (…)', 'not tested (why)'; ``caveat``: the time caveat added."""
     if r["note"]:
         return f"not tested ({r['note']})"
     caveat = f"; times {r['caveat']}" if r["caveat"] and caveat else ""
@@ -40,9 +43,7 @@ def standing_words(mine: pd.DataFrame) -> str:
     if len(best):
         return f"**{best['technique'].iloc[0]}** best"
     tied = mine[mine["standing"] == "tie"].sort_values("mean", ascending=SPECS[mine["metric"].iloc[0]].lower_is_better)
-    if len(tied):
-        return f"tie: {', '.join(tied['technique'])}"
-    return "no ranking (under two techniques may be ranked)"
+    return f"tie: {', '.join(tied['technique'])}" if len(tied) else "no ranking (under two techniques may be ranked)"
 
 
 def best_items(stats: pd.DataFrame, metrics: tuple[str, ...] = QUALITY) -> list[str]:
@@ -52,13 +53,10 @@ def best_items(stats: pd.DataFrame, metrics: tuple[str, ...] = QUALITY) -> list[
 
 
 def best_rule(stats: pd.DataFrame) -> str:
-    tests = int(stats["lead_tests"].max()) if len(stats) else 0
-    return (f"best: the best mean beats each other technique in a paired test (Holm over the table's {tests} "
-            f"comparisons with the leaders, p < {ALPHA}); else a tie")  # fmt: skip
+    return PROSE.best_rule(int(stats["lead_tests"].max()) if len(stats) else 0, ALPHA)
 
 
 def best_line(stats: pd.DataFrame, metrics: tuple[str, ...] = QUALITY) -> str:
-    """The best per metric in one line, with the rule it was tested by."""
     return f"{'; '.join(best_items(stats, metrics))} ({best_rule(stats)})."
 
 
@@ -78,8 +76,7 @@ def ratio(r: dict) -> str:
 
 
 def cost_words(mine: pd.DataFrame) -> str:
-    """A technique's controlled cost: its step's ratio to the baseline's with the CI, bold and 'cheaper'/'dearer'
-    only where the CI excludes 1 (else ≈ baseline); a fit's or a one-off's seconds apart, never as a ratio."""
+    """A technique's controlled cost ratio with its CI, bold where it excludes 1; fits and one-offs in seconds."""
     out = []
     for r in mine.to_dict("records"):
         if r["metric"] != COST:
@@ -95,15 +92,10 @@ def cost_note(stats: pd.DataFrame) -> str:
     """Under a table with a cost column: how it was measured and on what machine, said once."""
     machines = "; ".join(dict.fromkeys(stats["machine"].dropna()))
     caveats = stats.loc[stats["caveat"] != "", "caveat"]
-    clock = f", {caveats.iloc[0]}" if len(caveats) else ""
-    return (f"Cost vs baseline (controlled): each technique's training step timed against the baseline's in one "
-            f"process, interleaved, on {machines}: the ratio of step times with its 95 % CI, bold (cheaper, dearer) "
-            f"only where the CI excludes 1; a fit or a one-off is its seconds once, not a ratio. Train time (s): the "
-            f"sweep's own clock{clock}.")  # fmt: skip
+    return PROSE.our_cost_note(machines, f", {caveats.iloc[0]}" if len(caveats) else "")
 
 
 def read_off_line(frame: pd.DataFrame, stats: pd.DataFrame) -> str:
-    """The equal-time read-off in one line: techniques ranked by test MSE at the baseline's total time."""
     if not len(frame):
         return ""
     base = stats[(stats["metric"] == COST) & (stats["role"] == "baseline")].iloc[0]
@@ -112,14 +104,7 @@ def read_off_line(frame: pd.DataFrame, stats: pd.DataFrame) -> str:
     left = stats.loc[(stats["metric"] != COST) & ~stats["technique"].isin(stats.loc[stats["metric"] == COST,
                      "technique"]), "technique"].drop_duplicates()  # fmt: skip
     apart = f"; without a step ratio, not placed: {', '.join(left)}" if len(left) else ""
-    return (f"**At equal training time** ({frame['horizon'].iloc[0]:.0f} s of {frame['time'].iloc[0]}, the "
-            f"baseline's whole run: epochs × the controlled cost ratio × the baseline's controlled "
-            f"{base['seconds']:.1f} s per epoch; not the sweep's own clocks; fits and one-offs not counted), test MSE "
-            f"at each technique's last epoch finished by then, read off its whole run's curve (mean over seeds; an "
-            f"order of means, not a test): {', '.join(ranks)}{apart}.")  # fmt: skip
-
-
-AXIS_MEASURES = ("mse", "accuracy")  # the measures the axis lines speak of (the figure and table show every one)
+    return PROSE.read_off(frame["horizon"].iloc[0], frame["time"].iloc[0], base["seconds"], ", ".join(ranks), apart)
 
 
 def listed(values) -> str:
@@ -127,8 +112,7 @@ def listed(values) -> str:
 
 
 def axis_lines(series: pd.DataFrame) -> list[str]:
-    """Per technique of one series along an axis: at which points its gain over the reference is real (the frame's
-    paired test, Holm over the points), where it is worse, and where it is not tested."""
+    """Per technique of a series: the points where it is better, worse or untested against the reference."""
     ref = series.loc[series["role"] == "reference", "technique"]
     if not len(ref):
         return ["No reference technique here: nothing is tested along the axis."]
@@ -149,13 +133,8 @@ def axis_lines(series: pd.DataFrame) -> list[str]:
     return lines
 
 
-def flag_lines(flags: pd.DataFrame) -> list[str]:
-    return [f"**{label}**: {reason}" for label, reason in zip(flags["label"], flags["reason"])]
-
-
 def claim_verdict(claim, standings: dict[str, pd.DataFrame]) -> str:
-    """A headline claim of the study against our standings: holds (tests back it), does not hold (another technique
-    is best, backed by a test), or not shown (a tie, or nothing ranked)."""
+    """A claim of the study against our standings: holds, does not hold, or not shown."""
     lines, holds = [], True
     for metric in claim.metrics:
         mine = standings[metric]
@@ -169,7 +148,7 @@ def claim_verdict(claim, standings: dict[str, pd.DataFrame]) -> str:
     if claim.equal_metric:
         means = standings[claim.equal_metric].set_index("technique")["mean"]
         ratio = means.get(claim.best, math.nan) / means.get(claim.equal_to, math.nan)
-        if not abs(ratio - 1) <= 0.10:
+        if not abs(ratio - 1) <= EQUAL_TOLERANCE:
             return f'"{claim.words}": **does not hold**: {SPECS[claim.equal_metric].label} ratio {ratio:.2f}.'
     if holds:
         return f'"{claim.words}": **holds** (each backed by a paired test).'
@@ -180,6 +159,8 @@ def study_verdict(comp) -> str:
     """One sentence: does the study's table reproduce (its values inside our prediction intervals), and how far off."""
     frame = comp.frame[comp.frame["inside"].notna()]
     inside, total = int(frame["inside"].sum()), len(frame)
+    if total == 0:
+        return PROSE.unjudged(comp.study.name, int(comp.frame["n"].max()) if len(comp.frame) else 0)
     parts = []
     for metric in ("mae", "mse", "accuracy"):
         mine = frame[frame["metric"] == metric]
@@ -189,25 +170,14 @@ def study_verdict(comp) -> str:
             every = " for every technique" if len(mine) > 1 else ""
             side = f" (ours higher{every})" if low > 0 else f" (ours lower{every})" if high < 0 else ""
             parts.append(f"{SPECS[metric].label} {span} {unit}{side}")
-    if total == 0:
-        n = int(comp.frame["n"].max()) if len(comp.frame) else 0
-        return (f"**Whether the study's {comp.study.name} table reproduces cannot be judged yet**: {n} seed"
-                f"{'s' * (n != 1)} a technique, and a prediction interval for one new run needs 2 or more.")  # fmt: skip
     word = "reproduces" if inside == total else "partly reproduces" if inside >= total / 2 else "does not reproduce"
-    if comp.absent:  # a verdict on the techniques run so far, not on the whole table
-        shown = comp.frame.loc[comp.frame["inside"].notna(), "technique"].nunique()
-        word += f" so far ({shown} of its {shown + len(comp.absent)} techniques here)"
-    return (f"**The study's {comp.study.name} table {word}**: {inside} of its {total} values lie inside our 95 % "
-            f"prediction interval for one new run; ours minus the study's: {', '.join(parts)}.")  # fmt: skip
+    shown = frame["technique"].nunique()  # with some of the study's techniques absent: a verdict on these so far
+    word += f" so far ({shown} of its {shown + len(comp.absent)} techniques here)" * bool(comp.absent)
+    return PROSE.reproduces(comp.study.name, word, inside, total, ", ".join(parts))
 
 
 def study_cost_verdict(comp) -> str:
-    """Our controlled cost ratios beside the study's time ratios, in one sentence."""
     cost = comp.cost[comp.cost["inside"].notna()]
     inside = list(cost.loc[cost["inside"].astype(bool), "technique"])
     far = cost.iloc[(cost["ours"] / cost["study"]).map(lambda x: abs(math.log(x))).argmax()]
-    names = f" ({', '.join(inside)})" if inside else ""
-    return (f"**Cost beside the study** (the only like-for-like time comparison across hardware: each side's time "
-            f"over its own baseline's, on its own machine): of the {len(cost)} techniques measured here, the study's "
-            f"time ratio lies inside our controlled ratio's 95 % CI for {len(inside)}{names}; the farthest apart: "
-            f"{far['technique']}, {far['ours']:.2f}× here, {far['study']:.2f}× in the study.")  # fmt: skip
+    return PROSE.study_cost(len(cost), len(inside), f" ({', '.join(inside)})" if inside else "", far)

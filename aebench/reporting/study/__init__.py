@@ -1,8 +1,5 @@
-"""The reference study beside a run: its published values set against our prediction intervals, its headline claims
-read off the statistics frame's standings, its learning curves, and every setting our rows set otherwise.
-
-The generic report knows no paper: it asks ``comparison(stats, ok)`` for each table and shows what comes back.
-"""
+"""The reference study beside a table: its published values against our prediction intervals, its claims against
+our standings, its curves, and every setting we set otherwise. The generic report knows no paper."""
 
 from __future__ import annotations
 
@@ -14,23 +11,8 @@ import pandas as pd
 
 from aebench.reporting.cost import COST
 from aebench.reporting.stats import estimate
-from aebench.reporting.study.anchors import (
-    ANCHORS,
-    CLAIMS,
-    CLEAN_ACCURACY,
-    CURVES,
-    PROXIES,
-    SETTING_EFFECTS,
-    STUDY,
-    STUDY_LR,
-    STUDY_PRECISION,
-    STUDY_RUNS,
-    STUDY_SETTING_WORDS,
-    STUDY_SETTINGS,
-    TECHNIQUE_SETTINGS,
-    Claim,
-    StudyRun,
-)
+from aebench.reporting.study import anchors
+from aebench.reporting.study.anchors import ANCHORS, STUDY, Claim, StudyRun
 from aebench.results.summary import finished
 
 COMPARED = ("mae", "mse", "accuracy")  # the study's quality columns
@@ -39,10 +21,7 @@ CLEAN = "clean images"  # the classifier's ceiling row
 
 @dataclass
 class Comparison:
-    """One table beside the study: ``frame`` (technique, metric, study, n, mean, sd, pi_low, pi_high, diff, unit,
-    inside, proxy), the claims (claim, standings per metric), the differences box, the study's curves, and ``cost``:
-    its time ratios beside our controlled ones (``study_cost``); ``proxy``: the label of a dataset standing in for the
-    study's ('' for the study's own), in ``study.name`` too."""
+    """One table beside the study (``frame``: ``reproduction``; ``cost``: ``study_cost``; ``proxy``: its label)."""
 
     table: str
     study: StudyRun
@@ -62,8 +41,7 @@ def gap(mean: float, published: float, metric: str) -> tuple[float, str]:
 
 
 def reproduction(dataset: str, stats: pd.DataFrame, ok: pd.DataFrame) -> pd.DataFrame:
-    """Per technique of the study and metric: the published value, ours (the statistics frame's), and whether the
-    published value lies in our 95 % prediction interval for one new run."""
+    """Per technique and metric: the study's value, ours, and whether it lies in our prediction interval."""
     records = []
     mine = stats.set_index(["technique", "metric"])
     clean = estimate(ok.groupby("seed")["accuracy_clean"].first()) if "accuracy_clean" in ok else {}
@@ -71,7 +49,7 @@ def reproduction(dataset: str, stats: pd.DataFrame, ok: pd.DataFrame) -> pd.Data
     rows = [(t, m, ANCHORS[(dataset, t)], mine.loc[(t, m)]) for t in dict.fromkeys(stats["technique"]) for m in COMPARED
             if (dataset, t) in ANCHORS and (t, m) in mine.index]  # fmt: skip
     for technique, metric, anchor, ours in [*rows, (CLEAN, "accuracy", None, clean)]:
-        published = CLEAN_ACCURACY[dataset] if anchor is None else getattr(anchor, metric)
+        published = anchors.CLEAN_ACCURACY[dataset] if anchor is None else getattr(anchor, metric)
         if published is None:
             continue
         diff, unit = gap(ours["mean"], published, metric)
@@ -80,11 +58,6 @@ def reproduction(dataset: str, stats: pd.DataFrame, ok: pd.DataFrame) -> pd.Data
                         "mean": ours["mean"], "sd": ours["sd"], "pi_low": ours["pi_low"], "pi_high": ours["pi_high"],
                         "diff": diff, "unit": unit, "inside": inside})  # fmt: skip
     return pd.DataFrame(records)
-
-
-def study_settings(dataset: str, technique: str) -> dict[str, Any]:
-    lr = {"train.lr": STUDY_LR[(dataset, technique)]} if (dataset, technique) in STUDY_LR else {}
-    return {**STUDY_SETTINGS, **TECHNIQUE_SETTINGS.get(technique, {}), **lr}
 
 
 def same(ours: Any, theirs: Any) -> bool:
@@ -101,17 +74,16 @@ def differences(run: StudyRun, dataset: str, rows: pd.DataFrame, ratios: bool = 
         ours = sorted({int(v) for v in ok[column].dropna()})
         if ours != [theirs]:
             out.append(f"{words}: {', '.join(f'{v:,}' for v in ours)} (the study: {theirs:,})")
-    out.append(
-        f"seeds: {ok['seed'].nunique()} (the study: {run.seeds}; its value is one draw with a spread we cannot see)"
-    )
+    seeds = f"seeds: {ok['seed'].nunique()} (the study: {run.seeds}; its value is one draw with a spread we cannot see)"
+    out.append(seeds)
     devices = ", ".join(sorted({str(d) for d in ok["device"].dropna()})) or "not recorded"
     precision = ", ".join(sorted({str(d) for d in ok["precision"].dropna()})) or "not recorded"
-    out.append(f"hardware: {devices}, precision {precision} (the study: {run.hardware}, {STUDY_PRECISION}); "
+    out.append(f"hardware: {devices}, precision {precision} (the study: {run.hardware}, {anchors.STUDY_PRECISION}); "
                f"train times are {'compared only as ratios to the baseline' if ratios else 'not compared'}")  # fmt: skip
     techniques = [t for t in dict.fromkeys(ok["technique"]) if (dataset, t) in ANCHORS]
     for (key, text), who in setting_differences(dataset, ok).items():
         whom = "" if who == techniques else f" for {', '.join(who)}"
-        effect = f"; {SETTING_EFFECTS[key]}" if key in SETTING_EFFECTS else ""
+        effect = f"; {anchors.SETTING_EFFECTS[key]}" if key in anchors.SETTING_EFFECTS else ""
         out.append(f"{key}: {text}{whom}{effect}")
     missing = [t for (d, t) in ANCHORS if d == dataset and t not in techniques]
     unrun = [t for t in missing if not (rows["technique"] == t).any()]
@@ -130,25 +102,17 @@ def setting_differences(dataset: str, ok: pd.DataFrame) -> dict[tuple[str, str],
         if settings is None:
             found.setdefault(("settings", "not recorded in the rows"), []).append(technique)
             continue
-        for key, theirs in study_settings(dataset, technique).items():
+        lr = {"train.lr": anchors.STUDY_LR[(dataset, technique)]} if (dataset, technique) in anchors.STUDY_LR else {}
+        for key, theirs in {**anchors.STUDY_SETTINGS, **anchors.TECHNIQUE_SETTINGS.get(technique, {}), **lr}.items():
             if key in settings and not same(settings[key], theirs):
-                said = STUDY_SETTING_WORDS.get(key, theirs)
+                said = anchors.STUDY_SETTING_WORDS.get(key, theirs)
                 found.setdefault((key, f"{settings[key]} (the study: {said})"), []).append(technique)
     return found
 
 
-def study_curves(dataset: str, techniques: list[str]) -> pd.DataFrame:
-    rows = [{"technique": t, "epoch": e + 1, "test_mse": v} for t in techniques for e, v in
-            enumerate(CURVES.get((dataset, t), ()))]  # fmt: skip
-    return pd.DataFrame(rows, columns=["technique", "epoch", "test_mse"])
-
-
 def study_cost(dataset: str, stats: pd.DataFrame) -> pd.DataFrame:
-    """Per technique the study timed: its train time over its baseline's (its published times, one run each) beside
-    our controlled step ratio and its 95 % CI (NaN: not measured here); ``inside``: the study's ratio in our CI;
-    ``pace``: the study's baseline's training images per second. Each ratio is to a baseline on its own machine: the
-    only time comparison that holds across hardware. Empty where we measured none."""
-    base, run = stats.loc[stats["role"] == "baseline", "technique"], STUDY_RUNS[dataset]
+    """Per technique: the study's time ratio to its baseline beside our controlled ratio; empty: none measured."""
+    base, run = stats.loc[stats["role"] == "baseline", "technique"], anchors.STUDY_RUNS[dataset]
     unit = ANCHORS.get((dataset, base.iloc[0])) if len(base) else None
     ours = stats[(stats["metric"] == COST) & (stats["role"] != "baseline")].set_index("technique")
     records = []
@@ -165,29 +129,31 @@ def study_cost(dataset: str, stats: pd.DataFrame) -> pd.DataFrame:
 
 
 def comparison(table: str, stats: pd.DataFrame, rows: pd.DataFrame) -> Comparison | None:
-    """The table beside the study (``stats``: its statistics; ``rows``: all its rows, unfinished ones included), or
-    None where its dataset is not one the study ran."""
+    """The table beside the study (``rows``: unfinished ones too), None where the study ran no such dataset."""
     ok = finished(rows)
-    proxy = PROXIES.get(str(ok["dataset"].iloc[0]))
+    proxy = anchors.PROXIES.get(str(ok["dataset"].iloc[0]))
     dataset = proxy.of if proxy else str(ok["dataset"].iloc[0])
-    run = STUDY_RUNS.get(dataset)
+    run = anchors.STUDY_RUNS.get(dataset)
     frame = reproduction(dataset, stats, ok) if run else pd.DataFrame()
     if run is None or frame.empty or not (frame["technique"] != CLEAN).any():
         return None
     label = proxy.label if proxy else ""
     claims = [(c, {m: stats[stats["metric"] == m] for m in (*c.metrics, c.equal_metric) if m})
-              for c in CLAIMS if c.dataset == dataset]  # fmt: skip
+              for c in anchors.CLAIMS if c.dataset == dataset]  # fmt: skip
     present = [t for t in dict.fromkeys(stats["technique"]) if (dataset, t) in ANCHORS]
+    latent = anchors.STUDY_SETTINGS["model.latent"]
     shared = [(ok["epochs"] == run.epochs).all(), (ok["n_train"] == run.n_train).all(),
-              (ok["n_test"] == run.n_test).all(), (ok["latent"] == STUDY_SETTINGS["model.latent"]).all()]  # fmt: skip
+              (ok["n_test"] == run.n_test).all(), (ok["latent"] == latent).all()]  # fmt: skip
     judged = frame["inside"].notna().any()  # some technique has the seeds for a prediction interval
     closeness = (not judged, shared.count(False), len({key for key, _ in setting_differences(dataset, ok)}),
                  -len(present))  # fmt: skip
     cost = study_cost(dataset, stats)
+    curves = pd.DataFrame([(t, e + 1, v) for t in present for e, v in enumerate(anchors.CURVES.get((dataset, t), ()))],
+                          columns=["technique", "epoch", "test_mse"])  # fmt: skip
     box = [f"data: {ok['dataset'].iloc[0]}, a {label.removeprefix('proxy: ')} (the study: {run.name})"] * bool(proxy)
     return Comparison(table, replace(run, name=f"{run.name} ({label})") if proxy else run, frame.assign(proxy=label),
-                      claims, box + differences(run, dataset, rows, len(cost) > 0), study_curves(dataset, present),
-                      cost, label, closeness, [t for (d, t) in ANCHORS if d == dataset and t not in present])  # fmt: skip
+                      claims, box + differences(run, dataset, rows, len(cost) > 0), curves, cost, label, closeness,
+                      [t for (d, t) in ANCHORS if d == dataset and t not in present])  # fmt: skip
 
 
 __all__ = ["STUDY", "Comparison", "comparison"]

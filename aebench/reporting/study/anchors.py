@@ -22,7 +22,6 @@ class Anchor:
     mse: float | None
     accuracy: float
     train_seconds: float | None
-    note: str = ""
 
 
 def minutes(m: int, s: int) -> float:
@@ -33,16 +32,12 @@ def minutes(m: int, s: int) -> float:
 CLEAN_ACCURACY: dict[str, float] = {"mnist": 0.9912, "cifar10": 0.8179}
 
 ANCHORS: dict[tuple[str, str], Anchor] = {
-    ("mnist", "baseline"): Anchor(
-        0.0102, 0.000854, 0.9900, minutes(24, 43), "MAE from the notebook (blank in the README)"
-    ),
+    ("mnist", "baseline"): Anchor(0.0102, 0.000854, 0.9900, minutes(24, 43)),  # MAE: the notebook's (README blank)
     ("mnist", "pixel_shuffle"): Anchor(0.011906, 0.001174, 0.9870, minutes(27, 40)),
     ("mnist", "progressive_resizing"): Anchor(0.011891, 0.001168, 0.9877, minutes(24, 44)),
     ("mnist", "resnet_pretrained"): Anchor(0.018001, 0.003003, 0.9804, minutes(25, 12)),
     ("mnist", "resnet_scratch"): Anchor(0.018034, 0.003589, 0.9654, minutes(25, 30)),
-    ("mnist", "feature_loss"): Anchor(
-        0.011859, 0.001169, 0.9886, minutes(26, 52), "notebook values (the README row is a copy error)"
-    ),
+    ("mnist", "feature_loss"): Anchor(0.011859, 0.001169, 0.9886, minutes(26, 52)),  # the notebook's (README: a copy)
     ("cifar10", "baseline"): Anchor(0.046274, 0.004345, 0.4558, minutes(23, 47)),
     ("cifar10", "pixel_shuffle"): Anchor(0.046642, 0.004385, 0.4759, minutes(27, 6)),
     ("cifar10", "progressive_resizing"): Anchor(0.046132, 0.004310, 0.4608, minutes(23, 5)),
@@ -73,8 +68,7 @@ STUDY_RUNS: dict[str, StudyRun] = {
 
 @dataclass(frozen=True)
 class Proxy:
-    """A dataset standing in for one the study ran: the study's numbers and claims are checked on it, and every
-    number set beside a published one carries ``label``."""
+    """A dataset standing in for one the study ran; every number beside a published one carries ``label``."""
 
     of: str  # the study's dataset (a key of STUDY_RUNS)
     what: str
@@ -129,8 +123,7 @@ TECHNIQUE_SETTINGS: dict[str, dict[str, Any]] = {  # per technique, on top of ST
 STUDY_LR: dict[tuple[str, str], float] = {
     **{("mnist", t): 1e-3 for t in ("baseline", "pixel_shuffle")},
     ("mnist", "progressive_resizing"): 1.74e-4,
-    ("mnist", "resnet_scratch"): 1e-4,
-    ("mnist", "feature_loss"): 1e-4,
+    **{("mnist", t): 1e-4 for t in ("resnet_scratch", "feature_loss")},
     **{
         ("cifar10", t): 1e-3
         for t in ("baseline", "pixel_shuffle", "progressive_resizing", "resnet_scratch", "feature_loss")
@@ -163,8 +156,7 @@ CURVES: dict[tuple[str, str], tuple[float, ...]] = {
 
 @dataclass(frozen=True)
 class Claim:
-    """A headline finding of the study: ``best`` has the best mean on each of ``metrics`` among the study's
-    techniques, and (when ``equal_metric`` is set) its ``equal_metric`` is within ``EQUAL_TOLERANCE`` of ``equal_to``'s."""
+    """``best`` is best on each of ``metrics``, with its ``equal_metric`` near ``equal_to``'s (EQUAL_TOLERANCE)."""
 
     dataset: str
     words: str
