@@ -364,18 +364,9 @@ def run_sweep(
     return Ran(written, summary)
 
 
-def run_experiment(
-    config: ExperimentConfig,
-    out: Path,
-    data_root: Path,
-    device: str,
-    executor: Executor | None = None,
-    tracker: Tracker | None = None,
-    retry_skipped: bool = False,
-    cost: CostSettings | None = None,
-) -> list[dict[str, Any]]:
-    """``run_sweep``'s rows written now (what the bench and the tests count)."""
-    return run_sweep(config, out, data_root, device, executor, tracker, retry_skipped, cost).written
+def run_experiment(*args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    """``run_sweep`` (same arguments), returning only the rows written now (what the bench and the tests count)."""
+    return run_sweep(*args, **kwargs).written
 
 
 def record_cost_or_warn(
