@@ -92,7 +92,7 @@ def study_blocks(comp: Comparison, stats: pd.DataFrame, first: bool, said: tuple
     """The study's verdicts and tables, ``first``: with the best; its differences less those ``said``."""
     n = int(comp.frame["n"].max())
     blocks = [Block("p", words.study_verdict(comp))]
-    tag = f" ({comp.proxy})" * bool(comp.proxy)  # a proxy's label beside every published number
+    tag = f" ({comp.proxy})" * bool(comp.proxy) + words.so_far(comp)  # a proxy's label; the techniques judged
     blocks += [Block("p", f"The study's claim{tag}: " + words.claim_verdict(c, s)) for c, s in comp.claims]
     blocks.append(Block("table", frame=reproduction_table(comp), note=f"{comp.proxy}. " * bool(comp.proxy)
                         + PROSE.repro_note(n)))  # fmt: skip

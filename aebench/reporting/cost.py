@@ -1,8 +1,5 @@
-"""The controlled cost (``cost.json``: each technique's step timed against the baseline's) as rows of the statistics
-frame: ``COST`` (``mean`` the ratio with its CI; ``seconds`` its epoch in baseline-equivalent seconds), ``FIT`` and
-``ONE_OFF`` (seconds once, never a ratio); and the learning curves on baseline-equivalent time (epochs × the ratio ×
-the baseline's controlled epoch), which compare where a sweep's own clocks do not.
-"""
+"""``cost.json`` as statistics rows (``COST``: the step's ratio to the baseline's with its CI; ``FIT``, ``ONE_OFF``:
+seconds, never a ratio) and the learning curves on baseline-equivalent time (epochs × ratio × the baseline's epoch)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""The report's figures (matplotlib's Agg backend, seaborn's style), drawn from the statistics frame, the curves and
-the saved test images, saved as PNG and PDF without dates so reruns match. Axes show the differences that matter:
-each panel spans its data (accuracy is never drawn from 0), times and MSE curves are on log axes; flagged techniques
-are grey."""
+"""The report's figures from the statistics frame, the curves and the saved test images, as PNG and PDF without
+dates (reruns match); each panel spans its data (accuracy never from 0), times and MSE on log axes."""
 
 from __future__ import annotations
 

@@ -2,9 +2,8 @@
 metric, technique), over seeds (``COLUMNS``, ``VERSUS``). ``ci_*``: the 95 % t interval of the mean; ``pi_*``: the 95 %
 prediction interval of one new run; ``diff*, p``: technique − baseline, paired on the seeds both ran, ``p_holm`` over
 the table's tests; ``standing``: 'best' where the leader beats every other claimable technique in a paired test (Holm,
-``lead_p``), else 'tie'; ``ref_*``: on a sweep, technique − the reference at each point, Holm over the axis's points.
-Cost rows: ``cost.py``.
-"""
+``lead_p``), else 'tie'; ``ref_*``: on a sweep, technique − the reference at each point, Holm over the axis's points;
+cost rows: ``cost.py``."""
 
 from __future__ import annotations
 

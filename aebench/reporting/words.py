@@ -155,6 +155,14 @@ def claim_verdict(claim, standings: dict[str, pd.DataFrame]) -> str:
     return f'"{claim.words}": **not shown**: {"; ".join(lines)}.'
 
 
+def so_far(comp) -> str:
+    """' so far (2 of its 6 techniques judged here)' while some of the study's techniques have no rows."""
+    judged = comp.frame.loc[comp.frame["inside"].notna(), "technique"].nunique()
+    return f" so far ({judged} of its {len(comp.present) + len(comp.absent)} techniques judged here)" * bool(
+        comp.absent
+    )
+
+
 def study_verdict(comp) -> str:
     """One sentence: does the study's table reproduce (its values inside our prediction intervals), and how far off."""
     frame = comp.frame[comp.frame["inside"].notna()]
@@ -171,8 +179,7 @@ def study_verdict(comp) -> str:
             side = f" (ours higher{every})" if low > 0 else f" (ours lower{every})" if high < 0 else ""
             parts.append(f"{SPECS[metric].label} {span} {unit}{side}")
     word = "reproduces" if inside == total else "partly reproduces" if inside >= total / 2 else "does not reproduce"
-    shown = frame["technique"].nunique()  # with some of the study's techniques absent: a verdict on these so far
-    word += f" so far ({shown} of its {shown + len(comp.absent)} techniques here)" * bool(comp.absent)
+    word += so_far(comp)
     return PROSE.reproduces(comp.study.name, word, inside, total, ", ".join(parts))
 
 

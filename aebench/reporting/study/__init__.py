@@ -32,7 +32,8 @@ class Comparison:
     cost: pd.DataFrame = field(default_factory=pd.DataFrame)
     proxy: str = ""
     closeness: tuple[int, ...] = ()  # smaller = more like the study: the first screen shows the closest table
-    absent: list[str] = field(default_factory=list)  # the study's techniques without a finished row here
+    absent: list[str] = field(default_factory=list)  # the study's techniques without a finished row here (and with)
+    present: list[str] = field(default_factory=list)
 
 
 def gap(mean: float, published: float, metric: str) -> tuple[float, str]:
@@ -153,7 +154,7 @@ def comparison(table: str, stats: pd.DataFrame, rows: pd.DataFrame) -> Compariso
     box = [f"data: {ok['dataset'].iloc[0]}, a {label.removeprefix('proxy: ')} (the study: {run.name})"] * bool(proxy)
     return Comparison(table, replace(run, name=f"{run.name} ({label})") if proxy else run, frame.assign(proxy=label),
                       claims, box + differences(run, dataset, rows, len(cost) > 0), curves, cost, label, closeness,
-                      [t for (d, t) in ANCHORS if d == dataset and t not in present])  # fmt: skip
+                      [t for (d, t) in ANCHORS if d == dataset and t not in present], present)  # fmt: skip
 
 
 __all__ = ["STUDY", "Comparison", "comparison"]

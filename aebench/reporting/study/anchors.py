@@ -1,9 +1,7 @@
 """The reference study's published numbers, settings and headline claims, as data, for the report's comparison.
 
-Source: henriwoodcock/Applying-Modern-Best-Practices-to-Autoencoders (fastai v1 notebooks): test split,
-pixels in [0, 1] with the output clamped, 15 epochs, one seed, a Colab GPU. The study's README copies
-the CIFAR-10 "ResNet w/o pretrain" numbers into its MNIST feature-loss row; the MNIST feature-loss
-row below is the notebook's. The MNIST baseline MAE is blank in the README (notebook value, rounded).
+Source: henriwoodcock/Applying-Modern-Best-Practices-to-Autoencoders (fastai v1 notebooks; ../shared/ANCHORS.md):
+test split, 15 epochs, one seed, a Colab GPU. MNIST feature loss and baseline MAE: the notebooks' values.
 """
 
 from __future__ import annotations
