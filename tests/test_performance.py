@@ -4,6 +4,7 @@ the device-side loss, compile time kept apart, and the ``aebench bench`` command
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from aebench import cli
 from aebench.data import DatasetCache
 from aebench.data.pixels import Normalizer
 from aebench.evaluation import classifier as classifier_module
+from aebench.evaluation.classifier import classifier_key
 from aebench.execution.runner import run_experiment
 from aebench.experiment import load_experiment, parse_experiment
 from aebench.results.store import read_rows
@@ -158,3 +160,17 @@ def test_peak_memory_restarts_from_the_current_footprint_after_a_reset() -> None
     if not Path("/proc/self/clear_refs").exists():
         pytest.skip("no /proc/self/clear_refs here: the CPU peak is the process's since it started")
     assert peak_memory_mb(CPU) < with_block - 100
+
+
+def test_augmentation_settings_share_one_classifier(experiment_file) -> None:
+    """The classifier sees clean images, so an ablation of the augmentation measures every arm with one
+    instrument; the clean data settings (image size) still tell classifiers apart."""
+    config = load_experiment(experiment_file(techniques=["baseline"], seeds=[0]))
+    (cell,) = config.cells()
+    arms = [
+        replace(cell, data=replace(cell.data, augment=augment, augment_style=style))
+        for augment in (False, True)
+        for style in ("affine", "dihedral")
+    ]
+    assert len({classifier_key(arm) for arm in arms}) == 1
+    assert classifier_key(replace(cell, data=replace(cell.data, image_size=16))) != classifier_key(cell)

@@ -31,14 +31,15 @@ CACHE_LIMIT = 2**30  # bytes of a cached classifier (the ResNet-34 one: about 85
 def classifier_key(cell: CellConfig) -> str:
     """Cache key: dataset, the clean-pixel data settings and the classifier settings (not the cell's seed: the
     classifier is a fixed instrument, shared by every technique and seed)."""
-    data = to_plain(dataclasses.replace(cell.data, corruption=CorruptionConfig(), augment=False))
+    data = to_plain(clean_config(cell).data)
     text = json.dumps([cell.source, data, to_plain(cell.classifier)], sort_keys=True)
     return f"{cell.dataset}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
 def clean_config(cell: CellConfig) -> CellConfig:
-    """The cell's settings with corruption and augmentation removed (classifier inputs are clean)."""
-    data = dataclasses.replace(cell.data, corruption=CorruptionConfig(), augment=False)
+    """The cell's settings with corruption and augmentation removed (classifier inputs are clean; the augmentation
+    style is reset too, as it means nothing without augmentation)."""
+    data = dataclasses.replace(cell.data, corruption=CorruptionConfig(), augment=False, augment_style="affine")
     return dataclasses.replace(cell, data=data)
 
 
