@@ -1,0 +1,79 @@
+"""Give an experiment the finished cells another experiment already computed with the very same settings.
+
+Two experiments can define one cell twice: the ablation's arm at the study's settings is `experiments/mnist.yaml`'s
+baseline, seed for seed. A cell of EXPERIMENT whose resolved config equals, setting for setting, the config.yaml of
+an ``ok`` row in FROM (everything but the experiment's name and the sweep point) gets that row and its cell files
+(history, samples) in TO, renamed to EXPERIMENT's cell and hash; the runner then counts it done. Nothing else is
+changed: every metric, time and per-epoch record is the source cell's.
+
+Usage, from the repository root:
+``python scripts/share_cells.py FROM EXPERIMENT.yaml TO [--set KEY=VALUE ...]``
+(for example ``report/results/mnist experiments/mnist-ablation.yaml report/results/mnist-ablation``); it prints
+each cell it shares and, a second time, nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from aebench.config import CellConfig, dump_cell
+from aebench.experiment import load_experiment
+from aebench.files import write_text
+from aebench.results.schema import cell_folder
+from aebench.results.store import append_row, cell_key, finished_keys, read_rows
+from aebench.safe_yaml import load_yaml
+
+NOT_SETTINGS = ("experiment", "axes")
+
+
+def settings_key(config: dict[str, Any]) -> str:
+    """A cell's settings as comparable text: everything but the experiment's name and its sweep point."""
+    return json.dumps({k: v for k, v in config.items() if k not in NOT_SETTINGS}, sort_keys=True)
+
+
+def share(source: Path, experiment: Path, target: Path, sets: list[str]) -> list[str]:
+    """Copy ``source``'s finished cells that ``experiment`` defines too into ``target``; one line per cell copied."""
+    cells: dict[str, CellConfig] = {}
+    for cell in load_experiment(experiment, sets).cells():
+        cells[settings_key(json.loads(json.dumps(cell.to_dict())))] = cell
+    done = finished_keys(read_rows(target)) if (target / "results.jsonl").is_file() else set()
+    copied = []
+    for row in read_rows(source):
+        folder = cell_folder(source, row["dataset"], row["technique"], row["seed"], row["config_hash"])
+        if row["status"] != "ok" or not (folder / "config.yaml").is_file():
+            continue
+        cell = cells.get(settings_key(load_yaml((folder / "config.yaml").read_text(), str(folder / "config.yaml"))))
+        if cell is None:
+            continue
+        shared = {**row, "experiment": cell.experiment, "axes": cell.axes}
+        shared.update(config_hash=cell.config_hash, recipe_hash=cell.recipe_hash)
+        if cell_key(shared) in done:
+            continue
+        into = cell_folder(target, cell.dataset, cell.technique, cell.seed, cell.config_hash)
+        into.mkdir(parents=True, exist_ok=True)
+        for name in ("history.json", "samples.npz"):
+            if (folder / name).is_file():
+                shutil.copyfile(folder / name, into / name)
+        write_text(into / "config.yaml", dump_cell(cell))
+        append_row(target, shared)
+        copied.append(f"{row['technique']} seed {row['seed']} [{row['config_hash']}] -> {into}")
+    return copied
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("source", type=Path)
+    parser.add_argument("experiment", type=Path)
+    parser.add_argument("target", type=Path)
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args()
+    for line in share(args.source, args.experiment, args.target, args.sets):
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
