@@ -78,10 +78,44 @@ def test_a_flagged_point_is_not_tested_and_a_sweep_without_reference_tests_nothi
     other = stats[(stats["technique"] == "other") & (stats["metric"] == "mse")].sort_values("point")
     assert other["ref_note"].iloc[0].startswith("flagged: ignores its input") and other["ref_p"].iloc[1:].notna().all()
     assert (other["ref_tests"].iloc[1:] == 3).all()  # the family is the points tested
-    stats, _ = stats_of(sweep_rows(("baseline", "other")), tmp_path / "alone")
-    quality = stats[stats["metric"] != "train_seconds"]  # times are not compared with the reference's
-    assert stats["ref_p"].isna().all() and set(quality["ref_note"]) == {"no reference"}
-    assert words.axis_lines(stats) == ["No reference technique here: nothing is tested along the axis."]
+
+
+ONE, TWO = [{"epochs": 15, "lr": None}], [{"epochs": 5, "lr": 0.003}, {"epochs": 10, "lr": None}]
+# a 2 x 2 ablation of one technique, per-seed MSE minus 0.01: the dihedral flips gain 0.002, the cycles nothing
+ARMS = {(0, "affine"): (0.0, 0.0, 0.0), (0, "dihedral"): (-0.0021, -0.0019, -0.0020),
+        (1, "affine"): (0.0001, -0.00015, 0.00004), (1, "dihedral"): (-0.0020, -0.0022, -0.0019)}  # fmt: skip
+
+
+def test_without_a_reference_the_varied_axes_are_one_axis_tested_against_its_first_point(tmp_path: Path) -> None:
+    rows = [
+        make_row(
+            "ablation",
+            "digits",
+            "baseline",
+            s,
+            config_hash=f"c{c}{a}{s}",
+            mse=0.01 + JITTER[s] + gap[s],
+            axes={"train.cycles": (ONE, TWO)[c], "data.augment_style": a},
+        )
+        for (c, a), gap in reversed(ARMS.items())
+        for s in SEEDS
+    ]  # fmt: skip  (rows in any order)
+    stats, _ = stats_of(rows, tmp_path)
+    mine = stats[stats["metric"] == "mse"].set_index("point")
+    assert set(mine["series"]) == {"digits (ablation)"} and set(mine["axis"]) == {"train.cycles × data.augment_style"}
+    first = "epochs 15 · affine"  # the points in order: by their words
+    assert mine.loc[first, "ref_note"] == "the reference" and np.isnan(mine.loc[first, "ref_diff"])
+    p = []
+    for (c, a), gap in list(ARMS.items())[1:]:
+        r = mine.loc[f"{('epochs 15', 'epochs 5, lr 0.003 + epochs 10')[c]} · {a}"]
+        assert r["ref_diff"] == pytest.approx(np.mean(gap)) and r["ref_tests"] == 3
+        p.append(sps.ttest_rel(np.add(gap, 1), np.ones(3)).pvalue)
+        assert r["ref_p"] == pytest.approx(p[-1])
+    assert [mine.loc[f"epochs {e} · {a}", "ref_significant"] for e, a in
+            (("15", "dihedral"), ("5, lr 0.003 + epochs 10", "affine"), ("5, lr 0.003 + epochs 10", "dihedral"))] == [
+        True, False, True]  # fmt: skip
+    line = words.axis_lines(stats[stats["series"] == "digits (ablation)"])[0]
+    assert line.startswith(f"**baseline** against itself at {first}:") and "Holm over 3 points" in line
 
 
 def test_only_the_axis_with_several_values_is_drawn_and_a_table_without_axis_is_on_none(tmp_path: Path) -> None:

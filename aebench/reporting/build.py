@@ -15,7 +15,7 @@ from aebench.reporting import figures, words
 from aebench.reporting.cost import COST, FIT, ONE_OFF, equivalent_curves, read_off
 from aebench.reporting.document import PROSE, Block, latex, markdown
 from aebench.reporting.manifest import claim, finish
-from aebench.reporting.rows import SETTING, axes_of, curves, read_samples, setting_words, skipped, text
+from aebench.reporting.rows import SETTING, axes_of, curves, in_order, read_samples, setting_words, skipped, text
 from aebench.reporting.stats import ALPHA, analyse
 from aebench.reporting.study import STUDY, Comparison, comparison
 from aebench.results.schema import METRIC_DEFINITIONS, QUALITY, SPECS
@@ -187,15 +187,15 @@ def sweeps(out: Path, stats: pd.DataFrame, stems: dict, colours: dict) -> list[t
     """One page per series along an axis: the lines in words, the figure, the differences from the reference."""
     made = []
     for series, mine in stats[stats["series"].notna()].groupby("series", sort=False):
+        mine = in_order(mine)
         stem = "axis_" + re.sub(r"[^0-9A-Za-z._]+", "-", series).strip("-_")
         files = [*figures.save(figures.along_axis(mine, colours, series), out, stem), out / f"{stem}.md"]
-        ref = ", ".join(dict.fromkeys(mine.loc[mine["role"] == "reference", "technique"])) or "none"
         points = [f"[{text(p)}]({stems[t]}.md)" for t, p in dict(zip(mine["table"], mine["point"])).items()]
         blocks = [Block("h", f"{series}: along {mine['axis'].iloc[0]}", 1),
                   Block("p", f"[← the report](README.md) · each point's table: {', '.join(points)}"),
                   Block("ul", items=words.axis_lines(mine)),
                   Block("figure", stem=f"figures/{stem}", caption=f"{series}: each measure against the axis"),
-                  Block("table", frame=axis_table(mine), note=PROSE.axis_note(ref, ALPHA))]  # fmt: skip
+                  Block("table", frame=axis_table(mine), note=PROSE.axis_note(words.reference(mine), ALPHA))]  # fmt: skip
         write_text(out / f"{stem}.md", markdown(blocks))
         made.append((f"[{series}: each measure against {mine['axis'].iloc[0]}]({stem}.md)", stem, blocks, files))
     return made

@@ -3,6 +3,7 @@ dates (reruns match); each panel spans its data (accuracy never from 0), times a
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -124,7 +125,7 @@ def along_axis(stats: pd.DataFrame, colours: dict, title: str) -> plt.Figure:
                         mfc=colour if filled else "white", ls="")  # fmt: skip
         if spread:
             ax.set_xscale("log", base=2)
-        ax.set_xticks(list(x.values()), list(x))
+        ax.set_xticks(list(x.values()), [textwrap.fill(p, 14) for p in x], fontsize=8 if spread else 7)
         ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_xlabel(stats["axis"].iloc[0], fontsize=8)
         ax.set_title(SPECS[metric].title(), fontsize=9)

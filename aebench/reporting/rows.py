@@ -39,7 +39,10 @@ def axes_of(frame: pd.DataFrame) -> list[str]:
 
 
 def text(value: object) -> str:
-    """A recorded value in words: 'unknown' where not recorded, whole numbers as '60,000'."""
+    """A recorded value in words: 'unknown' where not recorded, whole numbers as '60,000', a list of settings (the
+    cycles) as 'epochs 5, lr 0.003 + epochs 10' (an unset one left out)."""
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return " + ".join(", ".join(f"{k} {text(v)}" for k, v in part.items() if v is not None) for part in value)
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
@@ -47,6 +50,13 @@ def text(value: object) -> str:
     if np.isnan(number):
         return "unknown"
     return f"{int(number):,}" if number.is_integer() and abs(number) < 1e15 else f"{number:g}"
+
+
+def in_order(frame: pd.DataFrame) -> pd.DataFrame:
+    """A series' records by point: numbers ascending, else by their words (stable within a point)."""
+    numbers = pd.to_numeric(frame["point"], errors="coerce")
+    key = numbers if numbers.notna().all() else frame["point"].map(text)
+    return frame.iloc[np.argsort(key.to_numpy(), kind="stable")]
 
 
 def setting_words(row: Mapping, keys: list[str]) -> str:

@@ -2,7 +2,8 @@
 metric, technique), over seeds (``COLUMNS``, ``VERSUS``). ``ci_*``: the 95 % t interval of the mean; ``pi_*``: the 95 %
 prediction interval of one new run; ``diff*, p``: technique − baseline, paired on the seeds both ran, ``p_holm`` over
 the table's tests; ``standing``: 'best' where the leader beats every other claimable technique in a paired test (Holm,
-``lead_p``), else 'tie'; ``ref_*``: on a sweep, technique − the reference at each point, Holm over the axis's points;
+``lead_p``), else 'tie'; ``ref_*``: on a sweep, technique − the reference technique at each point (without one: the
+technique at the axis's first point), Holm over the axis's points;
 cost rows: ``cost.py``."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from scipy import stats
 
 from aebench.reporting.cost import cost_records
 from aebench.reporting.flags import MIN_SEEDS, barring, sanity_flags
-from aebench.reporting.rows import SETTING, axes_of, load, setting_words, text
+from aebench.reporting.rows import SETTING, axes_of, in_order, load, setting_words, text
 from aebench.results.cost import load_cost
 from aebench.results.schema import QUALITY, SPECS
 from aebench.results.summary import finished
@@ -140,20 +141,23 @@ def statistics(ok: pd.DataFrame, flags: pd.DataFrame, cost: pd.DataFrame | None 
 
 
 def sweep_points(ok: pd.DataFrame) -> pd.DataFrame:
-    """Per table on a sweep: its ``series``, the ``axis`` (the first that varies) and its ``point``."""
+    """Per table on a sweep: its ``series``, the ``axis`` and its ``point``. The axis is the first that varies (the
+    others make series), or, with no reference technique to test against, every axis that varies together (one
+    series, whose first point each point is tested against: an ablation's arms)."""
     found = {}
     for (experiment, dataset), rows in ok.groupby(["experiment", "dataset"], sort=False):
         varied = [a for a in axes_of(rows) if rows[a].dropna().map(text).nunique() > 1]
         if not varied:
             continue
-        axis = varied[0]  # its setting's own column (``latent`` for ``model.latent``) moves with it
-        others = [c for c in [*SETTING[2:], *axes_of(rows)] if c not in (axis, axis.rsplit(".", 1)[-1])]
-        differ = [c for c in others if rows[c].map(text).nunique() > 1]
+        axes = varied if (rows["role"] != "reference").all() else varied[:1]
+        own = {c for a in axes for c in (a, a.rsplit(".", 1)[-1])}  # ``latent`` moves with ``model.latent``
+        differ = [c for c in [*SETTING[2:], *axes_of(rows)] if c not in own and rows[c].map(text).nunique() > 1]
         for table, mine in rows.groupby("table", sort=False):
             first = mine.iloc[0].to_dict()
-            if first[axis] is not None and not (isinstance(first[axis], float) and math.isnan(first[axis])):
+            if all(first[a] is not None and not (isinstance(first[a], float) and math.isnan(first[a])) for a in axes):
                 tags = ", ".join([experiment, setting_words(first, differ)] if differ else [experiment])
-                found[table] = (f"{dataset} ({tags})", axis.removeprefix("axis "), first[axis])
+                point = first[axes[0]] if len(axes) == 1 else " · ".join(text(first[a]) for a in axes)
+                found[table] = (f"{dataset} ({tags})", " × ".join(a.removeprefix("axis ") for a in axes), point)
     return pd.DataFrame.from_dict(found, orient="index", columns=VERSUS[:3])
 
 
@@ -162,15 +166,16 @@ def versus_reference(stats: pd.DataFrame, ok: pd.DataFrame) -> pd.DataFrame:
     out = stats.assign(**{c: stats["table"].map(points[c]) for c in VERSUS[:3]}, ref_note="")
     out[["ref_diff", "ref_low", "ref_high", "ref_p", "ref_p_holm", "ref_tests"]] = math.nan
     swept = out["series"].notna() & out["metric"].isin(QUALITY)
-    for (table, metric), mine in out[swept].groupby(["table", "metric"], sort=False):
-        refs = mine[mine["role"] == "reference"]
-        rows = ok[ok["table"] == table]
+    for (_, metric), mine in out[swept].groupby(["series", "metric"], sort=False):
+        mine = in_order(mine)
+        refs = mine[mine["role"] == "reference"]  # else each technique's own first point
         for i, r in mine.iterrows():
-            if not len(refs) or r["technique"] == refs["technique"].iloc[0]:
-                out.loc[i, "ref_note"] = "the reference" if len(refs) else "no reference"
+            at = refs[refs["table"] == r["table"]] if len(refs) else mine[mine["technique"] == r["technique"]][:1]
+            if not len(at) or at.index[0] == i:
+                out.loc[i, "ref_note"] = "the reference" if len(at) else "no reference"
                 continue
-            ref = refs.iloc[0]
-            d, p, note = paired(per_seed(rows, r["technique"], metric), per_seed(rows, ref["technique"], metric))
+            ref = at.iloc[0]
+            d, p, note = paired(*(per_seed(ok[ok["table"] == x["table"]], x["technique"], metric) for x in (r, ref)))
             flagged = r["flag"] or ref["flag"]
             out.loc[i, ["ref_diff", "ref_low", "ref_high"]] = [d["mean"], d["ci_low"], d["ci_high"]]
             out.loc[i, ["ref_p", "ref_note"]] = [math.nan, f"flagged: {flagged}"] if flagged else [p, note]

@@ -9,7 +9,7 @@ import pandas as pd
 
 from aebench.reporting.cost import COST, FIT
 from aebench.reporting.document import PROSE
-from aebench.reporting.rows import text
+from aebench.reporting.rows import in_order, text
 from aebench.reporting.stats import ALPHA
 from aebench.reporting.study.anchors import EQUAL_TOLERANCE
 from aebench.results.schema import QUALITY, SPECS
@@ -111,13 +111,17 @@ def listed(values) -> str:
     return ", ".join(values) or "no point"
 
 
+def reference(series: pd.DataFrame) -> str:
+    """What a series' points are tested against, in words."""
+    refs = series.loc[series["role"] == "reference", "technique"]
+    return refs.iloc[0] if len(refs) else f"itself at {text(in_order(series)['point'].iloc[0])}"
+
+
 def axis_lines(series: pd.DataFrame) -> list[str]:
-    """Per technique of a series: the points where it is better, worse or untested against the reference."""
-    ref = series.loc[series["role"] == "reference", "technique"]
-    if not len(ref):
-        return ["No reference technique here: nothing is tested along the axis."]
-    lines, axis = [], series["axis"].iloc[0]
-    for technique, mine in series[series["role"] != "reference"].groupby("technique", sort=False):
+    """Per technique of a series: the points where it is better, worse or untested against the reference (the
+    reference technique, else the technique's own first point)."""
+    lines, axis, ref, series = [], series["axis"].iloc[0], reference(series), in_order(series)
+    for technique, mine in series[series["ref_note"] != "the reference"].groupby("technique", sort=False):
         parts = []
         for metric in (m for m in AXIS_MEASURES if (mine["metric"] == m).any()):
             r = mine[mine["metric"] == metric]
@@ -128,7 +132,7 @@ def axis_lines(series: pd.DataFrame) -> list[str]:
             part += f", untested at {listed(at[r['ref_note'] != ''])}" if (r["ref_note"] != "").any() else ""
             parts.append(part)
         tests = int(mine["ref_tests"].max()) if mine["ref_tests"].notna().any() else 0
-        lines.append(f"**{technique}** against {ref.iloc[0]}: {'; '.join(parts)} (paired tests, Holm over {tests} "
+        lines.append(f"**{technique}** against {ref}: {'; '.join(parts)} (paired tests, Holm over {tests} "
                      f"points of {axis}, p < {ALPHA}).")  # fmt: skip
     return lines
 
