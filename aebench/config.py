@@ -165,6 +165,13 @@ class DataConfig:
         "and contrast in logit space (p 0.75 each)",
         added=True,
     )
+    resize: Literal["aebench", "fastai"] = opt(
+        "aebench",
+        "how image_size is reached: aebench: antialiased bilinear on pixel centres; fastai: fastai v1.0.60's "
+        "(the study's): bilinear grid_sample of a linspace(-1, 1) grid, align_corners=False, reflection (a 28 px "
+        "image is drawn 31/32 as large at 32 px)",
+        added=True,
+    )
     binarize: bool = opt(False, "threshold pixels at 0.5 (classic setting for BCE)")
     corruption: CorruptionConfig = opt(CorruptionConfig(), "input corruption for denoising")
 

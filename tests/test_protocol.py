@@ -15,6 +15,7 @@ from helpers import built, tiny_cell
 
 from aebench.config import ConfigError, CycleConfig, DataConfig, ModelConfig, TrainConfig
 from aebench.data.pixels import augment_dihedral, dihedral, logit_lighting, make_batch
+from aebench.data.registry import resize_uint8
 from aebench.experiment import load_experiment
 from aebench.training.loop import Splits, train
 from aebench.training.optim import OneCycles, make_optimizer
@@ -264,3 +265,22 @@ def test_the_rate_axis_is_the_mnist_protocol_at_its_first_cycle_and_the_proxy_is
             assert (cell.params.feature_net, cell.params.term_scale) == ("trained", "auto")
         else:
             assert cell.params == theirs.params
+
+
+def test_the_fastai_resize_samples_fastai_v1_0_60s_grid_and_the_default_is_unchanged() -> None:
+    """A ramp x[j] = 9 j along the width: fastai v1.0.60 (align_corners left to torch >= 1.3's False) samples output
+    pixel i at input position -0.5 + 28 i / 31, so interior pixels hold 9 times that, rounded; aebench's own resize
+    samples pixel centres, (i + 0.5) 28 / 32 - 0.5."""
+    ramp = (torch.arange(28) * 9).to(torch.uint8).expand(2, 1, 28, 28).contiguous()
+    fastai = resize_uint8(ramp, 32, "fastai")[0, 0, 5].float()
+    ours = resize_uint8(ramp, 32)[0, 0, 5].float()
+    inner = torch.arange(2, 30)
+    assert torch.equal(fastai[inner], (9 * (-0.5 + 28 * inner / 31)).round())
+    assert torch.equal(ours[inner], (9 * ((inner + 0.5) * 28 / 32 - 0.5)).round())
+    assert torch.equal(resize_uint8(ramp, 28, "fastai"), ramp)  # native size: untouched
+    cell = load_experiment("experiments/mnist-resize.yaml").cells()[0]
+    assert (
+        cell.data.resize == "fastai"
+        and dataclasses.replace(cell.data, resize="aebench")
+        == load_experiment("experiments/mnist.yaml").cells()[0].data
+    )  # the check differs from the study's protocol in the resize alone

@@ -116,21 +116,24 @@ def get_dataset(name: str) -> DatasetSpec:
     return DATASETS[name]
 
 
-def resize_uint8(x: torch.Tensor, size: int, chunk: int = 4096) -> torch.Tensor:
-    """Resize uint8 images (antialiased bilinear) in chunks; returns uint8."""
+def resize_uint8(x: torch.Tensor, size: int, how: str = "aebench", chunk: int = 4096) -> torch.Tensor:
+    """Resize uint8 images in chunks (``how``: ``DataConfig.resize``); returns uint8."""
     import torch
     import torch.nn.functional as F
 
     if x.shape[-1] == size and x.shape[-2] == size:
         return x
-    out = [
-        F.interpolate(part.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-        .round_()
-        .clamp_(0, 255)
-        .to(torch.uint8)
-        for part in x.split(chunk)
-    ]
-    return torch.cat(out)
+    line = torch.linspace(-1, 1, size)  # fastai v1's _affine_grid; its grid_sample before align_corners was passed
+    grid = torch.stack(torch.meshgrid(line, line, indexing="xy"), -1)[None]
+
+    def resized(part: torch.Tensor) -> torch.Tensor:
+        if how == "fastai":
+            return F.grid_sample(
+                part, grid.expand(len(part), -1, -1, -1), padding_mode="reflection", align_corners=False
+            )
+        return F.interpolate(part, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+
+    return torch.cat([resized(part.float()).round_().clamp_(0, 255).to(torch.uint8) for part in x.split(chunk)])
 
 
 def subset(x: torch.Tensor, y: torch.Tensor, limit: int | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -150,7 +153,7 @@ def prepare(raw: ImageData, cfg: DataConfig) -> ImageData:
     x_train, y_train = subset(raw.x_train, raw.y_train, cfg.limit_train)
     x_test, y_test = subset(raw.x_test, raw.y_test, cfg.limit_test)
     if cfg.image_size:
-        x_train, x_test = resize_uint8(x_train, cfg.image_size), resize_uint8(x_test, cfg.image_size)
+        x_train, x_test = (resize_uint8(x, cfg.image_size, cfg.resize) for x in (x_train, x_test))
     if cfg.channels:
         if cfg.channels not in (1, 3):
             raise UserError(f"data.channels must be 1 or 3 (got {cfg.channels})")
