@@ -106,6 +106,27 @@ def test_the_first_screen_takes_the_judged_table_closest_to_the_study(tmp_path: 
     assert ranked == [faithful, small_latent, one_seed]
 
 
+def test_the_first_screen_gives_every_other_table_beside_the_study_its_count_inside(tmp_path: Path) -> None:
+    """Two more experiments beside the study: one on it (both values inside), one far off (2x the MSE and MAE)."""
+    near = [0.00084, 0.00086, 0.00088]
+    rows = mnist_rows({"baseline": near, "pixel_shuffle": [0.0011, 0.00118, 0.00125]}, latent=1000)
+    rows += [{**r, "experiment": "near", "mae": 0.0101 + 0.0001 * r["seed"]} for r in mnist_rows({"baseline": near})]
+    rows += [{**r, "experiment": "far"} for r in mnist_rows({"baseline": [2 * v for v in near]}, latent=1000)]
+    write_report([write_results(tmp_path / "results", rows)], tmp_path / "report", command="test")
+    readme = (tmp_path / "report" / "README.md").read_text()
+    first, also = readme.split("**The other tables beside the study:**")
+    also = also.split("\n## ")[0]
+    assert "mnist (study)" in first and "(near)" not in first  # the table with more techniques leads
+    lines = {line.split("(")[1].split(")")[0]: line for line in also.splitlines() if line.startswith("- [mnist")}
+    assert set(lines) == {"near", "far"}
+    assert "3 of 3 values inside" in lines["near"] and "MAE +0.0 %," in lines["near"]  # a rounded 0 has no side
+    assert "1 of 3 values inside" in lines["far"]  # its accuracy alone
+    far = (2 * np.mean(near) / published("baseline") - 1) * 100
+    assert (
+        f"MSE {far:+.1f} %" in lines["far"] and f"MAE {(20 * np.mean(near) / 0.0102 - 1) * 100:+.1f} %" in lines["far"]
+    )
+
+
 PROXY = PROXIES["cifar10-jpeg"]
 TECHNIQUES = ("baseline", "pixel_shuffle", "progressive_resizing", "feature_loss", "pca")
 

@@ -250,6 +250,9 @@ def write_report(folders: list[Path], out: Path, command: str, force: bool = Fal
         head += [Block("h", f"{comps[table].study.name}: does the study reproduce, and which technique is best?", 2),
                  Block("p", f"Table [{table}]({pages[tables.index(table)][1]}.md) beside {STUDY}."),
                  *study_blocks(comps[table], stats[stats["table"] == table], True)]  # fmt: skip
+        also = [f"[{t}]({pages[tables.index(t)][1]}.md): {words.study_verdict(c, short=True)}" for t, c in comps.items()
+                if t != table and c.study.name == comps[table].study.name]  # fmt: skip
+        head += [Block("p", "**The other tables beside the study:**"), Block("ul", items=also)] if also else []
     along = sweeps(out, stats, {t: s for t, s, _ in pages}, colours)
     written += [f for *_, files in along for f in files]
     links = [f"[{t}]({s}.md): {words.short_line(stats[stats['table'] == t])}" for t, s, _ in pages]

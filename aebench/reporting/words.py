@@ -167,8 +167,9 @@ def so_far(comp) -> str:
     )
 
 
-def study_verdict(comp) -> str:
-    """One sentence: does the study's table reproduce (its values inside our prediction intervals), and how far off."""
+def study_verdict(comp, short: bool = False) -> str:
+    """One sentence: does the study's table reproduce (its values inside our prediction intervals), and how far off;
+    ``short``: the counts and gaps alone."""
     frame = comp.frame[comp.frame["inside"].notna()]
     inside, total = int(frame["inside"].sum()), len(frame)
     if total == 0:
@@ -177,14 +178,16 @@ def study_verdict(comp) -> str:
     for metric in ("mae", "mse", "accuracy"):
         mine = frame[frame["metric"] == metric]
         if len(mine):
-            low, high, unit = mine["diff"].min(), mine["diff"].max(), mine["unit"].iloc[0]
+            low, high = (round(x, 1) + 0.0 for x in (mine["diff"].min(), mine["diff"].max()))  # as shown; no -0.0
+            unit = mine["unit"].iloc[0]
             span = f"{low:+.1f}" if f"{low:+.1f}" == f"{high:+.1f}" else f"{low:+.1f} to {high:+.1f}"
             every = " for every technique" if len(mine) > 1 else ""
             side = f" (ours higher{every})" if low > 0 else f" (ours lower{every})" if high < 0 else ""
             parts.append(f"{SPECS[metric].label} {span} {unit}{side}")
+    if short:
+        return f"{inside} of {total} values inside our prediction interval; {', '.join(parts)}"
     word = "reproduces" if inside == total else "partly reproduces" if inside >= total / 2 else "does not reproduce"
-    word += so_far(comp)
-    return PROSE.reproduces(comp.study.name, word, inside, total, ", ".join(parts))
+    return PROSE.reproduces(comp.study.name, word + so_far(comp), inside, total, ", ".join(parts))
 
 
 def study_cost_verdict(comp) -> str:
