@@ -82,6 +82,12 @@ def test_the_box_names_each_setting_that_differs_and_each_missing_technique(tmp_
     assert not any(line.startswith(("data.image_size", "train.lr")) for line in box)  # the study's own values
     assert any(line.startswith("resnet_pretrained: no result here (skipped: no pretrained weights") for line in box)
     assert any(line.startswith("not run here: ") and "feature_loss" in line for line in box)
+    resized = mnist_rows({"baseline": [0.001, 0.0011, 0.0012]}, settings={**settings, "data.resize": "aebench"})
+    assert any(
+        line.startswith("data.resize: aebench (the study: fastai") for line in compare(resized, tmp_path).differences
+    )
+    studys = mnist_rows({"baseline": [0.001, 0.0011, 0.0012]}, settings={**settings, "data.resize": "fastai"})
+    assert not any(line.startswith("data.resize") for line in compare(studys, tmp_path / "s").differences)
 
 
 def test_no_comparison_outside_the_study_datasets(tmp_path: Path) -> None:
@@ -104,6 +110,10 @@ def test_the_first_screen_takes_the_judged_table_closest_to_the_study(tmp_path: 
     faithful = compare(mnist_rows(base, latent=1000), tmp_path / "c")
     ranked = sorted([one_seed, small_latent, faithful], key=lambda c: c.closeness)
     assert ranked == [faithful, small_latent, one_seed]
+    fewer = compare(mnist_rows(base, latent=1000, settings={"data.resize": "fastai"}), tmp_path / "d")
+    more = compare(mnist_rows({**base, "pixel_shuffle": [0.001, 0.0011, 0.0012]}, latent=1000,
+                              settings={"data.resize": "aebench"}), tmp_path / "e")  # fmt: skip
+    assert len(more.differences) > len(fewer.differences) and more.closeness < fewer.closeness  # more techniques
 
 
 def test_the_first_screen_gives_every_other_table_beside_the_study_its_count_inside(tmp_path: Path) -> None:

@@ -104,7 +104,8 @@ def setting_differences(dataset: str, ok: pd.DataFrame) -> dict[tuple[str, str],
             found.setdefault(("settings", "not recorded in the rows"), []).append(technique)
             continue
         lr = {"train.lr": anchors.STUDY_LR[(dataset, technique)]} if (dataset, technique) in anchors.STUDY_LR else {}
-        for key, theirs in {**anchors.STUDY_SETTINGS, **anchors.TECHNIQUE_SETTINGS.get(technique, {}), **lr}.items():
+        study = {**anchors.STUDY_SETTINGS, **anchors.DATASET_SETTINGS.get(dataset, {})}
+        for key, theirs in {**study, **anchors.TECHNIQUE_SETTINGS.get(technique, {}), **lr}.items():
             if key in settings and not same(settings[key], theirs):
                 said = anchors.STUDY_SETTING_WORDS.get(key, theirs)
                 found.setdefault((key, f"{settings[key]} (the study: {said})"), []).append(technique)
@@ -146,8 +147,8 @@ def comparison(table: str, stats: pd.DataFrame, rows: pd.DataFrame) -> Compariso
     shared = [(ok["epochs"] == run.epochs).all(), (ok["n_train"] == run.n_train).all(),
               (ok["n_test"] == run.n_test).all(), (ok["latent"] == latent).all()]  # fmt: skip
     judged = frame["inside"].notna().any()  # some technique has the seeds for a prediction interval
-    closeness = (not judged, shared.count(False), len({key for key, _ in setting_differences(dataset, ok)}),
-                 -len(present))  # fmt: skip
+    closeness = (not judged, shared.count(False), -len(present),
+                 len({key for key, _ in setting_differences(dataset, ok)}))  # fmt: skip
     cost = study_cost(dataset, stats)
     curves = pd.DataFrame([(t, e + 1, v) for t in present for e, v in enumerate(anchors.CURVES.get((dataset, t), ()))],
                           columns=["technique", "epoch", "test_mse"])  # fmt: skip
