@@ -229,7 +229,7 @@ def write_report(folders: list[Path], out: Path, command: str, force: bool = Fal
     tables = list(dict.fromkeys(ok["table"]))
     comps = {t: c for t in tables if (c := comparison(t, stats[stats["table"] == t], frame[frame["table"] == t]))}
     written, pages, shown_notes = [], [], set()
-    # per study, its first screen shows the table closest to it (judged, its shared setting, most of its techniques, protocol)
+    # per study, its first screen shows the table closest to it (judged, its shared setting, its protocol, its techniques)
     firsts = {min((t for t, c in comps.items() if c.study.name == name), key=lambda t: comps[t].closeness)
               for name in {c.study.name for c in comps.values()}}  # fmt: skip
     for table in tables:

@@ -147,8 +147,8 @@ def comparison(table: str, stats: pd.DataFrame, rows: pd.DataFrame) -> Compariso
     shared = [(ok["epochs"] == run.epochs).all(), (ok["n_train"] == run.n_train).all(),
               (ok["n_test"] == run.n_test).all(), (ok["latent"] == latent).all()]  # fmt: skip
     judged = frame["inside"].notna().any()  # some technique has the seeds for a prediction interval
-    closeness = (not judged, shared.count(False), -len(present),
-                 len({key for key, _ in setting_differences(dataset, ok)}))  # fmt: skip
+    closeness = (not judged, shared.count(False), len({key for key, _ in setting_differences(dataset, ok)}),
+                 -len(present))  # fmt: skip
     cost = study_cost(dataset, stats)
     curves = pd.DataFrame([(t, e + 1, v) for t in present for e, v in enumerate(anchors.CURVES.get((dataset, t), ()))],
                           columns=["technique", "epoch", "test_mse"])  # fmt: skip
