@@ -117,11 +117,14 @@ def test_the_first_screen_takes_the_judged_table_closest_to_the_study(tmp_path: 
 
 
 def test_the_first_screen_gives_every_other_table_beside_the_study_its_count_inside(tmp_path: Path) -> None:
-    """Two more experiments beside the study: one on it (both values inside), one far off (2x the MSE and MAE)."""
+    """More experiments beside the study: one on it (every value inside), one far off (2x the MSE and MAE), one at
+    latent 32 (not at the study's latent: left out)."""
     near = [0.00084, 0.00086, 0.00088]
     rows = mnist_rows({"baseline": near, "pixel_shuffle": [0.0011, 0.00118, 0.00125]}, latent=1000)
-    rows += [{**r, "experiment": "near", "mae": 0.0101 + 0.0001 * r["seed"]} for r in mnist_rows({"baseline": near})]
+    rows += [{**r, "experiment": "near", "mae": 0.0101 + 0.0001 * r["seed"]}
+             for r in mnist_rows({"baseline": near}, latent=1000)]  # fmt: skip
     rows += [{**r, "experiment": "far"} for r in mnist_rows({"baseline": [2 * v for v in near]}, latent=1000)]
+    rows += [{**r, "experiment": "small"} for r in mnist_rows({"baseline": near}, latent=32)]  # not the study's latent
     write_report([write_results(tmp_path / "results", rows)], tmp_path / "report", command="test")
     readme = (tmp_path / "report" / "README.md").read_text()
     first, also = readme.split("**The other tables beside the study:**")

@@ -251,7 +251,7 @@ def write_report(folders: list[Path], out: Path, command: str, force: bool = Fal
                  Block("p", f"Table [{table}]({pages[tables.index(table)][1]}.md) beside {STUDY}."),
                  *study_blocks(comps[table], stats[stats["table"] == table], True)]  # fmt: skip
         also = [f"[{t}]({pages[tables.index(t)][1]}.md): {words.study_verdict(c, short=True)}" for t, c in comps.items()
-                if t != table and c.study.name == comps[table].study.name]  # fmt: skip
+                if t != table and c.study.name == comps[table].study.name and c.closeness[:2] == (False, 0)]  # fmt: skip
         head += [Block("p", "**The other tables beside the study:**"), Block("ul", items=also)] if also else []
     along = sweeps(out, stats, {t: s for t, s, _ in pages}, colours)
     written += [f for *_, files in along for f in files]
