@@ -1,10 +1,9 @@
 """Give an experiment the finished cells another experiment already computed with the very same settings.
 
 Two experiments can define one cell twice: the ablation's arm at the study's settings is `experiments/mnist.yaml`'s
-baseline, seed for seed. A cell of EXPERIMENT whose resolved config equals, setting for setting, the config.yaml of
-an ``ok`` row in FROM (everything but the experiment's name and the sweep point) gets that row and its cell files
-(history, samples) in TO, renamed to EXPERIMENT's cell and hash; the runner then counts it done. Nothing else is
-changed: every metric, time and per-epoch record is the source cell's.
+baseline, seed for seed. A cell of EXPERIMENT that, renamed to an ``ok`` row's experiment and sweep point, has that
+row's config hash (every other setting equal) gets the row and its cell files (history, samples) in TO, under
+EXPERIMENT's cell and hash; the runner then counts it done. Every metric, time and per-epoch record is the source's.
 
 Usage, from the repository root:
 ``python scripts/share_cells.py FROM EXPERIMENT.yaml TO [--set KEY=VALUE ...]``
@@ -15,40 +14,30 @@ each cell it shares and, a second time, nothing.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from aebench.config import CellConfig, dump_cell
+from aebench.config import dump_cell
 from aebench.experiment import load_experiment
 from aebench.files import write_text
 from aebench.results.schema import cell_folder
 from aebench.results.store import append_row, cell_key, finished_keys, read_rows
-from aebench.safe_yaml import load_yaml
-
-NOT_SETTINGS = ("experiment", "axes")
-
-
-def settings_key(config: dict[str, Any]) -> str:
-    """A cell's settings as comparable text: everything but the experiment's name and its sweep point."""
-    return json.dumps({k: v for k, v in config.items() if k not in NOT_SETTINGS}, sort_keys=True)
 
 
 def share(source: Path, experiment: Path, target: Path, sets: list[str]) -> list[str]:
-    """Copy ``source``'s finished cells that ``experiment`` defines too into ``target``; one line per cell copied."""
-    cells: dict[str, CellConfig] = {}
-    for cell in load_experiment(experiment, sets).cells():
-        cells[settings_key(json.loads(json.dumps(cell.to_dict())))] = cell
+    """Copy ``source``'s finished cells that ``experiment`` defines too into ``target``; one line per cell copied. A
+    cell is the same where ``experiment``'s, renamed to the source row's experiment and sweep point, has its hash."""
+    cells = load_experiment(experiment, sets).cells()
     done = finished_keys(read_rows(target)) if (target / "results.jsonl").is_file() else set()
     copied = []
-    for row in read_rows(source):
-        folder = cell_folder(source, row["dataset"], row["technique"], row["seed"], row["config_hash"])
-        if row["status"] != "ok" or not (folder / "config.yaml").is_file():
-            continue
-        cell = cells.get(settings_key(load_yaml((folder / "config.yaml").read_text(), str(folder / "config.yaml"))))
+    for row in (r for r in read_rows(source) if r["status"] == "ok"):
+        mine = (c for c in cells if (c.dataset, c.technique, c.seed) == (row["dataset"], row["technique"], row["seed"]))
+        theirs = {"experiment": row["experiment"], "axes": row.get("axes") or {}}
+        cell = next((c for c in mine if replace(c, **theirs).config_hash == row["config_hash"]), None)
         if cell is None:
             continue
+        folder = cell_folder(source, row["dataset"], row["technique"], row["seed"], row["config_hash"])
         shared = {**row, "experiment": cell.experiment, "axes": cell.axes}
         shared.update(config_hash=cell.config_hash, recipe_hash=cell.recipe_hash)
         if cell_key(shared) in done:

@@ -4,6 +4,7 @@ without a sweep, and resume after a kill mid-sweep."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -276,3 +277,20 @@ def test_a_killed_sweep_resumes_mid_cell_and_retrains_nothing(tmp_path: Path) ->
 def test_a_swept_cell_is_hashable_and_equal_only_at_its_point() -> None:
     at_8, at_4 = sweep(["baseline"], {"model.latent": [8, 4]}).cells()
     assert len({at_8, at_4, at_8}) == 2  # cells key caches (the bench's step cache): a point's dict must not break it
+
+
+def test_a_cell_two_experiments_define_is_shared_once_and_counts_done(tmp_path: Path) -> None:
+    spec = importlib.util.spec_from_file_location("share_cells", REPO / "scripts" / "share_cells.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    alone = write(tmp_path / "alone.yaml", name="alone")  # latent 8, no sweep
+    run_experiment(load_experiment(alone), tmp_path / "alone", Path("/nonexistent"), "cpu")
+    swept = write(tmp_path / "swept.yaml", name="swept", sweep={"model.latent": [4, 8]})
+    assert len(module.share(tmp_path / "alone", swept, tmp_path / "swept", [])) == 1
+    assert [p.done for p in plan(load_experiment(swept), tmp_path / "swept")] == [False, True]
+    (row,), (source,) = read_rows(tmp_path / "swept"), read_rows(tmp_path / "alone")
+    assert row["experiment"] == "swept" and row["axes"] == {"model.latent": 8} and row["mse"] == source["mse"]
+    assert (cell_folder(tmp_path / "swept", "digits", "baseline", 0, row["config_hash"]) / "samples.npz").is_file()
+    assert module.share(tmp_path / "alone", swept, tmp_path / "swept", []) == []  # once
+    other = write(tmp_path / "other.yaml", name="other", sweep={"model.latent": [4, 16]}, train={"epochs": 2})
+    assert module.share(tmp_path / "alone", other, tmp_path / "other", []) == []  # no cell with its settings
