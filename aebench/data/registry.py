@@ -123,15 +123,13 @@ def resize_uint8(x: torch.Tensor, size: int, how: str = "aebench", chunk: int = 
 
     if x.shape[-1] == size and x.shape[-2] == size:
         return x
-    line = torch.linspace(-1, 1, size)  # fastai v1's _affine_grid; its grid_sample before align_corners was passed
-    grid = torch.stack(torch.meshgrid(line, line, indexing="xy"), -1)[None]
 
     def resized(part: torch.Tensor) -> torch.Tensor:
-        if how == "fastai":
-            return F.grid_sample(
-                part, grid.expand(len(part), -1, -1, -1), padding_mode="reflection", align_corners=False
-            )
-        return F.interpolate(part, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        if how != "fastai":
+            return F.interpolate(part, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        line = torch.linspace(-1, 1, size)  # fastai v1's _affine_grid; its grid_sample left align_corners unset
+        grid = torch.stack(torch.meshgrid(line, line, indexing="xy"), -1).expand(len(part), -1, -1, -1)
+        return F.grid_sample(part, grid, padding_mode="reflection", align_corners=False)
 
     return torch.cat([resized(part.float()).round_().clamp_(0, 255).to(torch.uint8) for part in x.split(chunk)])
 
